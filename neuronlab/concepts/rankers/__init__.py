@@ -1,0 +1,1 @@
+"""neuronlab.concepts.rankers."""

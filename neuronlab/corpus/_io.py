@@ -1,0 +1,85 @@
+"""Low-level helpers shared by the corpus readers: reading lines and raising located errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from neuronlab.errors import CorpusError
+
+__all__ = ["read_lines", "fail", "require_sentences"]
+
+
+def fail(path: Path | str, line: int | None, message: str) -> CorpusError:
+    """Build a :class:`CorpusError` located at ``path`` (and 1-based ``line`` when given).
+
+    Parameters
+    ----------
+    path : path-like
+        The file the problem is in.
+    line : int or None
+        1-based line number, or None when the problem concerns the whole file.
+    message : str
+        What is wrong (expected vs. received).
+
+    Returns
+    -------
+    CorpusError
+        To be raised by the caller (``raise fail(...)``) so tracebacks point at the reader.
+    """
+    where = f"{path}, line {line}" if line is not None else f"{path}"
+    return CorpusError(f"{where}: {message}")
+
+
+def read_lines(path: Path | str) -> list[str]:
+    """Read a UTF-8 text file into lines without their line terminators.
+
+    Only ``\\n`` (optionally preceded by ``\\r``) ends a line: other Unicode line separators
+    may occur inside sentences. A single final terminator does not open an extra line, so a
+    file ``"a\\nb\\n"`` has two lines; any further blank line is kept so that callers can
+    report it.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to read.
+
+    Returns
+    -------
+    list of str
+        The lines, in order.
+
+    Raises
+    ------
+    CorpusError
+        When the file is missing, is a directory, or is not valid UTF-8 (with the line of the
+        first bad byte).
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise fail(path, None, "file not found") from None
+    except IsADirectoryError:
+        raise fail(path, None, "is a directory, expected a text file") from None
+    except OSError as exc:
+        raise fail(path, None, f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise fail(
+            path, line,
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "corpus files must be encoded as UTF-8",
+        ) from None
+    if text.startswith("\ufeff"):  # byte-order mark written by some editors
+        text = text[1:]
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+
+
+def require_sentences(path: Path | str, n_sentences: int) -> None:
+    """Raise a :class:`CorpusError` when a file yielded no sentence at all."""
+    if n_sentences == 0:
+        raise fail(path, None, "the corpus is empty (no sentences found)")

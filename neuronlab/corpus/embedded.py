@@ -1,0 +1,47 @@
+"""The concept corpus embedded in the repository (``data/concepts.conllu``).
+
+It is written by ``data/make_corpus.py`` from a small seeded English grammar, so its labels
+(UPOS, PTB XPOS, Tense, Number, Person, ..., and sentence-level polarity, tense and type)
+are correct by construction; see ``data/README.md``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from neuronlab.corpus.base import Corpus
+from neuronlab.corpus.conllu import read_conllu
+from neuronlab.errors import CorpusError
+
+__all__ = ["EMBEDDED_CORPUS", "load_embedded_corpus"]
+
+#: location of the embedded corpus in a source checkout
+EMBEDDED_CORPUS: Path = Path(__file__).resolve().parents[2] / "data" / "concepts.conllu"
+
+
+def load_embedded_corpus() -> Corpus:
+    """Load the embedded concept corpus.
+
+    Returns
+    -------
+    Corpus
+        About 4,000 generated English sentences. Word-level concepts: ``upos``, ``xpos``,
+        ``deprel`` and the FEATS (``Tense``, ``Number``, ``Person``, ``VerbForm``, ...);
+        sentence-level concepts: ``polarity`` (positive/negative), ``tense`` (Past/Pres/Fut)
+        and ``type`` (declarative/question).
+
+    Raises
+    ------
+    CorpusError
+        When the file is absent (for example in an installation without the ``data/`` folder).
+
+    Examples
+    --------
+    >>> corpus = load_embedded_corpus()  # doctest: +SKIP
+    >>> sorted(corpus.sentence_labels)  # doctest: +SKIP
+    ['polarity', 'tense', 'type']
+    """
+    if not EMBEDDED_CORPUS.is_file():
+        raise CorpusError(
+            f"the embedded corpus {EMBEDDED_CORPUS} is absent; it ships with a source checkout of "
+            "neuronlab (data/concepts.conllu) and can be regenerated with `python data/make_corpus.py`")
+    return read_conllu(EMBEDDED_CORPUS)

@@ -1,0 +1,239 @@
+"""Corpus readers (plain text, NeuroX ``.in``/``.label``, TSV, CoNLL-U) and their registry.
+
+Every reader takes a path and keyword options and returns a
+:class:`~neuronlab.corpus.base.Corpus`; :func:`read_corpus` picks one by name or by suffix.
+Bad input raises :class:`~neuronlab.errors.CorpusError` naming the file, the 1-based line and
+what is wrong.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from neuronlab.corpus._io import fail, read_lines, require_sentences
+from neuronlab.corpus.base import Corpus
+from neuronlab.corpus.conllu import read_conllu
+from neuronlab.errors import InvalidParameterError, choices
+
+__all__ = ["READERS", "SUFFIX_FORMATS", "read_corpus", "read_text", "read_neurox", "read_tsv", "read_conllu"]
+
+
+def _tokenised_lines(path: Path, what: str = "sentence") -> list[list[str]]:
+    """Split each line of ``path`` on whitespace; an empty (or blank) line is an error."""
+    out = []
+    for lineno, line in enumerate(read_lines(path), start=1):
+        tokens = line.split()
+        if not tokens:
+            raise fail(path, lineno, f"empty line (expected one {what} per line)")
+        out.append(tokens)
+    return out
+
+
+def read_text(path: Path | str) -> Corpus:
+    """Read one sentence per line, words separated by whitespace, no labels.
+
+    Parameters
+    ----------
+    path : path-like
+        UTF-8 text file.
+
+    Returns
+    -------
+    Corpus
+        Sentences only (``word_labels`` and ``sentence_labels`` empty).
+
+    Raises
+    ------
+    CorpusError
+        Missing or non-UTF-8 file, an empty line (with its number), an empty file.
+    """
+    path = Path(path)
+    sentences = _tokenised_lines(path)
+    require_sentences(path, len(sentences))
+    return Corpus(sentences=sentences, source=str(path))
+
+
+def read_neurox(path: Path | str, *, labels: Path | str | None = None, label_name: str = "label") -> Corpus:
+    """Read NeuroX's parallel files: ``.in`` sentences and ``.label`` word labels.
+
+    Both files have one sentence per line with whitespace-separated items; line ``i`` of the
+    label file holds one label per word of line ``i`` of the sentence file (Dalvi et al., 2019,
+    "NeuroX: A Toolkit for Analyzing Individual Neurons in Neural Networks", AAAI demo).
+
+    Parameters
+    ----------
+    path : path-like
+        The sentence file (usually ``*.in``).
+    labels : path-like, optional
+        The label file; default: ``path`` with the suffix replaced by ``.label``.
+    label_name : str, default="label"
+        Concept name under which the labels are stored in ``word_labels``.
+
+    Returns
+    -------
+    Corpus
+        Sentences with ``word_labels[label_name]``.
+
+    Raises
+    ------
+    CorpusError
+        A missing file, empty lines, files with different line counts (both counts given), a
+        line whose label count differs from its word count (both counts given), an empty corpus.
+    """
+    path = Path(path)
+    label_path = Path(labels) if labels is not None else path.with_suffix(".label")
+    sentences = _tokenised_lines(path)
+    tags = _tokenised_lines(label_path, what="line of labels")
+    if len(tags) != len(sentences):
+        raise fail(label_path, None,
+                   f"has {len(tags)} lines but the sentence file {path} has {len(sentences)} lines")
+    for lineno, (words, row) in enumerate(zip(sentences, tags), start=1):
+        if len(words) != len(row):
+            raise fail(label_path, lineno,
+                       f"{len(row)} labels for {len(words)} tokens (line {lineno} of {path})")
+    require_sentences(path, len(sentences))
+    return Corpus(sentences=sentences, word_labels={label_name: tags},
+                  source=f"{path} + {label_path}")
+
+
+def _header_label_column(fields: list[str], label_name: str) -> int | None:
+    """Index of the label column if ``fields`` looks like a header line, else None.
+
+    A header has two single-word column names, one of which is ``label`` (or ``label_name``).
+    """
+    names = [f.strip().lower() for f in fields]
+    if len(names) != 2 or any(len(n.split()) != 1 for n in names):
+        return None
+    for idx, name in enumerate(names):
+        if name in {"label", label_name.lower()} and names[1 - idx] not in {"label", label_name.lower()}:
+            return idx
+    return None
+
+
+def read_tsv(path: Path | str, *, label_name: str = "label") -> Corpus:
+    """Read sentence classification data: ``label<TAB>sentence`` per line (SST-2 style).
+
+    An optional header line names the columns (``label<TAB>sentence``,
+    ``sentence<TAB>label``, any single-word name for the text column, e.g. GLUE's
+    ``label<TAB>content``); it fixes which column holds the label. Without a header the label
+    comes first. The sentence is split on whitespace.
+
+    Parameters
+    ----------
+    path : path-like
+        UTF-8 tab-separated file with exactly two columns.
+    label_name : str, default="label"
+        Concept name under which the labels are stored in ``sentence_labels``.
+
+    Returns
+    -------
+    Corpus
+        Sentences with ``sentence_labels[label_name]``.
+
+    Raises
+    ------
+    CorpusError
+        Missing or non-UTF-8 file, empty lines, a line without exactly two tab-separated
+        columns, an empty label or sentence, an empty corpus.
+    """
+    path = Path(path)
+    lines = read_lines(path)
+    label_col, first = 0, 0
+    if lines:
+        header = _header_label_column(lines[0].split("\t"), label_name)
+        if header is not None:
+            label_col, first = header, 1
+    text_col = 1 - label_col
+    sentences, values = [], []
+    for lineno, line in enumerate(lines[first:], start=first + 1):
+        if not line.strip():
+            raise fail(path, lineno, "empty line (expected label<TAB>sentence)")
+        fields = line.split("\t")
+        if len(fields) != 2:
+            raise fail(path, lineno, f"expected 2 tab-separated columns (label, sentence), found {len(fields)}")
+        label, words = fields[label_col].strip(), fields[text_col].split()
+        if not label:
+            raise fail(path, lineno, "empty label")
+        if not words:
+            raise fail(path, lineno, "empty sentence")
+        sentences.append(words)
+        values.append(label)
+    require_sentences(path, len(sentences))
+    return Corpus(sentences=sentences, sentence_labels={label_name: values}, source=str(path))
+
+
+#: format name -> reader; every reader takes the path and the keyword options it declares.
+READERS: dict[str, Callable[..., Corpus]] = {
+    "text": read_text,
+    "neurox": read_neurox,
+    "tsv": read_tsv,
+    "conllu": read_conllu,
+}
+
+#: file suffix -> format used by :func:`read_corpus` when ``format`` is None (anything else: text).
+SUFFIX_FORMATS: dict[str, str] = {".conllu": "conllu", ".tsv": "tsv", ".in": "neurox"}
+
+# which keyword options each reader accepts (others are rejected with a clear message)
+_OPTIONS: dict[str, frozenset[str]] = {
+    "text": frozenset(),
+    "neurox": frozenset({"labels", "label_name"}),
+    "tsv": frozenset({"label_name"}),
+    "conllu": frozenset(),
+}
+
+
+def read_corpus(path: Path | str, *, format: str | None = None, labels: Path | str | None = None,
+                label_name: str = "label") -> Corpus:
+    """Read a corpus file in any registered format.
+
+    Parameters
+    ----------
+    path : path-like
+        The corpus file.
+    format : {"text", "neurox", "tsv", "conllu"}, optional
+        Reader to use; when None it is inferred from the suffix (``.conllu`` -> conllu,
+        ``.tsv`` -> tsv, ``.in`` -> neurox, anything else -> text).
+    labels : path-like, optional
+        Label file of the ``neurox`` format (default: ``path`` with suffix ``.label``).
+    label_name : str, default="label"
+        Concept name for the labels of the ``neurox`` and ``tsv`` formats.
+
+    Returns
+    -------
+    Corpus
+
+    Raises
+    ------
+    InvalidParameterError
+        Unknown ``format`` (the message lists the valid ones), or ``labels`` given to a
+        format that has no label file.
+    CorpusError
+        The file cannot be read; see the individual readers.
+
+    See Also
+    --------
+    read_text, read_neurox, read_tsv, read_conllu
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.txt"
+    >>> _ = p.write_text("the cat sat\\n")
+    >>> read_corpus(p).sentences
+    [['the', 'cat', 'sat']]
+    """
+    path = Path(path)
+    if format is None:
+        format = SUFFIX_FORMATS.get(path.suffix.lower(), "text")
+    if format not in READERS:
+        raise InvalidParameterError(
+            f"format must be one of {choices(sorted(READERS))} (or None to infer it from the suffix); got {format!r}")
+    if not isinstance(label_name, str) or not label_name:
+        raise InvalidParameterError(f"label_name must be a non-empty string; got {label_name!r}")
+    options = {"labels": labels, "label_name": label_name}
+    if labels is not None and "labels" not in _OPTIONS[format]:
+        raise InvalidParameterError(
+            f"labels= is only used by the formats {choices(k for k, v in _OPTIONS.items() if 'labels' in v)}; "
+            f"got labels={str(labels)!r} with format={format!r}")
+    kwargs = {k: v for k, v in options.items() if k in _OPTIONS[format]}
+    return READERS[format](path, **kwargs)

@@ -10,12 +10,12 @@ Grammar (see docs/sites.md)::
                | "layers." L ".attn.heads"             per-head context vectors (heads x head_dim)
                | "layers." L ".mlp"                    FFN hidden units after the activation
 
-A neuron is ``site:index`` (``layers.3.mlp:1021``). Patterns may use ``*`` for any layer
-(``layers.*.mlp``) and comma-separate several names.
+A neuron is ``site:index`` (``layers.3.mlp:1021``). Patterns may use ``*`` for one dotted segment
+(``layers.*`` = every block output, ``layers.*.mlp`` = every FFN) and ``**`` for any number of segments
+(``layers.3.**`` = every site of layer 3); several names are comma-separated.
 """
 from __future__ import annotations
 
-import fnmatch
 import re
 from typing import Iterable, Sequence
 
@@ -95,11 +95,19 @@ def expand_sites(patterns: str | Sequence[str] | None, available: Iterable[str])
         return available
     chosen: set[str] = set()
     for pat in patterns:
-        hits = [s for s in available if fnmatch.fnmatchcase(s, pat)]
+        rx = _glob_regex(pat)
+        hits = [s for s in available if rx.match(s)]
         if not hits:
             raise UnknownSiteError(f"site {pat!r} matches no site; valid sites: {choices(available)}")
         chosen.update(hits)
     return [s for s in available if s in chosen]
+
+
+def _glob_regex(pattern: str) -> "re.Pattern":
+    """``*`` matches within one dotted segment (``layers.*`` = blocks only), ``**`` across segments."""
+    parts = re.split(r"(\*\*|\*)", pattern)
+    rx = "".join("[^.]*" if p == "*" else ".*" if p == "**" else re.escape(p) for p in parts)
+    return re.compile(rx + r"\Z")
 
 
 def neuron_id(site: str, index: int) -> str:

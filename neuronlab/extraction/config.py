@@ -1,0 +1,86 @@
+"""The extraction configuration: an explicit frozen dataclass stored in the store's attributes."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from ..errors import InvalidParameterError, choices
+
+__all__ = ["ExtractionConfig", "AGGREGATIONS", "POOLINGS"]
+
+AGGREGATIONS = ("first", "last", "mean", "max")
+POOLINGS = ("cls", "mean", "max", "last")
+GRANULARITIES = ("word", "token", "sentence")
+DTYPES = ("float16", "float32")
+
+
+@dataclass(frozen=True)
+class ExtractionConfig:
+    """How activations are extracted.
+
+    Parameters
+    ----------
+    sites : str
+        Comma-separated site names or globs (``"embeddings,layers.*"``); ``"all"`` for every site.
+    granularity : {"word", "token", "sentence"}
+        One row per word (subwords aggregated), per subword token, or per sentence (pooled).
+    aggregation : {"first", "last", "mean", "max"}
+        How the subwords of a word become one row (word granularity).
+    pooling : {"cls", "mean", "max", "last"}
+        How the tokens of a sentence become one row (sentence granularity). ``cls`` takes the first token
+        (``[CLS]`` for BERT-style models), ``last`` the last one (``[SEP]`` for BERT, the last word piece for
+        GPT-style models); ``mean``/``max`` pool over the content tokens (and the special tokens when
+        ``special_tokens`` is True).
+    dtype : {"float16", "float32"}
+        Storage type (computation is float32).
+    batch_size : int
+        Sequences per forward pass (sequences are sorted by length inside each write chunk).
+    max_length : int or None
+        Tokens per model input, special tokens included; longer sentences are processed in
+        overlapping windows. None: the model's maximum.
+    window_overlap : int or None
+        Tokens shared by consecutive windows; None: a quarter of the window.
+    special_tokens : bool
+        Keep rows for special tokens (token granularity) and pool over them (sentence granularity).
+    device : str
+        torch device.
+    memory_mb : int
+        Memory for the float32 activations of one write chunk; bounds peak memory independently of corpus size.
+    """
+
+    sites: str = "all"
+    granularity: str = "word"
+    aggregation: str = "mean"
+    pooling: str = "mean"
+    dtype: str = "float16"
+    batch_size: int = 32
+    max_length: int | None = None
+    window_overlap: int | None = None
+    special_tokens: bool = False
+    device: str = "cpu"
+    memory_mb: int = 256
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("granularity", GRANULARITIES), ("aggregation", AGGREGATIONS),
+                              ("pooling", POOLINGS), ("dtype", DTYPES)):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise InvalidParameterError(f"{name} must be one of {choices(allowed)}, got {value!r}")
+        for name, low in (("batch_size", 1), ("memory_mb", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < low:
+                raise InvalidParameterError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 4):
+            raise InvalidParameterError(f"max_length must be an integer >= 4 or None, got {self.max_length!r}")
+        if self.window_overlap is not None and (not isinstance(self.window_overlap, int) or self.window_overlap < 0):
+            raise InvalidParameterError(f"window_overlap must be an integer >= 0 or None, got {self.window_overlap!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExtractionConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    #: settings that change the stored numbers (device and batch size do not, beyond float noise)
+    RESULT_KEYS = ("granularity", "aggregation", "pooling", "dtype", "max_length", "window_overlap", "special_tokens")

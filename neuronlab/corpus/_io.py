@@ -1,11 +1,35 @@
 """Low-level helpers shared by the corpus readers: reading lines and raising located errors."""
 from __future__ import annotations
 
+import functools
+import gc
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from neuronlab.errors import CorpusError
 
-__all__ = ["read_lines", "fail", "require_sentences"]
+__all__ = ["read_lines", "fail", "require_sentences", "gc_paused"]
+
+F = TypeVar("F", bound=Callable)
+
+
+def gc_paused(func: F) -> F:
+    """Run ``func`` with the cyclic garbage collector paused.
+
+    Readers allocate hundreds of thousands of small lists that hold no reference cycles;
+    generational collections triggered by those allocations roughly double the parse time of a
+    200k-word CoNLL-U file. The previous collector state is restored in ``finally``.
+    """
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+    return wrapper  # type: ignore[return-value]
 
 
 def fail(path: Path | str, line: int | None, message: str) -> CorpusError:

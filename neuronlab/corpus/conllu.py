@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from neuronlab.corpus._io import fail, read_lines, require_sentences
+from neuronlab.corpus._io import fail, gc_paused, read_lines, require_sentences
 from neuronlab.corpus.base import Corpus
 
 __all__ = ["read_conllu", "SENTENCE_LABEL_PREFIX"]
@@ -28,6 +28,7 @@ def _parse_feats(feats: str, path: Path, lineno: int) -> dict[str, str]:
     return out
 
 
+@gc_paused
 def read_conllu(path: Path | str) -> Corpus:
     """Read a CoNLL-U file into a :class:`~neuronlab.corpus.base.Corpus`.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from neuronlab.corpus._io import fail, read_lines, require_sentences
+from neuronlab.corpus._io import fail, gc_paused, read_lines, require_sentences
 from neuronlab.corpus.base import Corpus
 from neuronlab.corpus.conllu import read_conllu
 from neuronlab.errors import InvalidParameterError, choices
@@ -29,6 +29,7 @@ def _tokenised_lines(path: Path, what: str = "sentence") -> list[list[str]]:
     return out
 
 
+@gc_paused
 def read_text(path: Path | str) -> Corpus:
     """Read one sentence per line, words separated by whitespace, no labels.
 
@@ -53,6 +54,7 @@ def read_text(path: Path | str) -> Corpus:
     return Corpus(sentences=sentences, source=str(path))
 
 
+@gc_paused
 def read_neurox(path: Path | str, *, labels: Path | str | None = None, label_name: str = "label") -> Corpus:
     """Read NeuroX's parallel files: ``.in`` sentences and ``.label`` word labels.
 
@@ -110,6 +112,7 @@ def _header_label_column(fields: list[str], label_name: str) -> int | None:
     return None
 
 
+@gc_paused
 def read_tsv(path: Path | str, *, label_name: str = "label") -> Corpus:
     """Read sentence classification data: ``label<TAB>sentence`` per line (SST-2 style).
 

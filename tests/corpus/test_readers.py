@@ -249,3 +249,17 @@ def test_labels_rejected_for_formats_without_label_file(tmp_path):
     p = write(tmp_path, "a.txt", "a\n")
     with pytest.raises(InvalidParameterError, match=r"labels= is only used by the formats neurox"):
         read_corpus(p, labels=p)
+
+
+def test_garbage_collector_restored_after_errors(tmp_path):
+    import gc
+    assert gc.isenabled()
+    with pytest.raises(CorpusError):
+        read_conllu(write(tmp_path, "bad.conllu", "1\ta\n"))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        read_text(write(tmp_path, "ok.txt", "a\n"))
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()

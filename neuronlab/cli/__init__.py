@@ -1,1 +1,4 @@
-"""neuronlab.cli."""
+"""The ``neuronlab`` command line."""
+from .main import main
+
+__all__ = ["main"]

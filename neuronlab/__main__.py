@@ -1,0 +1,5 @@
+import sys
+
+from neuronlab.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,98 @@
+"""The ``neuronlab`` command: one sub-command per task, registered in :data:`COMMANDS`.
+
+User mistakes (:class:`~neuronlab.errors.NeuronlabError`) print one ``neuronlab: error: ...`` line
+and exit with status 2; no stack trace. ``NEURONLAB_DEBUG=1`` shows the trace anyway.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Callable
+
+from .. import __version__
+from ..errors import NeuronlabError
+
+__all__ = ["main", "COMMANDS", "command"]
+
+#: name -> (configure(parser), run(args) -> int)
+COMMANDS: dict[str, tuple[Callable, Callable, str]] = {}
+
+
+def command(name: str, help: str):
+    """Register a sub-command: decorate a ``configure(parser)`` function returning ``run(args) -> int``."""
+
+    def deco(configure):
+        COMMANDS[name] = (configure, help)
+        return configure
+
+    return deco
+
+
+def _load_commands() -> None:
+    # import for registration side effects (each module registers its commands)
+    from . import commands_extract  # noqa: F401
+    from . import commands_concepts  # noqa: F401
+
+
+def build_parser() -> argparse.ArgumentParser:
+    _load_commands()
+    parser = argparse.ArgumentParser(
+        prog="neuronlab",
+        description=(
+            "Neuron-level interpretation of NLP models: extract activations of any transformers model into one "
+            "HDF5 store, then find, rank and evaluate the neurons that encode a concept."
+        ),
+        epilog="Run `neuronlab COMMAND --help` for the options of a command. Docs: docs/cli.md",
+    )
+    parser.add_argument("--version", action="version", version=f"neuronlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (configure, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p.set_defaults(_run=configure(p))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+                        format="neuronlab: %(message)s", stream=sys.stderr)
+    try:
+        return int(args._run(args) or 0)
+    except NeuronlabError as exc:
+        if os.environ.get("NEURONLAB_DEBUG"):
+            raise
+        print(f"neuronlab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neuronlab: interrupted; an extraction can be continued with --resume", file=sys.stderr)
+        return 130
+
+
+def emit(args, payload: dict, text: str) -> None:
+    """Print ``payload`` as JSON with ``--json``, else the human-readable ``text``."""
+    if getattr(args, "json", False):
+        print(json.dumps(payload, indent=2, sort_keys=False, default=_json_default))
+    else:
+        print(text)
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

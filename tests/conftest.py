@@ -1,0 +1,49 @@
+"""Shared fixtures: the embedded minilm, tiny corpora, the shared real data."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("NEURONLAB_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    d = shared_data_dir()
+    if not (d / "ud-english-ewt").exists():
+        pytest.skip(f"real data not found at {d} (set NEURONLAB_SHARED_DATA to the folder holding ud-english-ewt/)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The embedded all-MiniLM-L6-v2, loaded once."""
+    pytest.importorskip("torch")
+    from neuronlab.models import load_model
+
+    return load_model("minilm")
+
+
+@pytest.fixture()
+def tiny_corpus():
+    from neuronlab.corpus.base import Corpus
+
+    sents = [
+        ["The", "cats", "sat", "on", "the", "mat", "."],
+        ["Unbelievably", ",", "antidisestablishmentarianism", "prevails"],
+        ["She", "walked"],
+        ["Dogs", "bark", "loudly", "at", "night", "when", "strangers", "pass", "by", "quietly"],
+        ["Hi"],
+    ]
+    pos = [["DET", "NOUN", "VERB", "ADP", "DET", "NOUN", "PUNCT"], ["ADV", "PUNCT", "NOUN", "VERB"],
+           ["PRON", "VERB"], ["NOUN", "VERB", "ADV", "ADP", "NOUN", "SCONJ", "NOUN", "VERB", "ADV", "ADV"], ["INTJ"]]
+    tense = [[None, None, "Past", None, None, None, None], [None, None, None, "Pres"], [None, "Past"],
+             [None, "Pres", None, None, None, None, None, "Pres", None, None], [None]]
+    return Corpus(sents, word_labels={"upos": pos, "Tense": tense},
+                  sentence_labels={"kind": ["a", "b", "a", "b", "a"]}, source="tiny")

@@ -129,3 +129,15 @@ def test_float16_same_as_float32(name):
     a = make_ranker(name).fit(X, y)
     b = make_ranker(name).fit(X.astype(np.float32), y)
     np.testing.assert_allclose(a.scores_, b.scores_, rtol=1e-6)
+
+
+@names
+def test_input_not_modified(name):
+    X, y = planted_data(n_rows=300)
+    X = X[:, :20]
+    before = X.copy()
+    make_ranker(name).fit(X, y)
+    np.testing.assert_array_equal(X, before)
+    column = np.asfortranarray(X[:, :1])  # a one-column slice whose transpose is contiguous
+    make_ranker(name).fit(column, y)
+    np.testing.assert_array_equal(column, before[:, :1])

@@ -103,7 +103,7 @@ def rank_correlation(scores_a: Any, scores_b: Any, *, method: str = "spearman") 
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise InvalidParameterError("scores contain NaN or infinity.")
     result = stats.spearmanr(a, b) if method == "spearman" else stats.kendalltau(a, b)
-    return float(result.statistic)
+    return float(result[0])  # (statistic, pvalue) in every scipy >= 1.9
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,7 @@ def check_labels(y: Any, n_rows: int | None = None, *, name: str = "y") -> tuple
     classes, y_encoded = np.unique(y, return_inverse=True)
     if classes.shape[0] < 2:
         raise InvalidParameterError(
-            f"concept has only one class ({classes[0]!r}) in {name}; ranking neurons needs at least "
+            f"concept has only one class ({_label_key(classes[0])!r}) in {name}; ranking neurons needs at least "
             "two classes (e.g. the concept and everything else)."
         )
     return classes, y_encoded.astype(np.int64).reshape(-1)

@@ -15,36 +15,51 @@ _BLOCK_ELEMENTS = 1 << 23
 _SIGNED = ("max", "positive")
 
 
-def _ap_sorted(values: np.ndarray, positives: np.ndarray) -> np.ndarray:
-    """AP of each column for each class, given columns sorted by descending score.
+def _tie_group_ends(key: np.ndarray) -> np.ndarray:
+    """For every entry of every row of ``key``, the last position of its tie group in the
+    ascending order of that row.
 
     Parameters
     ----------
-    values : ndarray of shape (n_rows, n_cols)
-        Scores, each column sorted descending.
-    positives : bool ndarray of shape (n_classes, n_rows, n_cols)
-        Whether the row at each sorted position is positive for the class.
+    key : ndarray of shape (n_cols, n_rows)
+        One neuron per row (ascending key = descending score).
 
     Returns
     -------
-    ndarray of shape (n_classes, n_cols)
+    int64 ndarray of shape (n_cols, n_rows)
+        ``ends[j, i]``: 0-based position, in row j sorted ascending, of the last entry equal to
+        ``key[j, i]``. Precision is evaluated only there, as sklearn places one threshold per
+        distinct score.
     """
-    n_rows = values.shape[0]
-    # index of the last row of each run of equal scores: precision is only evaluated there,
-    # exactly like sklearn, which places one threshold per distinct score
-    is_end = np.empty(values.shape, dtype=bool)
-    np.not_equal(values[:-1], values[1:], out=is_end[:-1])
-    is_end[-1] = True
-    end = np.where(is_end, np.arange(n_rows)[:, None], n_rows - 1)
-    end = np.minimum.accumulate(end[::-1], axis=0)[::-1]
-    out = np.empty((positives.shape[0], values.shape[1]), dtype=np.float64)
-    for c, pos in enumerate(positives):
-        tp = np.cumsum(pos, axis=0, dtype=np.float64)
-        precision_at_end = np.take_along_axis(tp, end, axis=0) / (end + 1.0)
-        # AP = sum over thresholds of (recall step) * precision = (1/P) sum over positive rows
-        # of the precision at the end of their tie group
-        out[c] = np.where(pos, precision_at_end, 0.0).sum(axis=0) / tp[-1]
-    return out
+    n = key.shape[1]
+    order = np.argsort(key, axis=1, kind="stable")
+    sorted_key = np.take_along_axis(key, order, axis=1)
+    is_end = np.empty(key.shape, dtype=bool)
+    np.not_equal(sorted_key[:, :-1], sorted_key[:, 1:], out=is_end[:, :-1])
+    is_end[:, -1] = True
+    end = np.where(is_end, np.arange(n), n - 1)
+    end = np.minimum.accumulate(end[:, ::-1], axis=1)[:, ::-1]
+    ends = np.empty_like(end)
+    np.put_along_axis(ends, order, end, axis=1)
+    return ends
+
+
+def _ap_from_group_ends(ends: np.ndarray) -> np.ndarray:
+    """AP of each row given the tie-group ends of the positive entries only.
+
+    With ``e_1 <= ... <= e_P`` the sorted group ends of the P positives, the true positives at
+    threshold ``e_k`` are the positives whose group ends at or before ``e_k`` (the last index
+    ``m`` with ``e_m == e_k``, plus one), the precision is that count over ``e_k + 1``, and
+    ``AP = (1/P) sum_k precision_k`` (each positive adds ``1/P`` recall at its threshold).
+    """
+    e = np.sort(ends, axis=1)
+    n_pos = e.shape[1]
+    last = np.empty(e.shape, dtype=bool)
+    np.not_equal(e[:, :-1], e[:, 1:], out=last[:, :-1])
+    last[:, -1] = True
+    tp = np.where(last, np.arange(1, n_pos + 1), n_pos)
+    tp = np.minimum.accumulate(tp[:, ::-1], axis=1)[:, ::-1]
+    return (tp / (e + 1.0)).mean(axis=1)
 
 
 def column_average_precision(
@@ -53,7 +68,9 @@ def column_average_precision(
     """Average precision of every column of ``X`` as a score for every class (one-vs-rest).
 
     Equal to ``sklearn.metrics.average_precision_score(positives[:, c], X[:, j])`` for every
-    class c and column j, ties included, but vectorised: each column is sorted once.
+    class c and column j, ties included, but vectorised: each column is sorted once, then each
+    class only sorts the positions of its own positive rows, so the cost does not grow with the
+    number of classes (for one-hot labels).
 
     Parameters
     ----------
@@ -72,14 +89,16 @@ def column_average_precision(
     positives = np.asarray(positives, dtype=bool)
     if not positives.any(axis=0).all():
         raise InvalidParameterError("every class needs at least one positive row for average precision.")
+    rows_of = [np.flatnonzero(col) for col in positives.T]
     block = max(1, _BLOCK_ELEMENTS // max(n_rows, 1))
     out = np.empty((positives.shape[1], n_neurons), dtype=np.float64)
     for start in range(0, n_neurons, block):
-        cols = X[:, start:start + block]
-        order = np.argsort(-cols if negate else cols, axis=0, kind="stable")[::-1]  # descending
-        values = np.take_along_axis(cols, order, axis=0)
-        sorted_pos = np.stack([pos[order] for pos in positives.T])
-        out[:, start:start + block] = _ap_sorted(values, sorted_pos)
+        # one neuron per row, contiguous; ascending key = descending score
+        cols = X[:, start:start + block].T
+        key = np.ascontiguousarray(cols) if negate else np.negative(cols, order="C")
+        ends = _tie_group_ends(key)
+        for c, rows in enumerate(rows_of):
+            out[c, start:start + block] = _ap_from_group_ends(ends[:, rows])
     return out
 
 

@@ -141,3 +141,14 @@ def test_input_not_modified(name):
     column = np.asfortranarray(X[:, :1])  # a one-column slice whose transpose is contiguous
     make_ranker(name).fit(column, y)
     np.testing.assert_array_equal(column, before[:, :1])
+
+
+@names
+def test_pickle_round_trip(name):
+    import pickle
+
+    X, y = planted_data(n_rows=300)
+    fitted = make_ranker(name).fit(X[:, :20], y)
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.ranking_, fitted.ranking_)
+    assert not hasattr(pickle.loads(pickle.dumps(make_ranker(name))), "ranking_")

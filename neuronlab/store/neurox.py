@@ -115,6 +115,8 @@ class _HDF5Reader:
                 f"{str(path)!r} is not a NeuroX activation file: the dataset {INDEX_DATASET!r} is missing{hint}"
             )
         raw = f[INDEX_DATASET]
+        if not hasattr(raw, "shape"):
+            raise StoreError(f"{str(path)!r}: {INDEX_DATASET!r} is a group; NeuroX writes a dataset holding one JSON string")
         try:
             raw = raw[0] if raw.shape else raw[()]
             mapping = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)

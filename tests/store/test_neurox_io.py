@@ -286,3 +286,43 @@ def test_parameter_errors(tmp_path):
 def test_neurox_sites():
     assert neurox_sites(1) == ["embeddings"]
     assert neurox_sites(13)[-1] == "layers.11"
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_files_written_by_neurox_extractor(tmp_path, capsys):
+    """NeuroX's own extractor on a tiny random BERT: import, compare with its loader, re-export identically."""
+    extractor = pytest.importorskip("neurox.data.extraction.transformers_extractor")
+    loader = pytest.importorskip("neurox.data.loader")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    try:
+        from helpers.tiny_models import build_tiny_model
+
+        model_dir = build_tiny_model("bert", tmp_path / "bert")
+    except Exception as exc:  # the embedded MiniLM tokenizer package is missing
+        pytest.skip(f"cannot build the tiny BERT: {exc}")
+    finally:
+        sys.path.pop(0)
+    (tmp_path / "c.in").write_text("The unaffable cat sat .\nDogs run\nThe unaffable cat sat .\n")
+    for suffix in (".hdf5", ".json"):
+        extractor.extract_representations(str(model_dir), str(tmp_path / "c.in"), str(tmp_path / f"n{suffix}"),
+                                          aggregation="average", output_type=suffix[1:])
+    acts, n_layers = loader.load_activations(str(tmp_path / "n.hdf5"))
+    capsys.readouterr()
+    with import_neurox(tmp_path / "n.hdf5", tmp_path / "a.h5") as a, \
+            import_neurox(tmp_path / "n.json", tmp_path / "b.h5") as b:
+        assert a.sites == neurox_sites(n_layers) and a.granularity == "word"
+        assert a.offsets.tolist() == [0, 5, 7, 12]
+        assert a.tokens() == b.tokens() and a.tokens()[1] == "una##ffa##ble"  # NeuroX's detokenised words
+        assert a.texts()[0] == a.texts()[2]  # the "(Occurrence 2)" suffix is not part of the text
+        np.testing.assert_array_equal(a.view().to_numpy(), np.concatenate(acts))
+        # json holds values rounded to 8 decimals
+        np.testing.assert_allclose(b.view().to_numpy(), a.view().to_numpy(), rtol=0, atol=1e-8)
+        export_neurox(a, tmp_path / "re.hdf5")
+    with h5py.File(tmp_path / "re.hdf5", "r") as f, h5py.File(tmp_path / "n.hdf5", "r") as g:
+        assert json.loads(f["sentence_to_index"][0]) == json.loads(g["sentence_to_index"][0])
+        for k in ("0", "1", "2"):
+            np.testing.assert_array_equal(f[k][()], g[k][()])

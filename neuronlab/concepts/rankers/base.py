@@ -25,6 +25,9 @@ from neuronlab.errors import InvalidParameterError, NotFittedError, choices
 __all__ = [
     "BaseRanker",
     "check_activations",
+    "check_shape",
+    "check_chunk",
+    "check_chunk_rows",
     "check_labels",
     "check_k",
     "ranking_from_scores",

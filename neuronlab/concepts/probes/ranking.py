@@ -1,0 +1,312 @@
+"""Neuron rankings from the weights of a linear probe (Dalvi et al. 2019).
+
+For each class, the neurons sorted by absolute weight are taken until their cumulative weight
+reaches a percentage of the class's total weight mass; the global ordering grows the
+percentage over a grid and appends the neurons in the order they enter the union of the
+per-class top sets (NeuroX's ``get_neuron_ordering`` semantics).
+
+References
+----------
+Dalvi, F., Durrani, N., Sajjad, H., Belinkov, Y., Bau, A., Glass, J. (2019). What is one grain
+of sand in the desert? Analyzing individual neurons in deep NLP models. AAAI.
+"""
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils import check_random_state
+
+from neuronlab.concepts.probes.linear import LinearProbe
+from neuronlab.errors import InvalidParameterError, NotFittedError, choices
+
+__all__ = ["top_neurons_per_class", "neuron_ordering", "select_neurons", "LinearProbeRanker"]
+
+
+def _abs_weights(coef: Any) -> np.ndarray:
+    W = np.abs(np.asarray(coef, dtype=np.float64))
+    if W.ndim != 2 or W.shape[1] == 0:
+        raise InvalidParameterError(f"coef must have shape (n_classes, n_neurons); got {W.shape}")
+    if not np.isfinite(W).all():
+        raise InvalidParameterError("coef contains NaN or infinite values")
+    return W
+
+
+def top_neurons_per_class(coef: Any, percentage: float) -> list[np.ndarray]:
+    """Per class, the shortest prefix of neurons by ``|w|`` holding ``percentage`` of its mass.
+
+    Parameters
+    ----------
+    coef : array-like of shape (n_classes, n_neurons)
+        Probe weights (a binary probe's single row counts as one "class").
+    percentage : float in [0, 1]
+        Fraction of each class's total absolute weight to cover.
+
+    Returns
+    -------
+    list of ndarray
+        For each row of ``coef``, the selected neuron indices, largest ``|w|`` first (ties by
+        index). A class whose weights are all zero selects nothing; ``percentage = 0`` selects
+        nothing.
+
+    References
+    ----------
+    Dalvi et al. (2019), What is one grain of sand in the desert? AAAI.
+
+    Examples
+    --------
+    >>> [t.tolist() for t in top_neurons_per_class([[0.5, -3.0, 1.0, 0.5]], 0.6)]
+    [[1]]
+    >>> [t.tolist() for t in top_neurons_per_class([[0.5, -3.0, 1.0, 0.5]], 0.7)]
+    [[1, 2]]
+    """
+    if isinstance(percentage, bool) or not isinstance(percentage, Real) or not 0 <= percentage <= 1:
+        raise InvalidParameterError(f"percentage must be a real number in [0, 1]; got {percentage!r}")
+    W = _abs_weights(coef)
+    out = []
+    for row in W:
+        order = np.lexsort((np.arange(len(row)), -row))  # by |w| descending, then index
+        cum = np.cumsum(row[order])
+        target = percentage * cum[-1]
+        if target <= 0:
+            out.append(order[:0])
+            continue
+        # cum[-1] is the total; compare with a tiny relative slack against rounding
+        k = int(np.searchsorted(cum, target * (1 - 1e-12), side="left")) + 1
+        out.append(order[: min(k, len(row))])
+    return out
+
+
+def neuron_ordering(coef: Any, *, search_stride: int = 100) -> np.ndarray:
+    """Global best-first ordering of all neurons (Dalvi et al. 2019).
+
+    The percentage grows over ``0, 1/search_stride, ..., 1``; at each step the neurons that
+    newly enter the union of the per-class top sets (:func:`top_neurons_per_class`) are
+    appended, those with the larger maximum ``|w|`` over classes first (then by index).
+    Neurons that never enter (all weights zero) come last, in index order.
+
+    Parameters
+    ----------
+    coef : array-like of shape (n_classes, n_neurons)
+    search_stride : int, default=100
+        Number of steps of the percentage grid.
+
+    Returns
+    -------
+    ndarray of shape (n_neurons,)
+        A permutation of the neuron indices, most important first.
+
+    References
+    ----------
+    Dalvi et al. (2019), What is one grain of sand in the desert? AAAI.
+
+    Examples
+    --------
+    >>> neuron_ordering([[4.0, 0.0, 1.0, 0.0], [0.0, 2.0, 0.0, 0.0]], search_stride=4).tolist()
+    [0, 1, 2, 3]
+    """
+    if isinstance(search_stride, bool) or not isinstance(search_stride, Integral) or search_stride < 1:
+        raise InvalidParameterError(f"search_stride must be an integer >= 1; got {search_stride!r}")
+    W = _abs_weights(coef)
+    n = W.shape[1]
+    peak = W.max(axis=0)
+    seen = np.zeros(n, dtype=bool)
+    ordering: list[int] = []
+    for step in range(search_stride + 1):
+        sets = top_neurons_per_class(W, step / search_stride)
+        new = np.unique(np.concatenate(sets)) if sets else np.array([], dtype=int)
+        new = new[~seen[new]]
+        if len(new):
+            new = new[np.lexsort((new, -peak[new]))]
+            seen[new] = True
+            ordering.extend(new.tolist())
+    ordering.extend(np.flatnonzero(~seen).tolist())
+    return np.asarray(ordering, dtype=np.intp)
+
+
+def select_neurons(
+    ordering: Sequence[int] | np.ndarray,
+    *,
+    k: int | None = None,
+    fraction: float | None = None,
+    which: str = "top",
+    random_state: Any = None,
+) -> np.ndarray:
+    """Pick ``k`` (or a ``fraction`` of the) neurons from a best-first ordering.
+
+    Parameters
+    ----------
+    ordering : sequence of int
+        Best-first neuron indices (for example ``ranker.ranking_``).
+    k : int, optional
+        Number of neurons. Give exactly one of ``k`` and ``fraction``.
+    fraction : float in [0, 1], optional
+        ``k = round(fraction * len(ordering))``, at least 1 when ``fraction > 0``.
+    which : {"top", "bottom", "random"}, default="top"
+        The first ``k``, the last ``k`` (least important), or ``k`` drawn uniformly.
+    random_state : int, RandomState or None
+        Used by ``which="random"``.
+
+    Returns
+    -------
+    ndarray of shape (k,)
+        Neuron indices (for "top"/"bottom" in ordering order, for "random" sorted).
+
+    References
+    ----------
+    Dalvi et al. (2019), What is one grain of sand in the desert? AAAI (top / bottom / random
+    neuron ablations).
+
+    Examples
+    --------
+    >>> select_neurons([3, 1, 0, 2], k=2).tolist()
+    [3, 1]
+    >>> select_neurons([3, 1, 0, 2], fraction=0.5, which="bottom").tolist()
+    [0, 2]
+    """
+    ordering = np.asarray(ordering)
+    if ordering.ndim != 1 or (len(ordering) and ordering.dtype.kind not in "iu"):
+        raise InvalidParameterError(f"ordering must be a 1-d sequence of integer indices; got {ordering!r:.80}")
+    n = len(ordering)
+    if (k is None) == (fraction is None):
+        raise InvalidParameterError(f"give exactly one of k and fraction; got k={k!r}, fraction={fraction!r}")
+    if k is not None:
+        if isinstance(k, bool) or not isinstance(k, Integral) or not 0 <= k <= n:
+            raise InvalidParameterError(f"k must be an integer in [0, {n}]; got {k!r}")
+    else:
+        if isinstance(fraction, bool) or not isinstance(fraction, Real) or not 0 <= fraction <= 1:
+            raise InvalidParameterError(f"fraction must be a real number in [0, 1]; got {fraction!r}")
+        k = int(round(fraction * n))
+        if fraction > 0:
+            k = max(k, 1)
+    k = int(k)
+    if which == "top":
+        return ordering[:k].copy()
+    if which == "bottom":
+        return ordering[n - k:].copy()
+    if which == "random":
+        rng = check_random_state(random_state)
+        return np.sort(rng.choice(ordering, size=k, replace=False))
+    raise InvalidParameterError(f"which must be one of {choices(['top', 'bottom', 'random'])}; got {which!r}")
+
+
+class LinearProbeRanker(BaseEstimator):
+    """Rank neurons by the weights of an elastic-net probe (Dalvi et al. 2019).
+
+    Parameters
+    ----------
+    probe : LinearProbe, optional
+        The probe to train (cloned at ``fit``). When omitted, one is built from
+        ``lambda_l1``, ``lambda_l2``, ``class_weight`` and ``tol``; giving ``probe`` together
+        with any of those is an error.
+    lambda_l1, lambda_l2 : float, optional
+        Penalties in NeuroX's parametrisation (default 1e-3 each, as in NeuroX).
+    class_weight : None, "balanced" or dict, default=None
+    tol : float, optional
+        Solver tolerance of the built probe (``LinearProbe``'s default when None).
+    search_stride : int, default=100
+        Grid size of the percentage search in :func:`neuron_ordering`.
+
+    Attributes
+    ----------
+    probe_ : LinearProbe
+        The fitted probe.
+    ranking_ : ndarray of shape (n_neurons,)
+        Column indices, most important first (:func:`neuron_ordering`).
+    scores_ : ndarray of shape (n_neurons,)
+        ``1 - position / n_neurons`` of each neuron in ``ranking_`` (higher = more important,
+        so ``argsort(-scores_)`` gives ``ranking_``).
+    class_scores_ : ndarray of shape (n_classes, n_neurons)
+        ``|w|`` per class (weights of standardised features when the probe standardises). A
+        binary probe has one weight vector; both classes get its ``|w|``.
+    per_class_ranking_ : dict of int -> ndarray
+        For each class index, the neurons sorted by ``|w|`` (descending, ties by index).
+    classes_ : ndarray of shape (n_classes,)
+
+    References
+    ----------
+    Dalvi et al. (2019), What is one grain of sand in the desert? AAAI.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 6)).astype(np.float32)
+    >>> y = (X[:, 4] > 0).astype(int)
+    >>> int(LinearProbeRanker().fit(X, y).ranking_[0])
+    4
+    """
+
+    def __init__(
+        self,
+        probe: LinearProbe | None = None,
+        *,
+        lambda_l1: float | None = None,
+        lambda_l2: float | None = None,
+        class_weight: Any = None,
+        tol: float | None = None,
+        search_stride: int = 100,
+    ) -> None:
+        self.probe = probe
+        self.lambda_l1 = lambda_l1
+        self.lambda_l2 = lambda_l2
+        self.class_weight = class_weight
+        self.tol = tol
+        self.search_stride = search_stride
+
+    def _make_probe(self) -> BaseEstimator:
+        own = {"lambda_l1": self.lambda_l1, "lambda_l2": self.lambda_l2,
+               "class_weight": self.class_weight, "tol": self.tol}
+        if self.probe is not None:
+            given = [name for name, value in own.items() if value is not None]
+            if given:
+                raise InvalidParameterError(
+                    f"give either probe or probe hyper-parameters, not both; got probe={self.probe!r} and {given}"
+                )
+            if not hasattr(self.probe, "fit"):
+                raise InvalidParameterError(f"probe must be an estimator with fit and coef_; got {self.probe!r}")
+            return clone(self.probe)
+        kwargs = {k: v for k, v in own.items() if v is not None}
+        if "lambda_l1" not in kwargs and "lambda_l2" not in kwargs:
+            kwargs.update(lambda_l1=1e-3, lambda_l2=1e-3)
+        return LinearProbe(**kwargs)
+
+    def fit(self, X: Any, y: Any) -> "LinearProbeRanker":
+        """Train the probe and rank the neurons by its weights (Dalvi et al. 2019).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_neurons)
+        y : array-like of shape (n_rows,)
+
+        Returns
+        -------
+        self : LinearProbeRanker
+        """
+        probe = self._make_probe().fit(X, y)
+        coef = np.asarray(probe.coef_, dtype=np.float64)
+        scale = getattr(probe, "scale_", None)
+        if scale is not None:
+            coef = coef * np.asarray(scale)[None, :]
+        self.probe_ = probe
+        self.classes_ = probe.classes_
+        W = np.abs(coef)
+        if W.shape[0] == 1 and len(self.classes_) == 2:
+            W = np.repeat(W, 2, axis=0)
+        self.class_scores_ = W
+        self.ranking_ = neuron_ordering(W, search_stride=self.search_stride)
+        n = W.shape[1]
+        self.scores_ = np.empty(n)
+        self.scores_[self.ranking_] = 1.0 - np.arange(n) / n
+        idx = np.arange(n)
+        self.per_class_ranking_ = {c: np.lexsort((idx, -W[c])) for c in range(W.shape[0])}
+        return self
+
+    def select(self, *, k: int | None = None, fraction: float | None = None, which: str = "top",
+               random_state: Any = None) -> np.ndarray:
+        """:func:`select_neurons` applied to ``ranking_``."""
+        if not hasattr(self, "ranking_"):
+            raise NotFittedError("this LinearProbeRanker is not fitted yet; call fit(X, y) first")
+        return select_neurons(self.ranking_, k=k, fraction=fraction, which=which, random_state=random_state)

@@ -64,7 +64,14 @@ class SiteCapture:
         ``site -> tensor (batch, seq, width)`` for the last forward pass.
     phase : str or None
         The stack being run (``"encoder"``/``"decoder"``) for encoder-decoder models; hooks of the other
-        stack ignore calls (T5 shares its embedding module between the stacks).
+        stack ignore calls (T5 may share its embedding module between the stacks). Set automatically by
+        pre-hooks on the stack modules, so a plain ``model(input_ids=..., decoder_input_ids=...)`` call
+        records both stacks; callers that run one stack at a time may also set it themselves.
+
+    Notes
+    -----
+    Early stop happens only in the last requested stack of an encoder-decoder model: when decoder
+    sites are requested, the encoder must run to the end because the decoder reads its output.
     """
 
     def __init__(self, model, adapter: Adapter, sites, *, stop_early: bool = True):
@@ -84,7 +91,9 @@ class SiteCapture:
         self.stacks = list(by_stack)
 
     def _make_hook(self, site: str, stack, io: str):
-        deepest = self.deepest[stack] == site
+        # stop only after the deepest site of the LAST requested stack: an earlier stack (the encoder)
+        # must finish, since the later one (the decoder) reads its output
+        deepest = self.deepest[stack] == site and stack == self.stacks[-1]
 
         def record(value):
             if stack is not None and self.phase != stack:
@@ -121,10 +130,22 @@ class SiteCapture:
                     self._handles.append(module.register_forward_pre_hook(fn, with_kwargs=True))
                 else:
                     self._handles.append(module.register_forward_hook(fn))
+            for stack in self.stacks:
+                if stack is None:
+                    continue
+                layers_path = self.adapter.stacks[stack].layers
+                stack_path = layers_path.rsplit(".", 1)[0] if "." in layers_path else stack
+                self._handles.append(get_module(base, stack_path).register_forward_pre_hook(self._phase_hook(stack)))
         except BaseException:
             self.remove()
             raise
         return self
+
+    def _phase_hook(self, stack: str):
+        def set_phase(module, args):
+            self.phase = stack
+
+        return set_phase
 
     def remove(self) -> None:
         for h in self._handles:
@@ -134,6 +155,7 @@ class SiteCapture:
     def __exit__(self, *exc) -> None:
         self.remove()
         self.outputs = {}
+        self.phase = None
 
     def clear(self) -> None:
         self.outputs = {}

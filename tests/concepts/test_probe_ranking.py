@@ -1,0 +1,79 @@
+"""Probe-based neuron ordering (Dalvi et al. 2019) and selections."""
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from neuronlab.concepts.probes import (LinearProbe, LinearProbeRanker, neuron_ordering, select_neurons,
+                                       top_neurons_per_class)
+from neuronlab.errors import InvalidParameterError
+
+
+def test_top_neurons_exact():
+    coef = np.array([[0.5, -3.0, 1.0, 0.5], [0.0, 0.0, 0.0, 0.0]])
+    # class 0: mass 5, sorted |w| = 3, 1, .5, .5 -> cumulative 3, 4, 4.5, 5
+    assert top_neurons_per_class(coef, 0.6)[0].tolist() == [1]          # 3 >= 3
+    assert top_neurons_per_class(coef, 0.61)[0].tolist() == [1, 2]      # 3 < 3.05 <= 4
+    assert top_neurons_per_class(coef, 1.0)[0].tolist() == [1, 2, 0, 3]  # ties by index
+    assert top_neurons_per_class(coef, 0.0)[0].tolist() == []
+    assert top_neurons_per_class(coef, 1.0)[1].tolist() == []           # no mass, nothing
+
+
+def test_ordering_by_entry_percentage():
+    # class 0 mass 10 (8, 2); class 1 mass 10 (5, 5); class 2 mass 1 (1 on neuron 4)
+    coef = np.array([[8, 2, 0, 0, 0, 0], [0, 0, 5, 5, 0, 0], [0, 0, 0, 0, 1, 0]], float)
+    # p = 0.1: {0}, {2}, {4} enter together -> by peak |w|: 0 (8), 2 (5), 4 (1);
+    # p = 0.6: class 1 needs 3 too; p = 0.9: class 0 needs 1; neuron 5 never enters
+    assert neuron_ordering(coef, search_stride=10).tolist() == [0, 2, 4, 3, 1, 5]
+
+
+def test_ordering_is_a_permutation_and_sign_invariant():
+    rng = np.random.default_rng(0)
+    coef = rng.normal(size=(4, 50))
+    o = neuron_ordering(coef)
+    assert sorted(o.tolist()) == list(range(50))
+    np.testing.assert_array_equal(o, neuron_ordering(-coef))
+
+
+def test_select_neurons():
+    order = [5, 3, 1, 0, 2, 4]
+    assert select_neurons(order, k=2).tolist() == [5, 3]
+    assert select_neurons(order, k=2, which="bottom").tolist() == [2, 4]
+    assert select_neurons(order, fraction=0.5).tolist() == [5, 3, 1]
+    assert select_neurons(order, fraction=0.01).tolist() == [5]  # at least one
+    r1 = select_neurons(order, k=3, which="random", random_state=1)
+    np.testing.assert_array_equal(r1, select_neurons(order, k=3, which="random", random_state=1))
+    assert len(set(r1.tolist())) == 3 and set(r1.tolist()) <= set(order)
+    with pytest.raises(InvalidParameterError, match="exactly one of k and fraction"):
+        select_neurons(order, k=1, fraction=0.5)
+    with pytest.raises(InvalidParameterError, match="which must be one of top, bottom, random"):
+        select_neurons(order, k=1, which="middle")
+    with pytest.raises(InvalidParameterError, match="k must be an integer in"):
+        select_neurons(order, k=7)
+
+
+def _planted(n=3000, d=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    y = np.argmax(X[:, [3, 17, 29]] * 2 + 0.3 * rng.normal(size=(n, 3)), axis=1)
+    return X, y
+
+
+def test_ranker_finds_planted_and_contract():
+    X, y = _planted()
+    r = LinearProbeRanker(lambda_l1=1e-3, lambda_l2=1e-3).fit(X, y)
+    assert set(r.ranking_[:3].tolist()) == {3, 17, 29}
+    np.testing.assert_array_equal(np.argsort(-r.scores_, kind="stable"), r.ranking_)
+    assert r.class_scores_.shape == (3, 40)
+    np.testing.assert_allclose(r.class_scores_, np.abs(r.probe_.coef_))
+    for c, planted in enumerate([3, 17, 29]):
+        assert r.per_class_ranking_[c][0] == planted
+    clone(r)
+
+
+def test_ranker_with_probe_and_binary():
+    X, y = _planted(seed=1)
+    yb = (y == 1).astype(int)
+    r = LinearProbeRanker(LinearProbe(lambda_l1=1e-3, lambda_l2=0.0)).fit(X, yb)
+    assert r.class_scores_.shape == (2, 40) and r.ranking_[0] == 17
+    with pytest.raises(InvalidParameterError, match="not both"):
+        LinearProbeRanker(LinearProbe(), lambda_l1=1e-2).fit(X, y)

@@ -90,7 +90,7 @@ class Extractor:
         import torch
 
         tok = tokenize_sentences(self.loaded.tokenizer, [["hello", "world"]])[0]
-        with SiteCapture(self.loaded.model, self.loaded.adapter, self.sites, stop_early=False) as cap:
+        with SiteCapture(self.loaded.model, self.loaded.adapter, self.sites) as cap:
             self._forward(cap, [tok.ids], torch)
             return {s: int(cap.outputs[s].shape[-1]) for s in self.sites}
 

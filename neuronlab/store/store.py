@@ -182,7 +182,7 @@ class ActivationStore(Mapping):
             raise InvalidParameterError("texts/tokens do not match offsets")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        f = h5py.File(tmp, "w", libver="latest")
+        f = h5py.File(tmp, "w")
         try:
             f.attrs["format"] = schema.FORMAT
             f.attrs["schema_version"] = schema.SCHEMA_VERSION

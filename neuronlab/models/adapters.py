@@ -111,7 +111,15 @@ _bert = StackSpec(
     heads=Hook("encoder.layer.{L}.attention.output.dense", "input"),
     mlp=Hook("encoder.layer.{L}.output.dense", "input"),
 )
-register_adapter(Adapter("BERT", ("bert", "roberta", "xlm-roberta", "electra", "camembert"), {None: _bert}))
+register_adapter(Adapter("BERT", ("bert", "roberta", "xlm-roberta", "camembert"), {None: _bert}))
+# ELECTRA projects its embeddings (embedding_size, e.g. 128) to the hidden size (e.g. 256) with an optional
+# ``embeddings_project`` linear layer outside the embedding module; the residual stream starts at the input
+# of block 0, which exists whether or not the projection does.
+register_adapter(
+    Adapter("ELECTRA", ("electra",), {None: StackSpec(
+        layers=_bert.layers, embeddings=Hook("encoder.layer.0", "input"), attn=_bert.attn, heads=_bert.heads,
+        mlp=_bert.mlp)})
+)
 register_adapter(
     Adapter(
         "DistilBERT",

@@ -44,7 +44,7 @@ TOKEN_CFG = dict(granularity="token", dtype="float32", special_tokens=True)
 # ---------------------------------------------------------------- what the config promises
 def config_dims(family: str, c) -> dict:
     """``stack -> (n_layers, hidden, mlp width, heads width)`` read from the model config."""
-    if family in ("bert", "roberta"):
+    if family in ("bert", "roberta", "electra"):
         return {None: (c.num_hidden_layers, c.hidden_size, c.intermediate_size, c.hidden_size)}
     if family == "distilbert":
         return {None: (c.n_layers, c.dim, c.hidden_dim, c.dim)}
@@ -93,7 +93,7 @@ def ln(x, m):
 
 def block_maths(family: str, model, stack, L: int):
     """(out_proj(heads), residual(h_prev, attn, mlp, cross)) for block L, from the model's weights."""
-    if family in ("bert", "roberta"):
+    if family in ("bert", "roberta", "electra"):
         b = model.encoder.layer[L]
         return (lambda x: lin(x, b.attention.output.dense),
                 lambda h, a, m, c: ln(ln(h + a, b.attention.output.LayerNorm) + lin(m, b.output.dense),
@@ -242,6 +242,9 @@ def test_tiny_widths_are_distinct(family, tiny_loaded):
         assert ffn != hidden and n >= 2
         if family in ("t5", "llama"):
             assert heads != hidden
+    if family == "electra":  # the embeddings are projected before block 0
+        config = tiny_loaded(family).model.config
+        assert config.embedding_size != config.hidden_size
 
 
 # ---------------------------------------------------------------- 2. identities
@@ -330,16 +333,13 @@ def test_early_stop_never_runs_the_last_block(family, tiny_loaded, tmp_path):
     lm = tiny_loaded(family)
     base = lm.model
     blocks = {"bert": lambda: base.encoder.layer, "roberta": lambda: base.encoder.layer,
+              "electra": lambda: base.encoder.layer,
               "distilbert": lambda: base.transformer.layer, "gpt2": lambda: base.h}.get(family, lambda: base.layers)()
     calls, handle = _count_calls(blocks[-1])
     try:
         for sites in ("embeddings,layers.0", f"layers.{len(blocks) - 1}.attn"):
-            calls.clear()
-            ex = Extractor(lm, ExtractionConfig(sites=sites, **TOKEN_CFG), progress=False)
-            probe = ex.site_widths
-            # the width probe (one 2-word pass, see test_width_probe_runs_the_last_block) is not counted
-            ex.site_widths = lambda: (probe(), calls.clear())[0]
-            ex.extract(Corpus(SENTENCES), tmp_path / "a.h5", overwrite=True).close()
+            calls.clear()  # counts the width probe too: it also stops early
+            _extract(lm, Corpus(SENTENCES), tmp_path / "a.h5", sites=sites, **TOKEN_CFG)
             if sites.startswith("embeddings"):
                 assert calls == []
             else:
@@ -356,29 +356,15 @@ def test_early_stop_never_runs_the_last_block(family, tiny_loaded, tmp_path):
         handle.remove()
 
 
-@pytest.mark.xfail(strict=True, reason="Extractor.site_widths probes widths with stop_early=False: one full "
-                   "forward pass (2 words) through every block, even when only shallow sites are requested")
-def test_width_probe_runs_the_last_block(tiny_loaded, tmp_path):
-    lm = tiny_loaded("gpt2")
-    calls, handle = _count_calls(lm.model.h[-1])
-    try:
-        _extract(lm, Corpus(SENTENCES), tmp_path / "a.h5", sites="embeddings,layers.0", **TOKEN_CFG)
-    finally:
-        handle.remove()
-    assert calls == []
-
-
 def test_t5_encoder_sites_never_run_the_decoder(tiny_loaded, tmp_path):
     lm = tiny_loaded("t5")
     dec_calls, h1 = _count_calls(lm.model.decoder.block[0])
     enc_last, h2 = _count_calls(lm.model.encoder.block[-1])
     try:
-        _extract(lm, Corpus(SENTENCES), tmp_path / "a.h5", sites="encoder.*", **TOKEN_CFG)
+        _extract(lm, Corpus(SENTENCES), tmp_path / "a.h5", sites="encoder.**", **TOKEN_CFG)
         assert dec_calls == [] and len(enc_last) >= 1
-        ex = Extractor(lm, ExtractionConfig(sites="encoder.embeddings,encoder.layers.0", **TOKEN_CFG), progress=False)
-        probe = ex.site_widths
-        ex.site_widths = lambda: (probe(), enc_last.clear())[0]  # width probe not counted (see the xfail above)
-        ex.extract(Corpus(SENTENCES), tmp_path / "b.h5").close()
+        enc_last.clear()
+        _extract(lm, Corpus(SENTENCES), tmp_path / "b.h5", sites="encoder.embeddings,encoder.layers.0", **TOKEN_CFG)
         assert dec_calls == [] and enc_last == []
         _extract(lm, Corpus(SENTENCES), tmp_path / "c.h5", sites="decoder.layers.0", **TOKEN_CFG)
         assert len(dec_calls) >= 1 and len(enc_last) >= 1

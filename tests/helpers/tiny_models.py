@@ -4,7 +4,7 @@ Each builder writes ``config.json`` + weights + tokenizer into a directory so th
 ``neuronlab.models.load_model(str(directory))`` loads it through the ordinary path (AutoConfig,
 AutoTokenizer with the adapter's tokenizer options, AutoModel). No hub access is needed:
 
-- BERT, DistilBERT, Llama and T5 use the embedded MiniLM WordPiece tokenizer (vocabulary 30522);
+- BERT, DistilBERT, ELECTRA, Llama and T5 use the embedded MiniLM WordPiece tokenizer (vocabulary 30522);
 - GPT-2, GPT-NeoX, RoBERTa and BART use a byte-level BPE trained here on a few sentences and wrapped
   in the family's fast tokenizer class.
 
@@ -31,13 +31,15 @@ N_HEADS = 2
 SMALL_HEAD_DIM = 8  # T5 / Llama: heads x head_dim = 16 != hidden
 BERT_VOCAB = 30522
 
-FAMILIES = ("bert", "roberta", "distilbert", "gpt2", "gpt_neox", "llama", "t5", "bart")
+FAMILIES = ("bert", "roberta", "distilbert", "electra", "gpt2", "gpt_neox", "llama", "t5", "bart")
+EMBEDDING_SIZE = 24  # ELECTRA: embeddings projected 24 -> 32 before block 0
 
 #: per family and stack: (n_layers, hidden, mlp width, heads width)
 EXPECTED = {
     "bert": {None: (N_LAYERS, HIDDEN, FFN, HIDDEN)},
     "roberta": {None: (N_LAYERS, HIDDEN, FFN, HIDDEN)},
     "distilbert": {None: (N_LAYERS, HIDDEN, FFN, HIDDEN)},
+    "electra": {None: (N_LAYERS, HIDDEN, FFN, HIDDEN)},
     "gpt2": {None: (N_LAYERS, HIDDEN, FFN, HIDDEN)},
     "gpt_neox": {None: (N_LAYERS, HIDDEN, FFN, HIDDEN)},
     "llama": {None: (N_LAYERS, HIDDEN, FFN, N_HEADS * SMALL_HEAD_DIM)},
@@ -106,6 +108,10 @@ def _config(family: str, vocab_size: int, tok):
         return tf.RobertaConfig(hidden_size=HIDDEN, num_hidden_layers=N_LAYERS, num_attention_heads=N_HEADS,
                                 intermediate_size=FFN, max_position_embeddings=66, type_vocab_size=1,
                                 bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **common)
+    if family == "electra":
+        return tf.ElectraConfig(embedding_size=EMBEDDING_SIZE, hidden_size=HIDDEN, num_hidden_layers=N_LAYERS,
+                                num_attention_heads=N_HEADS, intermediate_size=FFN, max_position_embeddings=64,
+                                **common)
     if family == "distilbert":
         return tf.DistilBertConfig(dim=HIDDEN, n_layers=N_LAYERS, n_heads=N_HEADS, hidden_dim=FFN,
                                    max_position_embeddings=64, **common)

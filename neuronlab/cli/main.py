@@ -62,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
-    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
-                        format="neuronlab: %(message)s", stream=sys.stderr)
+    _setup_logging(quiet=getattr(args, "quiet", False))
     try:
         return int(args._run(args) or 0)
     except NeuronlabError as exc:
@@ -74,6 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("neuronlab: interrupted; an extraction can be continued with --resume", file=sys.stderr)
         return 130
+
+
+def _setup_logging(*, quiet: bool) -> None:
+    """Log lines of neuronlab itself (not of third-party libraries) to stderr as ``neuronlab: ...``."""
+    logger = logging.getLogger("neuronlab")
+    if not any(getattr(h, "_neuronlab", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("neuronlab: %(message)s"))
+        handler._neuronlab = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
 
 
 def emit(args, payload: dict, text: str) -> None:

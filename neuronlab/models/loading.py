@@ -48,6 +48,23 @@ def resolve_model_path(spec: str) -> tuple[str, bool]:
     return spec, False
 
 
+def _auto_config(transformers, path: str, local: bool):
+    """Config from a directory, the local hub cache, or (last) the network."""
+    if local:
+        return transformers.AutoConfig.from_pretrained(path)
+    try:
+        return transformers.AutoConfig.from_pretrained(path, local_files_only=True)
+    except Exception:  # noqa: BLE001 - not cached: try the network unless the user said offline
+        if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+            raise
+        return transformers.AutoConfig.from_pretrained(path)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[-1][:300] if text else ""
+
+
 @dataclass
 class LoadedModel:
     """A model ready for extraction, with what the store records about it."""
@@ -62,6 +79,12 @@ def _quiet_transformers() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    try:
+        from huggingface_hub.utils import logging as hub_logging
+
+        hub_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
     try:
         hf_logging.disable_progress_bar()
     except AttributeError:  # pragma: no cover - older transformers
@@ -113,12 +136,12 @@ def load_model(
     _quiet_transformers()
     path, local = resolve_model_path(spec)
     try:
-        config = transformers.AutoConfig.from_pretrained(path)
-    except (OSError, ValueError) as exc:
+        config = _auto_config(transformers, path, local)
+    except Exception as exc:  # hub/network errors come in many types; all mean "cannot resolve"  # noqa: BLE001
         raise UnknownModelError(
             f"cannot load model {spec!r}: not an alias ({choices(sorted(ALIASES))}), not a local model directory, "
             f"and not a Hugging Face id available offline or over the network ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''})"
+            f"{_first_line(exc)})"
         ) from None
     adapter = get_adapter(config.model_type)
     try:

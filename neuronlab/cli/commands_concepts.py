@@ -1,1 +1,185 @@
-"""CLI commands of concept analysis (probe, rank): filled in by the concept-analysis integration."""
+"""CLI commands of concept analysis: probe, rank."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from .main import command, emit
+
+log = logging.getLogger("neuronlab")
+
+
+def _write_json(path: str | None, payload: dict) -> None:
+    if path:
+        from .main import _json_default
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
+
+
+def _write_back(store_path, name: str, arrays: dict, config: dict, kind: str) -> str | None:
+    from ..errors import StoreError
+    from ..store import ActivationStore
+
+    try:
+        with ActivationStore.open(store_path, mode="r+") as st:
+            return st.write_result(name, arrays, config=config, kind=kind)
+    except (StoreError, OSError) as exc:
+        log.warning("could not write the result into %s (%s); the JSON output has it", store_path, exc)
+        return None
+
+
+def _pct(x) -> str:
+    return "   n/a" if x is None else f"{100 * x:6.2f}"
+
+
+@command("probe", "Train a linear probe for a concept (train -> test) with majority, control-task and random-init "
+                  "baselines, selectivity and a neuron ranking; the result is written into the store.")
+def _probe(p: argparse.ArgumentParser):
+    p.add_argument("store", help="activation store (.h5) holding the concept's labels")
+    p.add_argument("--concept", required=True, help="concept (label) name; `neuronlab info STORE` lists them")
+    p.add_argument("--sites", default=None, help="sites to probe (names/globs); default: all sites in the store")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--test", default=None, help="held-out store with the same sites (e.g. the test split)")
+    g.add_argument("--split", type=float, default=0.8, help="fraction of SENTENCES used for training when no --test")
+    p.add_argument("--l1", type=float, default=1e-3, help="lambda_l1 (NeuroX parametrisation: mean CE + l1|W|_1 + l2|W|^2)")
+    p.add_argument("--l2", type=float, default=1e-3, help="lambda_l2")
+    p.add_argument("--class-weight", choices=["none", "balanced"], default="none", help="class weighting of the loss")
+    p.add_argument("--tol", type=float, default=2e-3, help="solver tolerance (relative objective decrease)")
+    p.add_argument("--controls", dest="controls", action="store_true", default=True,
+                   help="compute the control-task and random-init baselines (default)")
+    p.add_argument("--no-controls", dest="controls", action="store_false",
+                   help="skip control task and random-init baselines (majority is always reported)")
+    p.add_argument("--no-random-init", action="store_true",
+                   help="skip only the random-init baseline (it needs the model and one extra extraction, cached)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, control task and random init")
+    p.add_argument("--top-fraction", type=float, default=0.05, help="fraction of top neurons summarised per layer")
+    p.add_argument("--max-memory-gb", type=float, default=None, help="memory budget for the in-memory fit")
+    p.add_argument("--out", default=None, help="write the full result as JSON to this file")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress or log lines")
+
+    def run(args) -> int:
+        from ..concepts.probes import LinearProbe
+        from ..concepts.probing import probe_concept
+        from ..store import ActivationStore
+
+        probe = LinearProbe(lambda_l1=args.l1, lambda_l2=args.l2, tol=args.tol,
+                            class_weight=None if args.class_weight == "none" else "balanced")
+        with ActivationStore.open(args.store) as store:
+            test = ActivationStore.open(args.test) if args.test else None
+            ri = None
+            try:
+                if args.controls and not args.no_random_init:
+                    ri = _random_init(store, test, args)
+                report, arrays = probe_concept(
+                    store, args.concept, sites=args.sites, test_store=test, train_size=args.split, probe=probe,
+                    controls=args.controls, random_init_store=ri, random_state=args.seed,
+                    top_fraction=args.top_fraction, max_memory_gb=args.max_memory_gb,
+                )
+            finally:
+                for s in ([test] if test else []) + (list(ri) if isinstance(ri, tuple) else [ri] if ri else []):
+                    s.close()
+        report["result_path"] = _write_back(args.store, f"probe_{args.concept}", arrays, report["config"], "probe")
+        _write_json(args.out, report)
+        emit(args, report, _describe_probe(report, args.out))
+        return 0
+
+    return run
+
+
+def _random_init(store, test, args):
+    try:
+        from ..extraction.controls import random_init_store
+    except ImportError as exc:  # torch/transformers missing
+        log.warning("random-init baseline skipped: %s", exc)
+        return None
+    from ..errors import NeuronlabError
+
+    try:
+        progress = not args.quiet and not args.json
+        twin = random_init_store(store, seed=args.seed, progress=progress)
+        if test is None:
+            return twin
+        return twin, random_init_store(test, seed=args.seed, progress=progress)
+    except (NeuronlabError, OSError) as exc:
+        log.warning("random-init baseline skipped: %s", exc)
+        return None
+
+
+def _describe_probe(r: dict, out: str | None) -> str:
+    b, sel = r["baselines"], r["selectivity"]
+    lines = [
+        f"concept      {r['concept']}  ({len(r['classes'])} classes)  on {r['n_neurons']} neurons of "
+        f"{len(r['sites'])} sites",
+        f"rows         {r['n_train']} train, {r['n_test']} test ({r['config']['split']})",
+        f"accuracy     {_pct(r['accuracy'])} %  (train {_pct(r['train_accuracy'])} %)",
+        f"baselines    majority {_pct(b['majority'])} %   control task {_pct(b['control_task'])} %   "
+        f"random init {_pct(b['random_init'])} %",
+        "selectivity  " + ("n/a" if sel is None else f"{100 * sel:.2f} points (accuracy - control task)"),
+        "top neurons  " + ", ".join(r["ranking"][:10]),
+        f"top {r['layer_distribution']['k']} by site  "
+        + ", ".join(f"{s}: {n}" for s, n in r["layer_distribution"]["counts"].items()),
+    ]
+    if r.get("result_path"):
+        lines.append(f"written      {r['store']}:{r['result_path']}" + (f" and {out}" if out else ""))
+    return "\n".join(lines)
+
+
+@command("rank", "Rank neurons for a concept with one method (linear, rf, iou, ap, probeless, expert); the ranking "
+                 "is written into the store.")
+def _rank(p: argparse.ArgumentParser):
+    p.add_argument("store", help="activation store (.h5)")
+    p.add_argument("--concept", required=True, help="concept (label) name")
+    p.add_argument("--method", required=True, choices=["linear", "rf", "iou", "ap", "probeless", "expert"],
+                   help="linear: probe weight mass (Dalvi et al. 2019); rf: random-forest Gini importance; "
+                        "iou: thresholded-activation IoU with the concept mask (Bau et al. 2017); ap: per-neuron "
+                        "average precision; probeless: class-mean differences (Antverg & Belinkov 2022); expert: "
+                        "sentence-level AP of max-pooled activations (Suau et al. 2020)")
+    p.add_argument("--sites", default=None, help="sites to rank (names/globs); default: all")
+    p.add_argument("--top-k", type=int, default=10, help="top neurons listed (overall and per class)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="method hyper-parameter, e.g. --param quantile=0.99 --param n_estimators=200 (repeatable)")
+    p.add_argument("--max-memory-gb", type=float, default=None, help="memory budget")
+    p.add_argument("--out", default=None, help="write the full result as JSON to this file")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument("--quiet", action="store_true")
+
+    def run(args) -> int:
+        from ..concepts.probing import rank_concept
+        from ..store import ActivationStore
+
+        params = _parse_params(args.param)
+        with ActivationStore.open(args.store) as store:
+            report, arrays = rank_concept(store, args.concept, args.method, sites=args.sites, params=params,
+                                          top_k=args.top_k, max_memory_gb=args.max_memory_gb)
+        report["result_path"] = _write_back(args.store, f"rank_{args.method}_{args.concept}", arrays,
+                                            report["config"], "ranking")
+        _write_json(args.out, report)
+        text = [f"{args.method} ranking of {report['n_neurons']} neurons for {args.concept} "
+                f"({report['n_rows']} rows, {report['seconds']} s)"]
+        for i, (nid, sc) in enumerate(zip(report["ranking"][: args.top_k], report["scores"][: args.top_k]), 1):
+            text.append(f"  {i:>3}. {nid:<28} {sc:.4g}")
+        for c, top in list(report["per_class"].items())[:20]:
+            text.append(f"  {c:<12} " + ", ".join(top[:5]))
+        emit(args, report, "\n".join(text))
+        return 0
+
+    return run
+
+
+def _parse_params(items: list[str]) -> dict:
+    from ..errors import InvalidParameterError
+
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise InvalidParameterError(f"--param expects NAME=VALUE, got {item!r}")
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value
+    return out

@@ -1,0 +1,288 @@
+"""A probing study of one concept on one store: the probe, its baselines, its ranking, written back.
+
+:func:`probe_concept` trains the linear probe (Dalvi et al. 2019) train -> test and reports it with
+the baselines a probe number needs (Hewitt & Liang 2019: control task and selectivity; majority
+class; the same probe on a randomly initialised model). :func:`rank_concept` runs any registered
+ranker. Both return plain JSON-able dicts (the CLI's ``--json`` output) and can write their result
+into the store under ``/results``. No torch here: the random-init store is extracted by the caller
+(:func:`neuronlab.extraction.controls.random_init_store`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import replace
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.base import clone
+
+from ..errors import InvalidParameterError, NeuronlabError, choices
+from ..store.store import ActivationStore
+from .data import ConceptData, align_classes, load_concept, split_by_sentence
+from .evaluation.layerwise import layer_distribution
+from .probes.controls import ControlTask, selectivity
+from .probes.linear import LinearProbe
+from .probes.ranking import neuron_ordering
+
+__all__ = ["probe_concept", "rank_concept", "check_memory"]
+
+log = logging.getLogger("neuronlab.concepts")
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(n_rows: int, n_neurons: int, *, copies: float = 2.5, budget_gb: float | None = None) -> None:
+    """Refuse early (with the number) when the in-memory probe would not fit.
+
+    The full-batch solver keeps X in float32 plus about one more copy of work space.
+    """
+    need = n_rows * n_neurons * 4 * copies
+    budget = budget_gb * (1 << 30) if budget_gb is not None else _available_memory()
+    if budget is not None and need > budget:
+        raise InvalidParameterError(
+            f"fitting this probe needs about {need / (1 << 30):.1f} GB ({n_rows} rows x {n_neurons} neurons, float32, "
+            f"with work space) but {budget / (1 << 30):.1f} GB are available; select fewer --sites, probe a subset of "
+            "rows, or raise --max-memory-gb on a bigger machine"
+        )
+
+
+def _majority_accuracy(y_train: np.ndarray, y_test: np.ndarray) -> float:
+    top = np.bincount(y_train).argmax()
+    return float(np.mean(y_test == top))
+
+
+def _ids(indices: Sequence[int], neuron_ids: Sequence[str]) -> list[str]:
+    return [neuron_ids[int(i)] for i in indices]
+
+
+def _split(store, concept, sites, test_store, train_size, random_state) -> tuple[ConceptData, ConceptData]:
+    data = load_concept(store, concept, sites=sites)
+    if test_store is not None:
+        test = load_concept(test_store, concept, sites=sites)
+        if test.neuron_ids != data.neuron_ids:
+            raise InvalidParameterError("the test store has other sites or widths than the training store")
+        return data, align_classes(data, test)
+    return split_by_sentence(data, train_size=train_size, random_state=random_state)
+
+
+def probe_concept(
+    store: ActivationStore,
+    concept: str,
+    *,
+    sites: str | Sequence[str] | None = None,
+    test_store: ActivationStore | None = None,
+    train_size: float = 0.8,
+    probe: LinearProbe | None = None,
+    controls: bool = True,
+    random_init_store: ActivationStore | None = None,
+    random_state: int = 0,
+    top_fraction: float = 0.05,
+    max_memory_gb: float | None = None,
+) -> tuple[dict, dict]:
+    """Train and evaluate a linear probe for ``concept``, with baselines and the neuron ranking.
+
+    Parameters
+    ----------
+    store : ActivationStore
+        Training store (and test store when ``test_store`` is None: split by sentence).
+    concept : str
+    sites : names or globs, optional
+    test_store : ActivationStore, optional
+        Held-out store (same sites) for testing.
+    train_size : float
+        Fraction of sentences for training when splitting ``store``.
+    probe : LinearProbe, optional
+        The probe to clone and fit (default: ``LinearProbe()``, lambda_l1 = lambda_l2 = 1e-3).
+    controls : bool
+        Compute the control-task baseline and selectivity (majority is always reported).
+    random_init_store : ActivationStore, optional
+        Store extracted from a randomly initialised copy of the model on the same corpus(es); its
+        rows must match ``store`` row for row. With ``test_store``, pass a pair ``(train, test)``.
+    random_state : int
+    top_fraction : float
+        Fraction of neurons summarised in ``layer_distribution``.
+    max_memory_gb : float, optional
+        Memory budget for the in-memory fit (default: the memory available now).
+
+    Returns
+    -------
+    report : dict
+        JSON-able: concept, sites, n_train, n_test, accuracy, train_accuracy, baselines, selectivity,
+        ranking (best-first neuron ids), per_class (top neurons per class), layer_distribution, config.
+    arrays : dict
+        Arrays to write into the store (coef, intercept, ranking).
+
+    References
+    ----------
+    Dalvi et al. (2019), What is one grain of sand in the desert? Analyzing individual neurons in deep NLP models. AAAI.
+    Hewitt & Liang (2019), Designing and interpreting probes with control tasks. EMNLP.
+    """
+    t0 = time.perf_counter()
+    probe = LinearProbe() if probe is None else probe
+    train, test = _split(store, concept, sites, test_store, train_size, random_state)
+    if len(test) == 0:
+        raise InvalidParameterError(f"no test rows for concept {concept!r}")
+    check_memory(len(train) + len(test), len(train.neuron_ids), budget_gb=max_memory_gb)
+    train, test = train.load(), test.load()
+    fitted = clone(probe).fit(train.X, train.y)
+    acc = float(fitted.score(test.X, test.y))
+    train_acc = float(fitted.score(train.X, train.y))
+    baselines: dict[str, Any] = {"majority": _majority_accuracy(train.y, test.y), "control_task": None,
+                                 "random_init": None}
+    sel = None
+    if controls:
+        ct = ControlTask(random_state=random_state).fit(train.words, train.y)
+        c_train, c_test = ct.transform(train.words), ct.transform(test.words)
+        c_probe = clone(probe).fit(train.X, c_train)
+        baselines["control_task"] = float(c_probe.score(test.X, c_test))
+        sel = selectivity(acc, baselines["control_task"])
+    if random_init_store is not None:
+        baselines["random_init"] = _random_init_accuracy(random_init_store, train, test, concept, sites, probe,
+                                                         test_store is not None)
+    ordering = neuron_ordering(fitted.coef_)
+    ids = train.neuron_ids
+    k = max(1, int(round(top_fraction * len(ids))))
+    abs_w = np.abs(np.asarray(fitted.coef_))
+    per_class = {}
+    if abs_w.shape[0] == 1:  # binary: one weight row
+        order = np.argsort(-abs_w[0], kind="stable")[:10]
+        per_class = {str(c): _ids(order, ids) for c in train.classes}
+    else:
+        for ci, c in enumerate(train.classes):
+            per_class[str(c)] = _ids(np.argsort(-abs_w[ci], kind="stable")[:10], ids)
+    config = {
+        "probe": {k2: v for k2, v in fitted.get_params().items()},
+        "sites": sites if isinstance(sites, str) or sites is None else ",".join(sites),
+        "split": "test_store" if test_store is not None else f"by sentence, train_size={train_size}",
+        "random_state": random_state,
+        "controls": bool(controls),
+    }
+    report = {
+        "concept": concept,
+        "store": str(store.path),
+        "test_store": str(test_store.path) if test_store is not None else None,
+        "sites": sorted({i.rsplit(":", 1)[0] for i in ids}, key=lambda s: [i.rsplit(":", 1)[0] for i in ids].index(s)),
+        "n_neurons": len(ids),
+        "classes": list(map(str, train.classes)),
+        "n_train": len(train),
+        "n_test": len(test),
+        "accuracy": acc,
+        "train_accuracy": train_acc,
+        "baselines": baselines,
+        "selectivity": sel,
+        "ranking": _ids(ordering, ids),
+        "per_class": per_class,
+        "layer_distribution": {"top_fraction": top_fraction, "k": k, "counts": layer_distribution(ordering, ids, k)},
+        "probe_iterations": int(getattr(fitted, "n_iter_", 0)),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "config": config,
+    }
+    arrays = {
+        "coef": np.asarray(fitted.coef_, dtype=np.float32),
+        "intercept": np.asarray(fitted.intercept_, dtype=np.float32),
+        "classes": np.array(list(map(str, train.classes)), dtype=object),
+        "ranking": np.array(report["ranking"], dtype=object),
+        "neuron_ids": np.array(ids, dtype=object),
+    }
+    return report, arrays
+
+
+def _random_init_accuracy(ri, train, test, concept, sites, probe, has_test_store) -> float | None:
+    try:
+        if has_test_store:
+            ri_train_store, ri_test_store = ri
+            rtr = load_concept(ri_train_store, concept, sites=sites)
+            rte = align_classes(rtr, load_concept(ri_test_store, concept, sites=sites))
+        else:
+            full = load_concept(ri, concept, sites=sites)
+            pos = {int(r): i for i, r in enumerate(full.rows)}
+            rtr = full.subset([pos[int(r)] for r in train.rows])
+            rte = full.subset([pos[int(r)] for r in test.rows])
+    except (KeyError, NeuronlabError) as exc:
+        log.warning("random-init baseline skipped: the random-init store does not match (%s)", exc)
+        return None
+    if len(rtr) != len(train) or len(rte) != len(test):
+        log.warning("random-init baseline skipped: row counts differ from the trained model's store")
+        return None
+    rtr, rte = rtr.load(), rte.load()
+    rtr = replace(rtr, y=train.y)
+    return float(clone(probe).fit(rtr.X, rtr.y).score(rte.X, test.y))
+
+
+def rank_concept(
+    store: ActivationStore,
+    concept: str,
+    method: str,
+    *,
+    sites: str | Sequence[str] | None = None,
+    params: dict | None = None,
+    top_k: int = 10,
+    max_memory_gb: float | None = None,
+) -> tuple[dict, dict]:
+    """Rank neurons for ``concept`` with a registered method (``RANKERS``: linear, rf, iou, ap, probeless, expert).
+
+    Returns
+    -------
+    report : dict
+        method, concept, ranking (best-first ids), scores (aligned with ranking), per_class top neurons, config.
+    arrays : dict
+        Arrays to write into the store.
+    """
+    from .rankers import RANKERS
+
+    if method not in RANKERS:
+        raise InvalidParameterError(f"unknown ranking method {method!r}; valid: {choices(sorted(RANKERS))}")
+    t0 = time.perf_counter()
+    data = load_concept(store, concept, sites=sites)
+    check_memory(len(data), len(data.neuron_ids), copies=1.5, budget_gb=max_memory_gb)
+    if top_k < 1 or top_k > len(data.neuron_ids):
+        raise InvalidParameterError(f"top_k must lie in 1..{len(data.neuron_ids)} (the number of neurons), got {top_k}")
+    data = data.load()
+    ranker = RANKERS[method](**(params or {}))
+    if method == "expert":
+        ranker.fit(data.X, data.y, groups=data.groups)
+    else:
+        ranker.fit(data.X, data.y)
+    ids = data.neuron_ids
+    ranking = np.asarray(ranker.ranking_)
+    scores = np.asarray(ranker.scores_, dtype=np.float64)
+    per_class = {}
+    pcr = getattr(ranker, "per_class_ranking_", None) or {}
+    for key, order in pcr.items():
+        name = data.classes[int(key)] if isinstance(key, (int, np.integer)) else str(key)
+        per_class[str(name)] = _ids(np.asarray(order)[:top_k], ids)
+    report = {
+        "method": method,
+        "concept": concept,
+        "store": str(store.path),
+        "n_rows": len(data),
+        "n_neurons": len(ids),
+        "classes": list(map(str, data.classes)),
+        "ranking": _ids(ranking, ids),
+        "scores": [float(s) for s in scores[ranking]],
+        "per_class": per_class,
+        "top": _ids(ranking[:top_k], ids),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "config": {"method": method, "params": ranker.get_params(), "sites": sites if isinstance(sites, str) or
+                   sites is None else ",".join(sites)},
+    }
+    arrays = {"ranking": np.array(report["ranking"], dtype=object), "scores": scores[ranking],
+              "neuron_ids": np.array(ids, dtype=object)}
+    cs = getattr(ranker, "class_scores_", None)
+    if cs is not None:
+        arrays["class_scores"] = np.asarray(cs, dtype=np.float32)
+    return report, arrays

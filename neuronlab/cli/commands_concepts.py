@@ -57,6 +57,10 @@ def _probe(p: argparse.ArgumentParser):
     p.add_argument("--seed", type=int, default=0, help="seed of the split, control task and random init")
     p.add_argument("--top-fraction", type=float, default=0.05, help="fraction of top neurons summarised per layer")
     p.add_argument("--max-memory-gb", type=float, default=None, help="memory budget for the in-memory fit")
+    p.add_argument("--evaluate", default="", metavar="LIST",
+                   help="comma-separated extra evaluations: layerwise (one probe per site), ablation (keep/zero top, "
+                        "bottom, random neurons; retrain on top 10%% vs random), minimal (smallest top-k within 1 point "
+                        "of the all-neuron probe, Durrani et al. 2020), or all")
     p.add_argument("--out", default=None, help="write the full result as JSON to this file")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress or log lines")
@@ -78,6 +82,7 @@ def _probe(p: argparse.ArgumentParser):
                     store, args.concept, sites=args.sites, test_store=test, train_size=args.split, probe=probe,
                     controls=args.controls, random_init_store=ri, random_state=args.seed,
                     top_fraction=args.top_fraction, max_memory_gb=args.max_memory_gb,
+                    evaluate=[e.strip() for e in args.evaluate.split(",") if e.strip()],
                 )
             finally:
                 for s in ([test] if test else []) + (list(ri) if isinstance(ri, tuple) else [ri] if ri else []):
@@ -123,6 +128,20 @@ def _describe_probe(r: dict, out: str | None) -> str:
         f"top {r['layer_distribution']['k']} by site  "
         + ", ".join(f"{s}: {n}" for s, n in r["layer_distribution"]["counts"].items()),
     ]
+    ev = r.get("evaluation") or {}
+    if "layerwise" in ev:
+        lines.append("per site     " + "  ".join(f"{s} {_pct(a).strip()}" for s, a in ev["layerwise"].items()))
+    if "ablation" in ev:
+        for c in ev["ablation"]["curves"]:
+            pts = "  ".join(f"{100 * f:g}%:{_pct(a).strip()}" for f, a in zip(c["fractions"], c["accuracy"]))
+            lines.append(f"{c['mode']:>4} {c['order']:<7} {pts}")
+        rt = ev["ablation"]["retrain_top10pct"]
+        lines.append(f"retrain      top 10% {_pct(rt.get('selected_accuracy')).strip()} %  vs random "
+                     f"{_pct(rt.get('random_accuracy')).strip()} %")
+    if "minimal" in ev:
+        m = ev["minimal"]
+        lines.append(f"minimal      {m['k']} neurons ({100 * m['fraction']:.1f} %) reach {_pct(m['accuracy']).strip()} % "
+                     f"(all neurons {_pct(m['oracle_accuracy']).strip()} %)")
     if r.get("result_path"):
         lines.append(f"written      {r['store']}:{r['result_path']}" + (f" and {out}" if out else ""))
     return "\n".join(lines)

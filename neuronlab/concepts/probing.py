@@ -92,6 +92,7 @@ def probe_concept(
     random_state: int = 0,
     top_fraction: float = 0.05,
     max_memory_gb: float | None = None,
+    evaluate: Sequence[str] = (),
 ) -> tuple[dict, dict]:
     """Train and evaluate a linear probe for ``concept``, with baselines and the neuron ranking.
 
@@ -117,6 +118,10 @@ def probe_concept(
         Fraction of neurons summarised in ``layer_distribution``.
     max_memory_gb : float, optional
         Memory budget for the in-memory fit (default: the memory available now).
+    evaluate : sequence of {"layerwise", "ablation", "minimal", "all"}
+        Extra evaluations reported under ``evaluation``: accuracy of one probe per site; ablation curves
+        (keep only / zero the top, bottom and random neurons, Dalvi et al. 2019) and retraining on the top 10%
+        vs a random 10%; the minimal neuron subset within 1 point of the oracle (Durrani et al. 2020).
 
     Returns
     -------
@@ -164,6 +169,7 @@ def probe_concept(
     else:
         for ci, c in enumerate(train.classes):
             per_class[str(c)] = _ids(np.argsort(-abs_w[ci], kind="stable")[:10], ids)
+    evaluation = _evaluate(evaluate, probe, fitted, train, test, ordering, random_state)
     config = {
         "probe": {k2: v for k2, v in fitted.get_params().items()},
         "sites": sites if isinstance(sites, str) or sites is None else ",".join(sites),
@@ -187,6 +193,7 @@ def probe_concept(
         "ranking": _ids(ordering, ids),
         "per_class": per_class,
         "layer_distribution": {"top_fraction": top_fraction, "k": k, "counts": layer_distribution(ordering, ids, k)},
+        "evaluation": evaluation,
         "probe_iterations": int(getattr(fitted, "n_iter_", 0)),
         "seconds": round(time.perf_counter() - t0, 3),
         "config": config,
@@ -199,6 +206,44 @@ def probe_concept(
         "neuron_ids": np.array(ids, dtype=object),
     }
     return report, arrays
+
+
+EVALUATIONS = ("layerwise", "ablation", "minimal")
+
+
+def _evaluate(which, probe, fitted, train, test, ordering, random_state) -> dict:
+    from .evaluation import ablation_curve, layerwise_accuracy, minimal_neuron_subset, retrain_accuracy
+    from .evaluation.layerwise import site_of
+
+    which = set(EVALUATIONS) if "all" in which else set(which)
+    unknown = which - set(EVALUATIONS)
+    if unknown:
+        raise InvalidParameterError(f"unknown evaluation {sorted(unknown)}; valid: {choices(EVALUATIONS + ('all',))}")
+    out: dict[str, Any] = {}
+    ids = train.neuron_ids
+    if "layerwise" in which:
+        sites = list(dict.fromkeys(site_of(i) for i in ids))
+        cols = {s: np.array([j for j, i in enumerate(ids) if site_of(i) == s]) for s in sites}
+        data = {s: (train.X[:, c], test.X[:, c]) for s, c in cols.items()}
+        out["layerwise"] = layerwise_accuracy(probe, data, train.y, test.y)
+    if "ablation" in which:
+        curves = []
+        for mode in ("keep", "zero"):
+            for order in ("top", "bottom", "random"):
+                c = ablation_curve(fitted, test.X, test.y, ordering, mode=mode, order=order, random_state=random_state)
+                curves.append({"mode": mode, "order": order, "fractions": c.fractions.tolist(),
+                               "n_neurons": c.n_neurons.tolist(), "accuracy": c.accuracy.tolist()})
+        k = max(1, int(round(0.1 * len(ids))))
+        rt = retrain_accuracy(probe, train.X, train.y, test.X, test.y, ordering[:k], random_state=random_state)
+        out["ablation"] = {"full_accuracy": float(fitted.score(test.X, test.y)), "curves": curves,
+                           "retrain_top10pct": {k2: (v.tolist() if isinstance(v, np.ndarray) else v)
+                                                for k2, v in rt.items() if k2 != "random_neurons"}}
+    if "minimal" in which:
+        m = minimal_neuron_subset(probe, train.X, train.y, test.X, test.y, ordering, delta=0.01)
+        out["minimal"] = {"k": int(m.k), "fraction": float(m.fraction), "accuracy": float(m.accuracy),
+                          "oracle_accuracy": float(m.oracle_accuracy), "delta": 0.01,
+                          "tried": [[int(a), float(b)] for a, b in m.tried]}
+    return out
 
 
 def _random_init_accuracy(ri, train, test, concept, sites, probe, has_test_store) -> float | None:

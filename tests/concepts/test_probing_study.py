@@ -122,3 +122,19 @@ def test_cli_probe_and_rank_write_results_back(planted_store, tmp_path):
     res = subprocess.run([sys.executable, "-m", "neuronlab", "probe", str(planted_store), "--concept", "nope"],
                          capture_output=True, text=True)
     assert res.returncode == 2 and "Traceback" not in res.stderr and "stored concepts" in res.stderr
+
+
+def test_probe_evaluations_on_planted_store(planted_store):
+    with ActivationStore.open(planted_store) as st:
+        report, _ = probe_concept(st, "concept", controls=False, evaluate=["all"])
+        with pytest.raises(InvalidParameterError, match="unknown evaluation"):
+            probe_concept(st, "concept", controls=False, evaluate=["curves"])
+    ev = report["evaluation"]
+    lw = ev["layerwise"]
+    assert list(lw) == ["embeddings", "layers.0", "layers.1"]
+    assert lw["embeddings"] < 0.45 < lw["layers.0"] < lw["layers.1"]  # nothing planted in embeddings; 2 in layers.1
+    curves = {(c["mode"], c["order"]): c for c in ev["ablation"]["curves"]}
+    top, rnd = curves[("zero", "top")], curves[("zero", "random")]
+    i = top["fractions"].index(0.1)
+    assert top["accuracy"][i] < rnd["accuracy"][i] - 0.3  # zeroing the planted neurons destroys the probe
+    assert ev["minimal"]["k"] <= 5 and ev["minimal"]["accuracy"] >= ev["minimal"]["oracle_accuracy"] - 0.01

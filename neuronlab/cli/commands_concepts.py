@@ -189,6 +189,38 @@ def _rank(p: argparse.ArgumentParser):
     return run
 
 
+@command("compare", "Agreement between the neuron rankings of several methods (top-k overlap, Spearman correlation).")
+def _compare(p: argparse.ArgumentParser):
+    p.add_argument("store", help="activation store (.h5)")
+    p.add_argument("--concept", required=True, help="concept (label) name")
+    p.add_argument("--methods", default="linear,probeless,ap,iou",
+                   help="comma-separated methods among linear, rf, iou, ap, probeless, expert")
+    p.add_argument("--sites", default=None, help="sites (names/globs); default: all")
+    p.add_argument("--top-k", type=int, default=50, help="size of the top sets compared")
+    p.add_argument("--out", default=None, help="write the result as JSON to this file")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--quiet", action="store_true")
+
+    def run(args) -> int:
+        from ..concepts.probing import compare_rankings
+        from ..store import ActivationStore
+
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        with ActivationStore.open(args.store) as store:
+            report = compare_rankings(store, args.concept, methods, sites=args.sites, k=args.top_k)
+        _write_json(args.out, report)
+        w = max(len(m) for m in methods) + 2
+        lines = [f"top-{args.top_k} overlap (upper) and Spearman rank correlation (lower) for {args.concept}",
+                 " " * w + "".join(f"{m:>{w}}" for m in methods)]
+        for i, a in enumerate(methods):
+            cells = [report["overlap"][i][j] if j >= i else report["spearman"][i][j] for j in range(len(methods))]
+            lines.append(f"{a:<{w}}" + "".join(f"{c:>{w}.3f}" for c in cells))
+        emit(args, report, "\n".join(lines))
+        return 0
+
+    return run
+
+
 def _parse_params(items: list[str]) -> dict:
     from ..errors import InvalidParameterError
 

@@ -26,7 +26,7 @@ from .probes.controls import ControlTask, selectivity
 from .probes.linear import LinearProbe
 from .probes.ranking import neuron_ordering
 
-__all__ = ["probe_concept", "rank_concept", "check_memory"]
+__all__ = ["probe_concept", "rank_concept", "compare_rankings", "check_memory"]
 
 log = logging.getLogger("neuronlab.concepts")
 
@@ -331,3 +331,60 @@ def rank_concept(
     if cs is not None:
         arrays["class_scores"] = np.asarray(cs, dtype=np.float32)
     return report, arrays
+
+
+def compare_rankings(
+    store: ActivationStore,
+    concept: str,
+    methods: Sequence[str],
+    *,
+    sites: str | Sequence[str] | None = None,
+    k: int = 50,
+    params: dict | None = None,
+    max_memory_gb: float | None = None,
+) -> dict:
+    """Agreement between the rankings of several methods: top-k overlap and Spearman correlation of ranks.
+
+    Parameters
+    ----------
+    methods : sequence of str
+        Registered ranker names (at least two).
+    k : int
+        Size of the top sets compared.
+    params : dict, optional
+        ``method -> hyper-parameters``.
+
+    Returns
+    -------
+    dict
+        ``methods``, ``k``, ``overlap`` and ``spearman`` (lists of lists, in ``methods`` order), ``top`` per method.
+    """
+    from .rankers.agreement import agreement_matrix, rank_correlation
+
+    methods = list(dict.fromkeys(methods))
+    if len(methods) < 2:
+        raise InvalidParameterError(f"compare needs at least two methods, got {methods}")
+    reports = {m: rank_concept(store, concept, m, sites=sites, params=(params or {}).get(m), top_k=min(k, 10),
+                               max_memory_gb=max_memory_gb)[0] for m in methods}
+    ids = reports[methods[0]]["ranking"]
+    index = {nid: i for i, nid in enumerate(sorted(ids))}
+    if k < 1 or k > len(ids):
+        raise InvalidParameterError(f"k must lie in 1..{len(ids)} (the number of neurons), got {k}")
+    rankings = {m: np.array([index[n] for n in r["ranking"]]) for m, r in reports.items()}
+    overlap = agreement_matrix(rankings, k).values
+    # rank positions as scores (higher = better) so that every method is compared on the same footing
+    pos = {}
+    for m, r in rankings.items():
+        p = np.empty(r.size)
+        p[r] = np.arange(r.size, 0, -1)
+        pos[m] = p
+    spearman = [[1.0 if a == b else float(rank_correlation(pos[a], pos[b])) for b in methods] for a in methods]
+    return {
+        "concept": concept,
+        "methods": methods,
+        "k": k,
+        "overlap": np.round(overlap, 6).tolist(),
+        "spearman": spearman,
+        "top": {m: r["ranking"][:k] for m, r in reports.items()},
+        "seconds": {m: r["seconds"] for m, r in reports.items()},
+    }

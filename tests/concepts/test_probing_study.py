@@ -138,3 +138,21 @@ def test_probe_evaluations_on_planted_store(planted_store):
     i = top["fractions"].index(0.1)
     assert top["accuracy"][i] < rnd["accuracy"][i] - 0.3  # zeroing the planted neurons destroys the probe
     assert ev["minimal"]["k"] <= 5 and ev["minimal"]["accuracy"] >= ev["minimal"]["oracle_accuracy"] - 0.01
+
+
+def test_compare_rankings_agreement(planted_store):
+    from neuronlab.concepts.probing import compare_rankings
+
+    with ActivationStore.open(planted_store) as st:
+        r = compare_rankings(st, "concept", ["probeless", "ap", "linear"], k=3)
+        with pytest.raises(InvalidParameterError, match="at least two methods"):
+            compare_rankings(st, "concept", ["ap"])
+    assert r["methods"] == ["probeless", "ap", "linear"]
+    ov = np.array(r["overlap"])
+    np.testing.assert_allclose(np.diag(ov), 1.0)
+    np.testing.assert_allclose(ov, 1.0)  # every method's top 3 is the planted set
+    for m in r["methods"]:
+        assert set(r["top"][m]) == set(PLANTED)
+    sp = np.array(r["spearman"])
+    np.testing.assert_allclose(sp, sp.T)
+    assert (sp > -1).all() and (sp <= 1).all()

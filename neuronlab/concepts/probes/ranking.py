@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 
 from neuronlab.concepts.probes.linear import LinearProbe
+from neuronlab.concepts.rankers.base import BaseRanker, check_activations, check_labels
 from neuronlab.errors import InvalidParameterError, NotFittedError, choices
 
 __all__ = ["top_neurons_per_class", "neuron_ordering", "select_neurons", "LinearProbeRanker"]
@@ -192,7 +193,7 @@ def select_neurons(
     raise InvalidParameterError(f"which must be one of {choices(['top', 'bottom', 'random'])}; got {which!r}")
 
 
-class LinearProbeRanker(BaseEstimator):
+class LinearProbeRanker(BaseRanker):
     """Rank neurons by the weights of an elastic-net probe (Dalvi et al. 2019).
 
     Parameters
@@ -221,8 +222,8 @@ class LinearProbeRanker(BaseEstimator):
     class_scores_ : ndarray of shape (n_classes, n_neurons)
         ``|w|`` per class (weights of standardised features when the probe standardises). A
         binary probe has one weight vector; both classes get its ``|w|``.
-    per_class_ranking_ : dict of int -> ndarray
-        For each class index, the neurons sorted by ``|w|`` (descending, ties by index).
+    per_class_ranking_ : dict of class label -> ndarray
+        For each class (a value of ``classes_``), the neurons sorted by ``|w|`` (descending, ties by index).
     classes_ : ndarray of shape (n_classes,)
 
     References
@@ -285,6 +286,8 @@ class LinearProbeRanker(BaseEstimator):
         -------
         self : LinearProbeRanker
         """
+        X = check_activations(X)
+        check_labels(y, X.shape[0])
         probe = self._make_probe().fit(X, y)
         coef = np.asarray(probe.coef_, dtype=np.float64)
         scale = getattr(probe, "scale_", None)
@@ -301,12 +304,23 @@ class LinearProbeRanker(BaseEstimator):
         self.scores_ = np.empty(n)
         self.scores_[self.ranking_] = 1.0 - np.arange(n) / n
         idx = np.arange(n)
-        self.per_class_ranking_ = {c: np.lexsort((idx, -W[c])) for c in range(W.shape[0])}
+        self.per_class_ranking_ = {
+            (label.item() if isinstance(label, np.generic) else label): np.lexsort((idx, -W[c]))
+            for c, label in enumerate(self.classes_)
+        }
+        self.n_features_in_ = int(n)
         return self
 
     def select(self, *, k: int | None = None, fraction: float | None = None, which: str = "top",
                random_state: Any = None) -> np.ndarray:
         """:func:`select_neurons` applied to ``ranking_``."""
-        if not hasattr(self, "ranking_"):
-            raise NotFittedError("this LinearProbeRanker is not fitted yet; call fit(X, y) first")
         return select_neurons(self.ranking_, k=k, fraction=fraction, which=which, random_state=random_state)
+
+
+def _register() -> None:
+    from neuronlab.concepts.rankers import RANKERS
+
+    RANKERS.setdefault("linear", LinearProbeRanker)
+
+
+_register()

@@ -17,11 +17,11 @@ from neuronlab.concepts.rankers.forest import RandomForestRanker
 from neuronlab.concepts.rankers.masks import IoURanker
 from neuronlab.concepts.rankers.precision import APRanker, column_average_precision
 from neuronlab.concepts.rankers.probeless import ProbelessRanker
-from neuronlab.concepts.probes.ranking import LinearProbeRanker
 
 #: method name -> ranker class (a plain dict; other packages add entries, e.g. "linear")
+#: ("linear", the probe-weight ranking, is registered by neuronlab.concepts.probes, which the
+#: neuronlab.concepts package always imports first)
 RANKERS: dict[str, type] = {
-    "linear": LinearProbeRanker,
     "rf": RandomForestRanker,
     "iou": IoURanker,
     "ap": APRanker,

@@ -292,13 +292,20 @@ def rank_concept(
     if method not in RANKERS:
         raise InvalidParameterError(f"unknown ranking method {method!r}; valid: {choices(sorted(RANKERS))}")
     t0 = time.perf_counter()
-    data = load_concept(store, concept, sites=sites)
+    label = store.label(concept)
+    sentence_y = None
+    if method == "expert" and label.level == "sentence" and store.granularity != "sentence":
+        data, sentence_y = _sentence_concept_rows(store, concept, sites)
+    else:
+        data = load_concept(store, concept, sites=sites)
     check_memory(len(data), len(data.neuron_ids), copies=1.5, budget_gb=max_memory_gb)
     if top_k < 1 or top_k > len(data.neuron_ids):
         raise InvalidParameterError(f"top_k must lie in 1..{len(data.neuron_ids)} (the number of neurons), got {top_k}")
     data = data.load()
     ranker = RANKERS[method](**(params or {}))
-    if method == "expert":
+    if sentence_y is not None:
+        ranker.fit(data.X, sentence_y, groups=data.groups)
+    elif method == "expert":
         ranker.fit(data.X, data.y, groups=data.groups)
     else:
         ranker.fit(data.X, data.y)
@@ -331,6 +338,27 @@ def rank_concept(
     if cs is not None:
         arrays["class_scores"] = np.asarray(cs, dtype=np.float32)
     return report, arrays
+
+
+def _sentence_concept_rows(store: ActivationStore, concept: str, sites) -> tuple[ConceptData, np.ndarray]:
+    """Every row of the labelled sentences, with the per-sentence labels (for the expert ranker)."""
+    label = store.label(concept)
+    values = label.values.astype(np.int64)[: store.n_done]
+    present = np.unique(values[values >= 0])
+    if present.size < 2:
+        raise InvalidParameterError(f"concept {concept!r} has fewer than two classes with labelled sentences")
+    remap = np.full(label.n_classes, -1, dtype=np.int64)
+    remap[present] = np.arange(present.size)
+    sent_ok = np.flatnonzero(values >= 0)
+    row_sent = store.row_sentence()
+    rows = np.flatnonzero(np.isin(row_sent, sent_ok))
+    view = store.view(sites=sites, rows=rows)
+    groups = row_sent[rows]
+    sentence_y = remap[values[np.unique(groups)]]
+    data = ConceptData(X=view, y=np.zeros(rows.size, dtype=np.int64), classes=[label.vocabulary[i] for i in present],
+                       groups=groups, words=np.array(store.tokens(), dtype=object)[rows], neuron_ids=view.neuron_ids,
+                       rows=rows, concept=concept)
+    return data, sentence_y
 
 
 def compare_rankings(

@@ -156,3 +156,25 @@ def test_compare_rankings_agreement(planted_store):
     sp = np.array(r["spearman"])
     np.testing.assert_allclose(sp, sp.T)
     assert (sp > -1).all() and (sp <= 1).all()
+
+
+def test_expert_ranks_sentence_level_concept_on_word_rows(tmp_path):
+    rng = np.random.default_rng(1)
+    n_sent, n_words = 200, 5
+    n = n_sent * n_words
+    X = rng.normal(size=(n, 10)).astype(np.float32)
+    sent_y = rng.integers(0, 2, size=n_sent)
+    for i in np.flatnonzero(sent_y == 1):  # one word of every positive sentence makes neuron 7 spike
+        X[i * n_words + rng.integers(0, n_words), 7] += 6.0
+    path = tmp_path / "s.h5"
+    st = ActivationStore.create(path, sites={"layers.0": 10}, offsets=np.arange(0, n + 1, n_words),
+                                texts=["a b c d e"] * n_sent, tokens=["a", "b", "c", "d", "e"] * n_sent,
+                                granularity="word", dtype="float32", model={"name": "s"}, config={})
+    st._write_rows(0, n_sent, {"layers.0": X})
+    st.write_label("polarity", sent_y, ["neg", "pos"], level="sentence")
+    st.close()
+    with ActivationStore.open(path) as st:
+        report, _ = rank_concept(st, "polarity", "expert")
+        assert report["ranking"][0] == "layers.0:7" and report["per_class"]["pos"][0] == "layers.0:7"
+        with pytest.raises(InvalidParameterError, match="labels sentences but .* holds word rows"):
+            rank_concept(st, "polarity", "ap")

@@ -95,3 +95,25 @@ def test_help_explains_every_option():
 def test_sites_lists_model_sites():
     data = json.loads(run("sites", "--model", "minilm", "--sites", "layers.0.**", "--json").stdout)
     assert data["sites"] == {"layers.0.attn.heads": 384, "layers.0.attn": 384, "layers.0.mlp": 1536}
+
+
+@pytest.mark.parametrize("fmt", ["hdf5", "json"])
+def test_neurox_export_import_round_trip(conllu_store, tmp_path, fmt):
+    import numpy as np
+
+    from neuronlab.store import ActivationStore
+
+    out, _ = conllu_store
+    # export the embeddings and the block outputs would differ in width from mlp: export a same-width selection
+    exported = tmp_path / f"nx.{fmt}"
+    run("export-neurox", str(out), "--out", str(exported), "--format", fmt, "--sites", "layers.*.mlp")
+    back = tmp_path / "back.h5"
+    summary = json.loads(run("import-neurox", str(exported), "--out", str(back), "--json").stdout)
+    assert summary["n_rows"] == 5 and summary["n_sentences"] == 2
+    with ActivationStore.open(out) as a, ActivationStore.open(back) as b:
+        assert b.tokens() == a.tokens()
+        orig = a.view(sites="layers.*.mlp").to_numpy()
+        got = b.view().to_numpy()
+        np.testing.assert_allclose(got, orig, rtol=1e-6, atol=1e-6)
+    res = run("export-neurox", str(out), "--out", str(tmp_path / "bad.hdf5"), check=False)
+    assert res.returncode == 2 and "width" in res.stderr

@@ -8,6 +8,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# tests never reach a model hub: unknown ids must fail at once instead of after network retries
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 
 def shared_data_dir() -> Path:
     return Path(os.environ.get("NEURONLAB_SHARED_DATA", ROOT.parent / "shared" / "data"))

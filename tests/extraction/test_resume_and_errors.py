@@ -61,7 +61,7 @@ def test_same_inputs_give_byte_identical_datasets(minilm, small_corpus, tmp_path
 
 def test_killed_process_leaves_incomplete_store_and_resume_matches(minilm, tmp_path):
     corpus_file = tmp_path / "c.txt"
-    sents = load_embedded_corpus().subset(range(1500)).texts()
+    sents = load_embedded_corpus().subset(range(800)).texts()
     corpus_file.write_text("\n".join(sents) + "\n")
     args = [sys.executable, "-m", "neuronlab", "extract", "--corpus", str(corpus_file), "--sites", "layers.0",
             "--memory-mb", "1", "--batch-size", "8"]
@@ -73,8 +73,8 @@ def test_killed_process_leaves_incomplete_store_and_resume_matches(minilm, tmp_p
     try:  # kill as soon as the progress bar shows that some sentences are written
         while proc.poll() is None:
             seen += proc.stderr.read(1)
-            m = re.findall(rb"(\d+)/1500", seen[-200:])
-            if m and 0 < int(m[-1]) < 1500:
+            m = re.findall(rb"(\d+)/800", seen[-200:])
+            if m and 0 < int(m[-1]) < 800:
                 break
     finally:
         proc.send_signal(signal.SIGKILL)

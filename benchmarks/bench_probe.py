@@ -1,0 +1,151 @@
+"""Linear probe benchmark: neuronlab's LinearProbe vs NeuroX's probe on EWT UPOS with minilm.
+
+Same data for both: the first EWT train sentences reaching ``--words`` (65,000) words, all 2,688
+neurons of minilm (``embeddings,layers.*``, mean over subwords), tested on EWT test; same number of
+torch/BLAS threads. NeuroX: ``train_logistic_regression_probe(X, y, lambda_l1, lambda_l2)`` (its
+defaults: 10 epochs of Adam, batch 32, lr 1e-3, data in file order) + ``evaluate_probe``.
+neuronlab: ``LinearProbe(lambda_l1, lambda_l2)`` (full-batch OWL-QN, default tol). Also times the
+vectorised IoU and AP rankers on the same matrix. Times are best of ``--repeats`` (ours) and of
+``--neurox-repeats`` (NeuroX). Stores come from ``ewt_upos_study.ensure_store`` (extracted once into
+``$NEURONLAB_BENCH_DIR``, default /tmp/neuronlab-bench).
+
+Note the penalties are not literally the same objective: NeuroX adds ``lambda_l2 * ||W||_2`` (the
+norm, not its square) to every minibatch loss, neuronlab ``lambda_l2 * ||W||_2^2``; the L1 terms agree.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_probe.py [--threads 2] [--repeats 3] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+# thread counts must be set before numpy / torch load their BLAS
+_pre = argparse.ArgumentParser(add_help=False)
+_pre.add_argument("--threads", type=int, default=2)
+_THREADS = _pre.parse_known_args()[0].threads
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = str(_THREADS)
+
+import contextlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ewt_upos_study import load_split  # noqa: E402
+
+
+def best_of(fn, repeats: int):
+    times, result = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), times, result
+
+
+def bench_neuronlab(train, test, args) -> dict:
+    from neuronlab.concepts.probes import LinearProbe
+
+    def fit():
+        return LinearProbe(lambda_l1=args.lambda_l1, lambda_l2=args.lambda_l2).fit(train.X, train.y)
+
+    best, times, probe = best_of(fit, args.repeats)
+    return {"fit_seconds": best, "all_seconds": times, "accuracy": float(probe.score(test.X, test.y)),
+            "iterations": int(probe.n_iter_), "passes": int(probe.n_fun_)}
+
+
+def bench_neurox(train, test, args) -> dict:
+    import torch
+    from neurox.interpretation import linear_probe as nx
+
+    torch.set_num_threads(args.threads)
+    X, y = np.ascontiguousarray(train.X, dtype=np.float32), train.y.astype(np.int64)
+    Xt, yt = np.ascontiguousarray(test.X, dtype=np.float32), test.y.astype(np.int64)
+
+    def fit():
+        torch.manual_seed(0)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return nx.train_logistic_regression_probe(X, y, lambda_l1=args.lambda_l1, lambda_l2=args.lambda_l2)
+
+    best, times, probe = best_of(fit, args.neurox_repeats)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        scores = nx.evaluate_probe(probe, Xt, yt)
+    return {"fit_seconds": best, "all_seconds": times, "accuracy": float(scores["__OVERALL__"]),
+            "epochs": 10, "batch_size": 32}
+
+
+def bench_rankers(train, args) -> dict:
+    from neuronlab.concepts.rankers import APRanker, IoURanker
+
+    out = {}
+    for name, make in (("iou", IoURanker), ("ap", APRanker)):
+        best, times, _ = best_of(lambda: make().fit(train.X, train.y), args.repeats)
+        out[name] = {"fit_seconds": best, "all_seconds": times}
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", type=int, default=2, help="torch and BLAS threads for both (default 2)")
+    ap.add_argument("--words", type=int, default=65000, help="training words (first sentences reaching it)")
+    ap.add_argument("--lambda-l1", type=float, default=1e-3)
+    ap.add_argument("--lambda-l2", type=float, default=1e-3)
+    ap.add_argument("--repeats", type=int, default=3, help="timed fits of neuronlab (best is reported)")
+    ap.add_argument("--neurox-repeats", type=int, default=1)
+    ap.add_argument("--no-neurox", action="store_true")
+    ap.add_argument("--no-rankers", action="store_true")
+    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-' for stdout)")
+    args = ap.parse_args(argv)
+
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(args.threads)
+    with threadpool_limits(limits=args.threads):
+        train, test = load_split(args.words)
+        load_before = os.getloadavg()
+        res = {"n_train": len(train), "n_test": len(test), "n_neurons": int(train.X.shape[1]),
+               "n_classes": len(train.classes), "threads": args.threads,
+               "lambda_l1": args.lambda_l1, "lambda_l2": args.lambda_l2,
+               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+               "torch": torch.__version__, "numpy": np.__version__}
+        res["neuronlab"] = bench_neuronlab(train, test, args)
+        if not args.no_neurox:
+            res["neurox"] = bench_neurox(train, test, args)
+            res["speedup"] = res["neurox"]["fit_seconds"] / res["neuronlab"]["fit_seconds"]
+        if not args.no_rankers:
+            res["rankers"] = bench_rankers(train, args)
+        res["load_average"] = {"before": load_before, "after": os.getloadavg()}
+
+    print(f"EWT UPOS, {res['n_train']} train words x {res['n_neurons']} neurons, {res['n_test']} test words, "
+          f"{res['n_classes']} classes; {args.threads} threads; load average before {load_before[0]:.2f}, "
+          f"after {res['load_average']['after'][0]:.2f}\n")
+    print("| method | fit time (s) | test accuracy | notes |")
+    print("|---|---|---|---|")
+    nl = res["neuronlab"]
+    print(f"| neuronlab LinearProbe (OWL-QN) | {nl['fit_seconds']:.2f} | {nl['accuracy']:.4f} | "
+          f"{nl['iterations']} iterations, best of {args.repeats}: {', '.join(f'{t:.2f}' for t in nl['all_seconds'])} |")
+    if "neurox" in res:
+        nx = res["neurox"]
+        print(f"| NeuroX 1.0.9 train_logistic_regression_probe | {nx['fit_seconds']:.2f} | {nx['accuracy']:.4f} | "
+              f"10 epochs Adam, batch 32; runs: {', '.join(f'{t:.2f}' for t in nx['all_seconds'])} |")
+    for name, r in res.get("rankers", {}).items():
+        print(f"| {name} ranker | {r['fit_seconds']:.2f} | - | best of {args.repeats} |")
+    if "speedup" in res:
+        print(f"\nspeed-up neuronlab vs NeuroX: {res['speedup']:.1f}x, accuracy difference "
+              f"{nl['accuracy'] - res['neurox']['accuracy']:+.4f}")
+    if args.json:
+        text = json.dumps(res, indent=1)
+        print(text) if args.json == "-" else Path(args.json).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

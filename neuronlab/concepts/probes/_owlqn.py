@@ -32,6 +32,7 @@ class OWLQNResult:
     converged: bool
     message: str
     history: list[float] = field(default_factory=list)
+    memory: tuple = ()  # (S, Y, rho) correction pairs, to warm-start another run
 
 
 def _pseudo_gradient(x: np.ndarray, g: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -56,6 +57,7 @@ def owlqn(
     memory: int = 10,
     window: int = 3,
     callback: Callable[[int, float], None] | None = None,
+    init_memory: tuple = (),
 ) -> OWLQNResult:
     """Minimise ``fun(x) + sum(c * |x|)`` by OWL-QN (Andrew & Gao 2007).
 
@@ -76,6 +78,9 @@ def owlqn(
         Stop when the largest entry of the pseudo-gradient is at most ``gtol``.
     memory : int
         Number of correction pairs kept.
+    init_memory : tuple, optional
+        ``OWLQNResult.memory`` of an earlier run on a related objective (e.g. a subsample): its
+        curvature pairs seed the quasi-Newton matrix.
 
     Returns
     -------
@@ -88,9 +93,9 @@ def owlqn(
     F = f + float(c @ np.abs(x))
     n_fun = 1
     history = [F]
-    S: list[np.ndarray] = []
-    Y: list[np.ndarray] = []
-    rho: list[float] = []
+    S: list[np.ndarray] = list(init_memory[0]) if init_memory else []
+    Y: list[np.ndarray] = list(init_memory[1]) if init_memory else []
+    rho: list[float] = list(init_memory[2]) if init_memory else []
     message, converged, it = "maximum number of iterations reached", False, 0
     for it in range(1, max_iter + 1):
         pg = _pseudo_gradient(x, g, c)
@@ -115,11 +120,12 @@ def owlqn(
             message, converged = "no descent direction", True
             break
         orthant = np.where(x != 0, np.sign(x), -np.sign(pg))
+        penalised = c > 0
         step = 1.0 if S else 1.0 / max(1.0, float(np.linalg.norm(pg)))
         slope_ok = False
         for _ in range(40):
             x_new = x + step * d
-            x_new[np.sign(x_new) != orthant] = 0.0
+            x_new[(np.sign(x_new) != orthant) & penalised] = 0.0  # unpenalised coordinates may change sign
             f_new, ctx_new = fun(x_new)
             n_fun += 1
             F_new = f_new + float(c @ np.abs(x_new))
@@ -128,7 +134,8 @@ def owlqn(
                 break
             step *= 0.5
         if not slope_ok:
-            message, converged = "line search made no progress", True
+            # no decrease even for tiny steps: at the optimum to machine precision, or badly scaled
+            message, converged = "line search made no progress", bool(np.max(np.abs(pg)) <= 1e-6 * max(1.0, abs(F)))
             it -= 1
             break
         g_new = grad(x_new, ctx_new)
@@ -149,4 +156,5 @@ def owlqn(
             if (old - F) / (window * max(abs(F), 1e-300)) <= tol:
                 message, converged = "relative decrease of the objective below tol", True
                 break
-    return OWLQNResult(x=x, fun=F, n_iter=it, n_fun=n_fun, converged=converged, message=message, history=history)
+    return OWLQNResult(x=x, fun=F, n_iter=it, n_fun=n_fun, converged=converged, message=message, history=history,
+                       memory=(S, Y, rho))

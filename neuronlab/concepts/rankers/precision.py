@@ -15,7 +15,7 @@ _BLOCK_ELEMENTS = 1 << 23
 _SIGNED = ("max", "positive")
 
 
-def _tie_group_ends(key: np.ndarray) -> np.ndarray:
+def _tie_group_ends(key: np.ndarray, with_starts: bool = False):
     """For every entry of every row of ``key``, the last position of its tie group in the
     ascending order of that row.
 
@@ -29,19 +29,31 @@ def _tie_group_ends(key: np.ndarray) -> np.ndarray:
     int64 ndarray of shape (n_cols, n_rows)
         ``ends[j, i]``: 0-based position, in row j sorted ascending, of the last entry equal to
         ``key[j, i]``. Precision is evaluated only there, as sklearn places one threshold per
-        distinct score.
+        distinct score. With ``with_starts``, also the first position of the group: for the negated
+        key the order reverses and ``n - 1 - start`` is the group end, so one sort serves both signs.
     """
     n = key.shape[1]
-    order = np.argsort(key, axis=1, kind="stable")
+    order = np.argsort(key, axis=1)  # any order within ties: only group ends are used
     sorted_key = np.take_along_axis(key, order, axis=1)
     is_end = np.empty(key.shape, dtype=bool)
     np.not_equal(sorted_key[:, :-1], sorted_key[:, 1:], out=is_end[:, :-1])
     is_end[:, -1] = True
-    end = np.where(is_end, np.arange(n), n - 1)
-    end = np.minimum.accumulate(end[:, ::-1], axis=1)[:, ::-1]
+    # the end of each position's tie group: a running minimum from the right (on a contiguous flipped copy)
+    end = np.where(is_end, np.arange(n), n - 1)[:, ::-1].copy()
+    np.minimum.accumulate(end, axis=1, out=end)
     ends = np.empty_like(end)
-    np.put_along_axis(ends, order, end, axis=1)
-    return ends
+    np.put_along_axis(ends, order, end[:, ::-1], axis=1)
+    if not with_starts:
+        return ends
+    # first position of each tie group: in the reversed (negated) order it becomes the group's end
+    is_start = np.empty(key.shape, dtype=bool)
+    is_start[:, 0] = True
+    is_start[:, 1:] = is_end[:, :-1]
+    start = np.where(is_start, np.arange(n), 0)
+    np.maximum.accumulate(start, axis=1, out=start)
+    starts = np.empty_like(start)
+    np.put_along_axis(starts, order, start, axis=1)
+    return ends, starts
 
 
 def _ap_from_group_ends(ends: np.ndarray) -> np.ndarray:
@@ -57,14 +69,15 @@ def _ap_from_group_ends(ends: np.ndarray) -> np.ndarray:
     last = np.empty(e.shape, dtype=bool)
     np.not_equal(e[:, :-1], e[:, 1:], out=last[:, :-1])
     last[:, -1] = True
-    tp = np.where(last, np.arange(1, n_pos + 1), n_pos)
-    tp = np.minimum.accumulate(tp[:, ::-1], axis=1)[:, ::-1]
+    tp = np.where(last, np.arange(1, n_pos + 1), n_pos)[:, ::-1].copy()
+    np.minimum.accumulate(tp, axis=1, out=tp)
+    tp = tp[:, ::-1]
     return (tp / (e + 1.0)).mean(axis=1)
 
 
 def column_average_precision(
-    X: np.ndarray, positives: np.ndarray, *, negate: bool = False
-) -> np.ndarray:
+    X: np.ndarray, positives: np.ndarray, *, negate: bool = False, both: bool = False
+):
     """Average precision of every column of ``X`` as a score for every class (one-vs-rest).
 
     Equal to ``sklearn.metrics.average_precision_score(positives[:, c], X[:, j])`` for every
@@ -80,10 +93,12 @@ def column_average_precision(
         Binary relevance of each row for each class; every class needs one positive row.
     negate : bool, default=False
         Score with ``-X`` instead of ``X``.
+    both : bool, default=False
+        Return ``(AP(X), AP(-X))`` from a single sort per column.
 
     Returns
     -------
-    ndarray of shape (n_classes, n_neurons)
+    ndarray of shape (n_classes, n_neurons), or a pair of them with ``both``
     """
     n_rows, n_neurons = X.shape
     positives = np.asarray(positives, dtype=bool)
@@ -92,14 +107,21 @@ def column_average_precision(
     rows_of = [np.flatnonzero(col) for col in positives.T]
     block = max(1, _BLOCK_ELEMENTS // max(n_rows, 1))
     out = np.empty((positives.shape[1], n_neurons), dtype=np.float64)
+    out_neg = np.empty_like(out) if both else None
     for start in range(0, n_neurons, block):
         # one neuron per row, contiguous; ascending key = descending score
         cols = X[:, start:start + block].T
         key = np.ascontiguousarray(cols) if negate else np.negative(cols, order="C")
-        ends = _tie_group_ends(key)
+        if both:
+            ends, starts = _tie_group_ends(key, with_starts=True)
+            ends_neg = (n_rows - 1) - starts
+        else:
+            ends = _tie_group_ends(key)
         for c, rows in enumerate(rows_of):
             out[c, start:start + block] = _ap_from_group_ends(ends[:, rows])
-    return out
+            if both:
+                out_neg[c, start:start + block] = _ap_from_group_ends(ends_neg[:, rows])
+    return (out, out_neg) if both else out
 
 
 class APRanker(BaseRanker):
@@ -166,10 +188,12 @@ class APRanker(BaseRanker):
         X = check_activations(X)
         classes, y_enc = check_labels(y, X.shape[0])
         positives = y_enc[:, None] == np.arange(classes.shape[0])[None, :]
-        class_scores = column_average_precision(X, positives)
+        if self.signed == "max":
+            class_scores, negative = column_average_precision(X, positives, both=True)
+        else:
+            class_scores = column_average_precision(X, positives)
         self.sign_ = np.ones(class_scores.shape, dtype=np.int8)
         if self.signed == "max":
-            negative = column_average_precision(X, positives, negate=True)
             self.sign_[negative > class_scores] = -1
             class_scores = np.maximum(class_scores, negative)
         return self._set_scores(classes, class_scores.max(axis=0), class_scores)

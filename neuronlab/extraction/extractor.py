@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence as Seq
@@ -228,6 +229,10 @@ class Extractor:
         n_tokens = sum(ts.n_tokens for ts in plan.tokenized[done:])
         bar = _progress(self.progress, total=len(corpus), initial=done, desc=f"extract {out.name}")
         t_fwd = 0.0
+        # chunk k is written by a background thread while chunk k+1 is computed (torch releases the GIL
+        # in its kernels); writes stay in corpus order and each marks its chunk done only after its flush
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuronlab-writer")
+        pending = None
         try:
             with SiteCapture(self.loaded.model, self.loaded.adapter, self.sites) as cap:
                 for k, (s0, s1) in enumerate(todo):
@@ -235,9 +240,13 @@ class Extractor:
                         break
                     rows, dt = self._run_chunk(cap, plan, s0, s1, torch)
                     t_fwd += dt
-                    store._write_rows(s0, s1, rows)
-                    bar.update(s1 - s0)
+                    if pending is not None:
+                        pending.result()  # re-raises a failed write
+                    pending = writer.submit(self._write_chunk, store, s0, s1, rows, bar)
+            if pending is not None:
+                pending.result()
         finally:
+            writer.shutdown(wait=True)
             bar.close()
         self.stats = {
             "seconds": time.perf_counter() - t0,
@@ -247,6 +256,11 @@ class Extractor:
             "rows": int(plan.offsets[-1] - plan.offsets[done]),
         }
         return store
+
+    @staticmethod
+    def _write_chunk(store: ActivationStore, s0: int, s1: int, rows: dict, bar) -> None:
+        store._write_rows(s0, s1, rows)
+        bar.update(s1 - s0)
 
     def _reopen_for_resume(self, out: Path, corpus: Corpus, config: dict) -> ActivationStore:
         store = ActivationStore.open(out, mode="r+", allow_incomplete=True)

@@ -15,7 +15,7 @@ from ..errors import InvalidParameterError
 from ..store.store import ActivationStore
 from ..store.view import StoreView
 
-__all__ = ["ConceptData", "load_concept", "split_by_sentence", "align_classes"]
+__all__ = ["ConceptData", "load_concept", "split_by_sentence", "align_classes", "class_remap"]
 
 log = logging.getLogger("neuronlab.concepts")
 
@@ -114,18 +114,7 @@ def load_concept(
     values = label.values.astype(np.int64)
     n_valid = store.n_valid_rows
     values = values[:n_valid]
-    counts = np.bincount(values[values >= 0], minlength=label.n_classes)
-    keep_classes = np.flatnonzero(counts >= max(1, min_class_count))
-    dropped = [label.vocabulary[i] for i in range(label.n_classes) if 0 < counts[i] < min_class_count]
-    if dropped:
-        log.info("concept %s: dropped rare classes %s (fewer than %d rows)", concept, dropped, min_class_count)
-    if keep_classes.size < 2:
-        present = [label.vocabulary[i] for i in keep_classes]
-        raise InvalidParameterError(
-            f"concept {concept!r} has only one class with labelled rows ({present or 'none'}): nothing to probe"
-        )
-    remap = np.full(label.n_classes, -1, dtype=np.int64)
-    remap[keep_classes] = np.arange(keep_classes.size)
+    remap, keep_classes = class_remap(values, label.vocabulary, concept, min_class_count=min_class_count)
     y_all = np.where(values >= 0, remap[np.clip(values, 0, None)], -1)
     rows = np.flatnonzero(y_all >= 0)
     tokens = np.array(store.tokens(), dtype=object)
@@ -135,6 +124,37 @@ def load_concept(
         X=view, y=y_all[rows], classes=[label.vocabulary[i] for i in keep_classes], groups=groups,
         words=tokens[rows], neuron_ids=view.neuron_ids, rows=rows, concept=concept,
     )
+
+
+def class_remap(values: np.ndarray, vocabulary: Sequence[str], concept: str, *, min_class_count: int = 1):
+    """Map stored class codes to ``0..k-1`` over the classes that have at least ``min_class_count`` entries.
+
+    Returns
+    -------
+    remap : ndarray of int64
+        ``remap[code]`` is the new index, -1 for dropped classes.
+    keep : ndarray of int64
+        Stored codes of the kept classes.
+
+    Raises
+    ------
+    InvalidParameterError
+        If fewer than two classes are left.
+    """
+    n_classes = len(vocabulary)
+    counts = np.bincount(values[values >= 0], minlength=n_classes)
+    keep = np.flatnonzero(counts >= max(1, min_class_count))
+    dropped = [vocabulary[i] for i in range(n_classes) if 0 < counts[i] < min_class_count]
+    if dropped:
+        log.info("concept %s: dropped rare classes %s (fewer than %d rows)", concept, dropped, min_class_count)
+    if keep.size < 2:
+        present = [vocabulary[i] for i in keep]
+        raise InvalidParameterError(
+            f"concept {concept!r} has only one class with labelled rows ({present or 'none'}): nothing to probe"
+        )
+    remap = np.full(n_classes, -1, dtype=np.int64)
+    remap[keep] = np.arange(keep.size)
+    return remap, keep
 
 
 def split_by_sentence(data: ConceptData, *, train_size: float = 0.8, random_state: int | None = 0):

@@ -20,8 +20,8 @@ from sklearn.base import clone
 
 from ..errors import InvalidParameterError, NeuronlabError, choices
 from ..store.store import ActivationStore
-from .data import ConceptData, align_classes, load_concept, split_by_sentence
-from .evaluation.layerwise import layer_distribution
+from .data import ConceptData, align_classes, class_remap, load_concept, split_by_sentence
+from .evaluation.layerwise import layer_distribution, site_of
 from .probes.controls import ControlTask, selectivity
 from .probes.linear import LinearProbe
 from .probes.ranking import neuron_ordering
@@ -181,7 +181,7 @@ def probe_concept(
         "concept": concept,
         "store": str(store.path),
         "test_store": str(test_store.path) if test_store is not None else None,
-        "sites": sorted({i.rsplit(":", 1)[0] for i in ids}, key=lambda s: [i.rsplit(":", 1)[0] for i in ids].index(s)),
+        "sites": list(dict.fromkeys(site_of(i) for i in ids)),  # in column (model) order
         "n_neurons": len(ids),
         "classes": list(map(str, train.classes)),
         "n_train": len(train),
@@ -213,7 +213,6 @@ EVALUATIONS = ("layerwise", "ablation", "minimal")
 
 def _evaluate(which, probe, fitted, train, test, ordering, random_state) -> dict:
     from .evaluation import ablation_curve, layerwise_accuracy, minimal_neuron_subset, retrain_accuracy
-    from .evaluation.layerwise import site_of
 
     which = set(EVALUATIONS) if "all" in which else set(which)
     unknown = which - set(EVALUATIONS)
@@ -344,11 +343,7 @@ def _sentence_concept_rows(store: ActivationStore, concept: str, sites) -> tuple
     """Every row of the labelled sentences, with the per-sentence labels (for the expert ranker)."""
     label = store.label(concept)
     values = label.values.astype(np.int64)[: store.n_done]
-    present = np.unique(values[values >= 0])
-    if present.size < 2:
-        raise InvalidParameterError(f"concept {concept!r} has fewer than two classes with labelled sentences")
-    remap = np.full(label.n_classes, -1, dtype=np.int64)
-    remap[present] = np.arange(present.size)
+    remap, present = class_remap(values, label.vocabulary, concept)
     sent_ok = np.flatnonzero(values >= 0)
     row_sent = store.row_sentence()
     rows = np.flatnonzero(np.isin(row_sent, sent_ok))

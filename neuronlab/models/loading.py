@@ -93,13 +93,15 @@ def _quiet_transformers() -> None:
 
 def weight_fingerprint(model, max_bytes: int = 2 << 30) -> str | None:
     """sha256 over the parameters (in state-dict order); None for models above ``max_bytes``."""
+    import torch
+
     total = sum(p.numel() * p.element_size() for p in model.state_dict().values())
     if total > max_bytes:
         return None
     h = hashlib.sha256()
     for name, t in model.state_dict().items():
         h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+        h.update(t.detach().cpu().contiguous().view(-1).view(dtype=torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 

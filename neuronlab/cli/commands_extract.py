@@ -47,7 +47,17 @@ def _extract(p: argparse.ArgumentParser):
                    help="keep rows for special tokens ([CLS], [SEP], ...) at token granularity and pool over them")
     g = p.add_argument_group("how")
     g.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="storage precision")
-    g.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
+    g.add_argument("--engine", choices=["auto", "native", "hf"], default="auto",
+                   help="how the model runs: native computes BERT-family encoders (BERT, RoBERTa, XLM-R, ELECTRA, "
+                        "DistilBERT) from their weights without padding and without importing transformers; hf runs "
+                        "any transformers model with hooks; auto takes native where it applies")
+    g.add_argument("--batch-size", type=int, default=None,
+                   help="at most this many sequences per forward pass (default: 32 for hf, no limit for native)")
+    g.add_argument("--batch-tokens", type=int, default=None,
+                   help="at most this many tokens per forward pass (default: 2048 for native, no limit for hf)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="batches computed at once, each with threads/workers torch threads "
+                        "(default: native on CPU min(threads, 4), else 1)")
     g.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps")
     g.add_argument("--max-length", type=int, default=None,
                    help="tokens per model input; longer sentences run in overlapping windows (default: model max)")
@@ -69,9 +79,9 @@ def _extract(p: argparse.ArgumentParser):
             raise StoreError(f"{str(out)!r} exists; pass --overwrite to replace it or --resume to continue it")
         config = ExtractionConfig(
             sites=args.sites, granularity=args.granularity, aggregation=args.aggregation, pooling=args.pooling,
-            dtype=args.dtype, batch_size=args.batch_size, max_length=args.max_length,
+            dtype=args.dtype, batch_size=args.batch_size, batch_tokens=args.batch_tokens, max_length=args.max_length,
             window_overlap=args.window_overlap, special_tokens=args.special_tokens, device=args.device,
-            memory_mb=args.memory_mb,
+            memory_mb=args.memory_mb, engine=args.engine, workers=args.workers,
         )
         corpus = _corpus_from_args(args)
         if not args.quiet:
@@ -79,7 +89,7 @@ def _extract(p: argparse.ArgumentParser):
             log.info("loading model %s", args.model)
         ex = Extractor(args.model, config, progress=not args.quiet and not args.json)
         if not args.quiet:
-            log.info("sites: %s", ", ".join(ex.sites))
+            log.info("engine: %s; sites: %s", ex.engine.name, ", ".join(ex.sites))
         store = ex.extract(corpus, out, overwrite=args.overwrite, resume=args.resume)
         summary = store.summary()
         stats = ex.stats
@@ -114,7 +124,8 @@ def _describe(s: dict) -> str:
     if s["results"]:
         lines.append("results     " + ", ".join(s["results"]))
     cfg = s["config"]
-    keys = ("aggregation", "pooling", "max_length", "window_overlap", "special_tokens", "batch_size", "corpus")
+    keys = ("engine", "aggregation", "pooling", "max_length", "window_overlap", "special_tokens", "batch_size",
+            "batch_tokens", "workers", "corpus")
     lines.append("config      " + "  ".join(f"{k}={cfg.get(k)}" for k in keys if k in cfg))
     if "timing" in s:
         t = s["timing"]
@@ -142,12 +153,13 @@ def _info(p: argparse.ArgumentParser):
 def _sites(p: argparse.ArgumentParser):
     p.add_argument("--model", default="minilm", help="model alias, local directory or Hugging Face id")
     p.add_argument("--sites", default=None, help="filter: names or globs")
+    p.add_argument("--engine", choices=["auto", "native", "hf"], default="auto", help="see `extract --help`")
     p.add_argument("--json", action="store_true", help="print as JSON")
 
     def run(args) -> int:
         from ..extraction import ExtractionConfig, Extractor
 
-        ex = Extractor(args.model, ExtractionConfig(sites=args.sites or "all"), progress=False)
+        ex = Extractor(args.model, ExtractionConfig(sites=args.sites or "all", engine=args.engine), progress=False)
         widths = ex.site_widths()
         emit(args, {"model": args.model, "sites": widths},
              "\n".join(f"{name:<32} {w}" for name, w in widths.items()))

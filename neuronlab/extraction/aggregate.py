@@ -4,83 +4,107 @@ from __future__ import annotations
 import numpy as np
 
 from .config import ExtractionConfig
-from .tokenize import TokenizedSentence
+from .tokenize import TokenizedCorpus
 
-__all__ = ["aggregate_rows", "group_index"]
+__all__ = ["aggregate_rows", "group_index", "rows_per_sentence"]
 
 
-def group_index(toks: list[TokenizedSentence], tok_off: np.ndarray, cfg: ExtractionConfig):
-    """Token positions (in the chunk buffer) and the output row each belongs to.
+def _token_table(tc: TokenizedCorpus, s0: int, s1: int):
+    """Chunk-relative token positions, their sentence (chunk-relative) and word ids."""
+    a, b = int(tc.offsets[s0]), int(tc.offsets[s1])
+    lengths = np.diff(tc.offsets[s0: s1 + 1])
+    sent = np.repeat(np.arange(s1 - s0, dtype=np.int64), lengths)
+    return np.arange(b - a, dtype=np.int64), sent, tc.word_ids[a:b].astype(np.int64), lengths
+
+
+def _kept_tokens(wid: np.ndarray, special_tokens: bool) -> np.ndarray:
+    """Mask of the tokens that become rows / take part in pooling."""
+    return np.ones(wid.size, dtype=bool) if special_tokens else wid >= 0
+
+
+def rows_per_sentence(tc: TokenizedCorpus, n_words: np.ndarray, cfg: ExtractionConfig) -> np.ndarray:
+    """Stored rows of each sentence: words, kept tokens, or 1 (sentence granularity)."""
+    if cfg.granularity == "word":
+        return np.asarray(n_words, dtype=np.int64)
+    if cfg.granularity == "sentence":
+        return np.ones(len(tc), dtype=np.int64)
+    _, sent, wid, _ = _token_table(tc, 0, len(tc))
+    keep = _kept_tokens(wid, cfg.special_tokens)
+    return np.bincount(sent[keep], minlength=len(tc)).astype(np.int64)
+
+
+def group_index(tc: TokenizedCorpus, s0: int, s1: int, row_offsets: np.ndarray, cfg: ExtractionConfig):
+    """Token positions (chunk-relative, in sentence order) and the output row each belongs to.
+
+    Parameters
+    ----------
+    tc : TokenizedCorpus
+    s0, s1 : int
+        The chunk's sentences ``[s0, s1)``.
+    row_offsets : ndarray
+        The store's row offsets per sentence (``offsets[s0]`` is the chunk's first row).
+    cfg : ExtractionConfig
 
     Returns
     -------
     positions : ndarray of int64
-        Buffer rows that take part.
+        Tokens that take part (position among the chunk's tokens).
     groups : ndarray of int64
-        Output row of each position (non-decreasing).
+        Output row of each position, relative to the chunk's first row (non-decreasing).
     n_groups : int
     """
-    pos, grp = [], []
-    base = 0
-    for i, ts in enumerate(toks):
-        start = int(tok_off[i])
-        if cfg.granularity == "word":
-            content = np.flatnonzero(ts.word_ids >= 0)
-            pos.append(start + content)
-            grp.append(base + ts.word_ids[content])
-            base += int(ts.word_ids.max()) + 1 if content.size else 0
-        elif cfg.granularity == "token":
-            keep = np.arange(ts.n_tokens) if cfg.special_tokens else np.flatnonzero(ts.word_ids >= 0)
-            pos.append(start + keep)
-            grp.append(base + np.arange(keep.size))
-            base += keep.size
-        else:  # sentence
-            if cfg.pooling == "cls":
-                keep = np.array([0])
-            elif cfg.pooling == "last":
-                keep = np.array([ts.n_tokens - 1])
-            else:
-                keep = np.arange(ts.n_tokens) if cfg.special_tokens else np.flatnonzero(ts.word_ids >= 0)
-                if keep.size == 0:
-                    keep = np.arange(ts.n_tokens)
-            pos.append(start + keep)
-            grp.append(np.full(keep.size, base))
-            base += 1
-    return np.concatenate(pos).astype(np.int64), np.concatenate(grp).astype(np.int64), base
+    pos, sent, wid, lengths = _token_table(tc, s0, s1)
+    rows0 = (row_offsets[s0:s1] - row_offsets[s0]).astype(np.int64)
+    n = int(row_offsets[s1] - row_offsets[s0])
+    if cfg.granularity == "word":
+        keep = wid >= 0
+        return pos[keep], rows0[sent[keep]] + wid[keep], n
+    if cfg.granularity == "token":
+        keep = _kept_tokens(wid, cfg.special_tokens)
+        kpos, ksent = pos[keep], sent[keep]
+        return kpos, rows0[ksent] + (np.arange(kpos.size) - np.searchsorted(ksent, ksent)), n
+    # sentence granularity
+    tok0 = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    if cfg.pooling == "cls":
+        return tok0, np.arange(s1 - s0, dtype=np.int64), n
+    if cfg.pooling == "last":
+        return tok0 + lengths - 1, np.arange(s1 - s0, dtype=np.int64), n
+    keep = _kept_tokens(wid, cfg.special_tokens)
+    has = np.bincount(sent[keep], minlength=s1 - s0) > 0
+    keep |= ~has[sent]  # a sentence with no content token pools over all of its tokens
+    return pos[keep], sent[keep], n
 
 
-def aggregate_rows(buffers: dict, toks, tok_off, cfg: ExtractionConfig, *, out_dtype) -> dict[str, np.ndarray]:
+def aggregate_rows(buffers: dict, positions: np.ndarray, groups: np.ndarray, n: int, cfg: ExtractionConfig, *,
+                   out_dtype) -> dict[str, np.ndarray]:
     """Turn the chunk's token activations into stored rows, per site.
 
     Parameters
     ----------
     buffers : dict of str to torch.Tensor
-        ``site -> (n_chunk_tokens, width)`` float32 activations of every token of the chunk.
-    toks : list of TokenizedSentence
-        The chunk's sentences.
-    tok_off : ndarray
-        Start of each sentence in the buffers.
+        ``site -> (n_chunk_tokens, width)`` float32 activations of the chunk's tokens.
+    positions, groups, n
+        From :func:`group_index` (positions already mapped to buffer rows).
     cfg : ExtractionConfig
     out_dtype : numpy dtype
 
     Returns
     -------
-    dict of str to ndarray of shape (n_rows, width)
+    dict of str to ndarray of shape (n, width)
     """
     import torch
 
-    pos, grp, n = group_index(toks, tok_off, cfg)
-    mode = cfg.aggregation if cfg.granularity == "word" else ("mean" if cfg.granularity == "sentence" else "first")
+    mode = cfg.aggregation if cfg.granularity == "word" else "first"
     if cfg.granularity == "sentence" and cfg.pooling in ("mean", "max"):
         mode = cfg.pooling
-    elif cfg.granularity == "sentence":
-        mode = "first"  # one selected token per sentence
-    pos_t, grp_t = torch.from_numpy(pos), torch.from_numpy(grp)
+    pos_t, grp_t = torch.from_numpy(positions), torch.from_numpy(groups)
     if mode in ("first", "last"):
-        boundary = np.flatnonzero(np.diff(grp)) + 1
-        firsts = np.concatenate([[0], boundary]) if grp.size else np.zeros(0, np.int64)
-        lasts = np.concatenate([boundary - 1, [grp.size - 1]]) if grp.size else np.zeros(0, np.int64)
-        sel = torch.from_numpy(pos[firsts if mode == "first" else lasts])
+        boundary = np.flatnonzero(np.diff(groups)) + 1
+        firsts = np.concatenate([[0], boundary]) if groups.size else np.zeros(0, np.int64)
+        lasts = np.concatenate([boundary - 1, [groups.size - 1]]) if groups.size else np.zeros(0, np.int64)
+        sel = torch.from_numpy(positions[firsts if mode == "first" else lasts])
+    else:
+        counts = torch.bincount(grp_t, minlength=n).clamp_min(1).to(torch.float32)
     out: dict[str, np.ndarray] = {}
     for site, buf in buffers.items():
         if mode in ("first", "last"):
@@ -88,7 +112,6 @@ def aggregate_rows(buffers: dict, toks, tok_off, cfg: ExtractionConfig, *, out_d
         elif mode == "mean":
             rows = torch.zeros((n, buf.shape[1]), dtype=torch.float32)
             rows.index_add_(0, grp_t, buf.index_select(0, pos_t))
-            counts = torch.bincount(grp_t, minlength=n).clamp_min(1).to(torch.float32)
             rows /= counts[:, None]
         else:  # max
             rows = torch.full((n, buf.shape[1]), -torch.inf, dtype=torch.float32)

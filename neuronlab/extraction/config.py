@@ -11,6 +11,7 @@ AGGREGATIONS = ("first", "last", "mean", "max")
 POOLINGS = ("cls", "mean", "max", "last")
 GRANULARITIES = ("word", "token", "sentence")
 DTYPES = ("float16", "float32")
+ENGINES = ("auto", "native", "hf")
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,12 @@ class ExtractionConfig:
         ``special_tokens`` is True).
     dtype : {"float16", "float32"}
         Storage type (computation is float32).
-    batch_size : int
-        Sequences per forward pass (sequences are sorted by length inside each write chunk).
+    batch_size : int or None
+        At most this many sequences per forward pass (sequences are sorted by length inside each write
+        chunk). None: the engine's default (``hf``: 32; ``native``: no limit, see ``batch_tokens``).
+    batch_tokens : int or None
+        At most this many tokens per forward pass, padding included (the native engine packs sequences
+        without padding). None: the engine's default (``native``: 2048; ``hf``: no limit).
     max_length : int or None
         Tokens per model input, special tokens included; longer sentences are processed in
         overlapping windows. None: the model's maximum.
@@ -43,6 +48,13 @@ class ExtractionConfig:
         Keep rows for special tokens (token granularity) and pool over them (sentence granularity).
     device : str
         torch device.
+    engine : {"auto", "native", "hf"}
+        How the model is run: ``native`` computes BERT-family encoders directly from their weights (no
+        padding, no hooks, several batches at once); ``hf`` runs any transformers model with hooks;
+        ``auto`` takes ``native`` where it applies.
+    workers : int or None
+        Batches computed at once, each in its own thread with ``torch threads / workers`` intra-op threads.
+        None: the engine's default (native on CPU: min(threads, 4); otherwise 1).
     memory_mb : int
         Memory for the float32 activations of one write chunk; bounds peak memory independently of corpus size.
     """
@@ -52,23 +64,28 @@ class ExtractionConfig:
     aggregation: str = "mean"
     pooling: str = "mean"
     dtype: str = "float16"
-    batch_size: int = 32
+    batch_size: int | None = None
+    batch_tokens: int | None = None
     max_length: int | None = None
     window_overlap: int | None = None
     special_tokens: bool = False
     device: str = "cpu"
     memory_mb: int = 256
+    engine: str = "auto"
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         for name, allowed in (("granularity", GRANULARITIES), ("aggregation", AGGREGATIONS),
-                              ("pooling", POOLINGS), ("dtype", DTYPES)):
+                              ("pooling", POOLINGS), ("dtype", DTYPES), ("engine", ENGINES)):
             value = getattr(self, name)
             if value not in allowed:
                 raise InvalidParameterError(f"{name} must be one of {choices(allowed)}, got {value!r}")
-        for name, low in (("batch_size", 1), ("memory_mb", 1)):
+        if not isinstance(self.memory_mb, int) or self.memory_mb < 1:
+            raise InvalidParameterError(f"memory_mb must be an integer >= 1, got {self.memory_mb!r}")
+        for name in ("batch_size", "batch_tokens", "workers"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < low:
-                raise InvalidParameterError(f"{name} must be an integer >= {low}, got {value!r}")
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise InvalidParameterError(f"{name} must be an integer >= 1 or None, got {value!r}")
         if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 4):
             raise InvalidParameterError(f"max_length must be an integer >= 4 or None, got {self.max_length!r}")
         if self.window_overlap is not None and (not isinstance(self.window_overlap, int) or self.window_overlap < 0):

@@ -1,18 +1,21 @@
 """Extract per-site activations of a transformers model into an activation store.
 
 Pipeline per write chunk (a run of consecutive sentences whose float32 activations fit in
-``memory_mb``): sentences -> sequences (windows for long ones) sorted by length -> padded batches
--> one forward pass each, stopped after the deepest requested site -> token activations gathered
-into the chunk buffer -> aggregated to words / pooled to sentences -> written to the store, then the
-chunk is marked done. Chunk boundaries depend only on the corpus and the configuration, so a
-resumed run computes exactly the batches an uninterrupted run would have.
+``memory_mb``): sentences -> sequences (windows for long ones) sorted by length -> batches bounded by
+sequences and tokens -> the engine's forward pass, stopped after the deepest requested site, several
+batches at once on worker threads -> token activations copied into the chunk buffer -> aggregated to
+words / pooled to sentences and written to the store by a writer thread, then the chunk is marked done.
+
+The main thread submits chunk k+1's batches before it hands chunk k to the writer, so the workers never
+wait for aggregation or HDF5 writes. Chunk boundaries and batches depend only on the corpus and the
+configuration, so a resumed run computes exactly the batches an uninterrupted run would have.
 """
 from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence as Seq
 
@@ -20,38 +23,60 @@ import numpy as np
 
 from ..corpus.base import Corpus
 from ..errors import InvalidParameterError, StoreError
-from ..models.capture import SiteCapture, StopForward, model_sites
-from ..models.loading import LoadedModel, load_model
-from ..sites import expand_sites
+from ..models.engines import Engine, engine_from_loaded, load_engine
+from ..models.loading import LoadedModel
 from ..store.store import ActivationStore
-from .aggregate import aggregate_rows
+from .aggregate import aggregate_rows, group_index, rows_per_sentence
 from .config import ExtractionConfig
-from .tokenize import Sequence, TokenizedSentence, make_sequences, tokenize_sentences
+from .tokenize import Sequence, TokenizedCorpus, make_sequences, tokenize_sentences
 
 __all__ = ["Extractor", "extract"]
 
 log = logging.getLogger("neuronlab.extraction")
 
+#: engine defaults: (sequences per batch, tokens per batch)
+_BATCH_DEFAULTS = {"hf": (32, None), "native": (None, 2048)}
+_MAX_DEFAULT_WORKERS = 4
+
 
 @dataclass
 class _Plan:
-    tokenized: list[TokenizedSentence]
+    tokens: TokenizedCorpus
     offsets: np.ndarray  # row offsets per sentence
-    row_tokens: list[str]
-    row_words: np.ndarray | None
     chunks: list[tuple[int, int]]  # sentence ranges [start, stop)
 
 
+@dataclass
+class _Chunk:
+    """One write chunk in flight: its token buffers, the futures of its batches, where its rows go."""
+
+    s0: int
+    s1: int
+    buffers: dict
+    futures: list = field(default_factory=list)
+    tok2buf: np.ndarray | None = None  # chunk token position (sentence order) -> buffer row
+
+
 class Extractor:
-    """Extract activations of ``model`` at ``config.sites`` into an :class:`ActivationStore`.
+    """Extract activations of a model at ``config.sites`` into an :class:`ActivationStore`.
 
     Parameters
     ----------
-    model : LoadedModel or str
-        A loaded model or a model spec (alias, path, Hugging Face id) to load.
+    model : Engine, LoadedModel or str
+        An engine, a loaded transformers model, or a model spec (alias, path, Hugging Face id) to load
+        with ``config.engine``.
     config : ExtractionConfig, optional
     progress : bool
         Show a progress bar (tqdm, on stderr).
+
+    Attributes
+    ----------
+    engine : Engine
+        What runs the model (``engine.name`` is ``"native"`` or ``"hf"``).
+    sites : list of str
+        The requested sites, resolved, in model order.
+    stats : dict
+        After :meth:`extract`: seconds, forward seconds (summed over workers), sentences, tokens, rows.
 
     Examples
     --------
@@ -60,115 +85,97 @@ class Extractor:
     >>> store = ex.extract(load_embedded_corpus(), "minilm.h5")       # doctest: +SKIP
     """
 
-    def __init__(self, model: LoadedModel | str, config: ExtractionConfig | None = None, *, progress: bool = True):
+    def __init__(self, model: Engine | LoadedModel | str, config: ExtractionConfig | None = None, *,
+                 progress: bool = True):
         self.config = config or ExtractionConfig()
-        self.loaded = model if isinstance(model, LoadedModel) else load_model(model, device=self.config.device)
+        cfg = self.config
+        if isinstance(model, Engine):
+            if cfg.engine not in ("auto", model.name):
+                raise InvalidParameterError(f"config.engine is {cfg.engine!r} but a {model.name!r} engine was given")
+            self.engine = model
+        elif isinstance(model, LoadedModel):
+            self.engine = engine_from_loaded(model, engine=cfg.engine)
+        else:
+            self.engine = load_engine(model, engine=cfg.engine, device=cfg.device)
         self.progress = progress
-        m = self.loaded.model
-        self.all_sites = model_sites(m, self.loaded.adapter)
-        self.sites = expand_sites(self.config.sites, self.all_sites)
-        self.max_length = self._max_length()
-        self.overlap = self.config.window_overlap if self.config.window_overlap is not None else self.max_length // 4
+        self.sites = self.engine.resolve(cfg.sites)
+        self.max_length = cfg.max_length or self.engine.max_positions or 512
+        self.overlap = cfg.window_overlap if cfg.window_overlap is not None else self.max_length // 4
+        default_seqs, default_tokens = _BATCH_DEFAULTS.get(self.engine.name, (32, None))
+        self.batch_size = cfg.batch_size if cfg.batch_size is not None else default_seqs
+        self.batch_tokens = cfg.batch_tokens if cfg.batch_tokens is not None else default_tokens
         self.stats: dict = {}
 
-    # ------------------------------------------------------------------ setup
-    def _max_length(self) -> int:
-        if self.config.max_length is not None:
-            return self.config.max_length
-        cfg = self.loaded.model.config
-        for attr in ("max_position_embeddings", "n_positions", "max_length"):
-            v = getattr(cfg, attr, None)
-            if isinstance(v, int) and v > 0:
-                # BERT-style position tables: RoBERTa reserves 2 positions for the padding offset
-                return v - 2 if getattr(cfg, "model_type", "") in ("roberta", "xlm-roberta", "camembert") else v
-        tok_max = getattr(self.loaded.tokenizer, "model_max_length", None)
-        if isinstance(tok_max, int) and 0 < tok_max < 100_000:
-            return tok_max
-        return 512
+    @property
+    def loaded(self) -> LoadedModel | None:
+        """The transformers model behind an ``hf`` engine (None for the native engine)."""
+        return getattr(self.engine, "loaded", None)
 
     def site_widths(self) -> dict[str, int]:
-        """Neurons per requested site, found by one forward pass on a two-word input."""
-        import torch
+        """Neurons per requested site."""
+        return self.engine.widths(self.sites)
 
-        tok = tokenize_sentences(self.loaded.tokenizer, [["hello", "world"]])[0]
-        with SiteCapture(self.loaded.model, self.loaded.adapter, self.sites) as cap:
-            self._forward(cap, [tok.ids], torch)
-            return {s: int(cap.outputs[s].shape[-1]) for s in self.sites}
-
-    def _plan(self, corpus: Corpus) -> _Plan:
-        cfg = self.config
-        tokenized = tokenize_sentences(self.loaded.tokenizer, corpus.sentences)
-        tok = self.loaded.tokenizer
-        row_words = None
-        if cfg.granularity == "word":
-            lengths = np.array([len(s) for s in corpus.sentences], dtype=np.int64)
-            row_tokens = [w for s in corpus.sentences for w in s]
-        elif cfg.granularity == "sentence":
-            lengths = np.ones(len(corpus), dtype=np.int64)
-            row_tokens = corpus.texts()
+    def _workers(self, torch) -> tuple[int, int]:
+        """(workers, intra-op threads per worker)."""
+        threads = max(1, torch.get_num_threads())
+        limit = max(1, int(getattr(self.engine, "max_workers", 1)))
+        if self.config.workers is not None:
+            workers = min(self.config.workers, limit)
         else:
-            row_tokens, rw, lens = [], [], []
-            for ts in tokenized:
-                keep = np.arange(ts.n_tokens) if cfg.special_tokens else np.flatnonzero(ts.word_ids >= 0)
-                pieces = tok.convert_ids_to_tokens([ts.ids[i] for i in keep])
-                row_tokens.extend(pieces)
-                rw.append(ts.word_ids[keep])
-                lens.append(keep.size)
-            lengths = np.array(lens, dtype=np.int64)
-            row_words = np.concatenate(rw).astype(np.int32) if rw else np.zeros(0, np.int32)
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        # chunking: bounded float32 token buffer across all requested sites
-        width = sum(self._widths.values())
-        budget_tokens = max(1, (cfg.memory_mb << 20) // max(1, 4 * width * 2))
+            workers = min(threads, limit, _MAX_DEFAULT_WORKERS)
+        return workers, max(1, threads // workers)
+
+    # ------------------------------------------------------------------ planning
+    def _plan(self, corpus: Corpus, widths: dict[str, int]) -> _Plan:
+        cfg = self.config
+        tokens = tokenize_sentences(self.engine.tokenizer, corpus.sentences)
+        n_words = np.fromiter((len(s) for s in corpus.sentences), dtype=np.int64, count=len(corpus))
+        offsets = np.zeros(len(corpus) + 1, dtype=np.int64)
+        np.cumsum(rows_per_sentence(tokens, n_words, cfg), out=offsets[1:])
+        # chunking: the float32 token buffers of up to three chunks are alive at once (one computed, one
+        # waiting for the writer, one being written); together they stay within memory_mb
+        width = sum(widths.values())
+        budget_tokens = max(1, (cfg.memory_mb << 20) // max(1, 4 * width * 3))
         chunks, start, acc = [], 0, 0
-        for i, ts in enumerate(tokenized):
-            if acc and acc + ts.n_tokens > budget_tokens:
+        for i, n in enumerate(tokens.lengths.tolist()):
+            if acc and acc + n > budget_tokens:
                 chunks.append((start, i))
                 start, acc = i, 0
-            acc += ts.n_tokens
-        if start < len(tokenized):
-            chunks.append((start, len(tokenized)))
-        return _Plan(tokenized, offsets, row_tokens, row_words, chunks)
+            acc += n
+        if start < len(tokens):
+            chunks.append((start, len(tokens)))
+        return _Plan(tokens, offsets, chunks)
 
-    # ------------------------------------------------------------------ model calls
-    def _forward(self, cap: SiteCapture, batch_ids: list[list[int]], torch) -> None:
-        model = self.loaded.model
-        pad = self.loaded.tokenizer.pad_token_id
-        pad = 0 if pad is None else pad
-        T = max(len(x) for x in batch_ids)
-        ids = torch.full((len(batch_ids), T), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch_ids), T), dtype=torch.long)
-        for i, x in enumerate(batch_ids):
-            ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
-            mask[i, : len(x)] = 1
-        dev = next(model.parameters()).device
-        ids, mask = ids.to(dev), mask.to(dev)
-        cap.clear()
-        with torch.inference_mode():
-            if self.loaded.adapter.is_encoder_decoder:
-                cap.phase = "encoder"
-                enc_out = None
-                try:
-                    enc_out = model.get_encoder()(input_ids=ids, attention_mask=mask)
-                except StopForward:
-                    pass
-                if "decoder" in cap.stacks:
-                    cap.phase = "decoder"
-                    start = model.config.decoder_start_token_id
-                    start = pad if start is None else start
-                    dec = torch.cat([torch.full_like(ids[:, :1], start), ids[:, :-1]], dim=1)
-                    try:
-                        model.get_decoder()(
-                            input_ids=dec, attention_mask=mask,
-                            encoder_hidden_states=enc_out[0], encoder_attention_mask=mask,
-                        )
-                    except StopForward:
-                        pass
-            else:
-                try:
-                    model(input_ids=ids, attention_mask=mask)
-                except StopForward:
-                    pass
+    def _row_tokens(self, corpus: Corpus, plan: _Plan) -> tuple[list[str], np.ndarray | None]:
+        """What each row stands for (word, subword or sentence text), and the word of each token row."""
+        cfg = self.config
+        if cfg.granularity == "word":
+            return [w for s in corpus.sentences for w in s], None
+        if cfg.granularity == "sentence":
+            return corpus.texts(), None
+        tc = plan.tokens
+        keep = np.ones(tc.ids.size, dtype=bool) if cfg.special_tokens else tc.word_ids >= 0
+        return self.engine.tokenizer.convert_ids_to_tokens(tc.ids[keep].tolist()), tc.word_ids[keep].astype(np.int32)
+
+    def _batches(self, seqs: list[Sequence]) -> list[list[int]]:
+        """Indices into ``seqs`` of each batch: longest first, bounded by sequences and (padded) tokens."""
+        order = sorted(range(len(seqs)), key=lambda j: (-len(seqs[j].ids), j))
+        max_seqs, max_tokens = self.batch_size, self.batch_tokens
+        packed = self.engine.name == "native"
+        batches, cur, cur_tokens = [], [], 0
+        for j in order:
+            n = len(seqs[j].ids)
+            # padded engines pay for the longest (first) sequence of the batch on every row
+            new_tokens = cur_tokens + n if packed else (len(cur) + 1) * (len(seqs[cur[0]].ids) if cur else n)
+            if cur and ((max_seqs is not None and len(cur) >= max_seqs)
+                        or (max_tokens is not None and new_tokens > max_tokens)):
+                batches.append(cur)
+                cur, new_tokens = [], n
+            cur.append(j)
+            cur_tokens = new_tokens
+        if cur:
+            batches.append(cur)
+        return batches
 
     # ------------------------------------------------------------------ main loop
     def extract(
@@ -208,66 +215,131 @@ class Extractor:
         if out.exists() and not (overwrite or resume):
             raise StoreError(f"{str(out)!r} exists; pass --overwrite to replace it or --resume to continue it")
         t0 = time.perf_counter()
-        self._widths = self.site_widths()
-        plan = self._plan(corpus)
+        widths = self.site_widths()
+        plan = self._plan(corpus, widths)
+        workers, threads = self._workers(torch)
         config = dict(self.config.to_dict(), sites=",".join(self.sites), max_length=self.max_length,
-                      window_overlap=self.overlap, corpus=corpus.source, n_sentences=len(corpus))
+                      window_overlap=self.overlap, corpus=corpus.source, n_sentences=len(corpus),
+                      engine=self.engine.name, batch_size=self.batch_size, batch_tokens=self.batch_tokens,
+                      workers=workers)
         if resume and out.exists():
             store = self._reopen_for_resume(out, corpus, config)
         else:
+            row_tokens, row_words = self._row_tokens(corpus, plan)
             store = ActivationStore.create(
-                out, sites=self._widths, offsets=plan.offsets, texts=corpus.texts(), tokens=plan.row_tokens,
-                granularity=self.config.granularity, dtype=self.config.dtype, model=self.loaded.info,
-                config=config, row_words=plan.row_words, overwrite=overwrite,
+                out, sites=widths, offsets=plan.offsets, texts=corpus.texts(), tokens=row_tokens,
+                granularity=self.config.granularity, dtype=self.config.dtype, model=self.engine.info,
+                config=config, row_words=row_words, overwrite=overwrite,
             )
+            del row_tokens, row_words
             self._write_labels(store, corpus, plan)
-        replaced = sum(ts.replaced_words for ts in plan.tokenized)
-        if replaced:
-            log.warning("%d words produced no subword token and were extracted as the unknown token", replaced)
+        if plan.tokens.replaced_words:
+            log.warning("%d words produced no subword token and were extracted as the unknown token",
+                        plan.tokens.replaced_words)
         done = store.n_done
         todo = [c for c in plan.chunks if c[0] >= done]
-        n_tokens = sum(ts.n_tokens for ts in plan.tokenized[done:])
+        if stop_after_chunks is not None:
+            todo = todo[:stop_after_chunks]
+        n_tokens = int(plan.tokens.offsets[-1] - plan.tokens.offsets[done])
         bar = _progress(self.progress, total=len(corpus), initial=done, desc=f"extract {out.name}")
-        t_fwd = 0.0
-        # chunk k is written by a background thread while chunk k+1 is computed (torch releases the GIL
-        # in its kernels); writes stay in corpus order and each marks its chunk done only after its flush
-        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuronlab-writer")
-        pending = None
+        self._fwd_seconds: list[float] = []  # appended by the workers (list.append is atomic)
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="neuronlab-worker", initializer=_set_threads,
+                                  initargs=(threads,))
+        writer = ThreadPoolExecutor(1, thread_name_prefix="neuronlab-writer", initializer=_set_threads,
+                                    initargs=(threads,))
+        written: Future | None = None
+        prev: _Chunk | None = None
         try:
-            with SiteCapture(self.loaded.model, self.loaded.adapter, self.sites) as cap:
-                for k, (s0, s1) in enumerate(todo):
-                    if stop_after_chunks is not None and k >= stop_after_chunks:
-                        break
-                    rows, dt = self._run_chunk(cap, plan, s0, s1, torch)
-                    t_fwd += dt
-                    if pending is not None:
-                        pending.result()  # re-raises a failed write
-                    pending = writer.submit(self._write_chunk, store, s0, s1, rows, bar)
-            if pending is not None:
-                pending.result()
+            for s0, s1 in todo:
+                chunk = self._submit_chunk(pool, plan, s0, s1, widths)
+                if prev is not None:
+                    written = self._hand_over(writer, store, plan, prev, written, bar)
+                prev = chunk
+            if prev is not None:
+                written = self._hand_over(writer, store, plan, prev, written, bar)
+            if written is not None:
+                written.result()
         finally:
-            writer.shutdown(wait=True)
+            pool.shutdown(wait=True, cancel_futures=True)
+            writer.shutdown(wait=True, cancel_futures=True)
             bar.close()
         self.stats = {
             "seconds": time.perf_counter() - t0,
-            "forward_seconds": t_fwd,
+            "forward_seconds": float(sum(self._fwd_seconds)),
             "sentences": len(corpus) - done,
             "tokens": n_tokens,
             "rows": int(plan.offsets[-1] - plan.offsets[done]),
+            "workers": workers,
+            "threads_per_worker": threads,
         }
         return store
 
-    @staticmethod
-    def _write_chunk(store: ActivationStore, s0: int, s1: int, rows: dict, bar) -> None:
-        store._write_rows(s0, s1, rows)
-        bar.update(s1 - s0)
+    def _submit_chunk(self, pool: ThreadPoolExecutor, plan: _Plan, s0: int, s1: int, widths: dict) -> _Chunk:
+        """Cut the chunk into batches and submit them; each writes its kept rows into the chunk buffer."""
+        import torch
+
+        tc = plan.tokens
+        seqs: list[Sequence] = []
+        for i in range(s0, s1):
+            seqs.extend(make_sequences(i - s0, tc[i], self.max_length, self.overlap))
+        batches = self._batches(seqs)
+        tok_off = (tc.offsets[s0: s1 + 1] - tc.offsets[s0]).astype(np.int64)
+        n_tok = int(tok_off[-1])
+        chunk = _Chunk(s0, s1, {s: torch.empty((n_tok, w), dtype=torch.float32) for s, w in widths.items()})
+        chunk.tok2buf = np.empty(n_tok, dtype=np.int64)
+        row = 0
+        for b in batches:
+            batch = [seqs[j] for j in b]
+            keep = None
+            if not all(s.keeps_all for s in batch):
+                starts = np.concatenate([[0], np.cumsum([len(s.ids) for s in batch])[:-1]])
+                keep = torch.from_numpy(np.concatenate([st + s.take_pos for st, s in zip(starts, batch)]))
+            r0 = row
+            for s in batch:
+                n = s.take_tok.size
+                chunk.tok2buf[tok_off[s.sentence] + s.take_tok] = np.arange(row, row + n)
+                row += n
+            chunk.futures.append(pool.submit(self._run_batch, [s.ids for s in batch], keep, chunk.buffers, r0, row))
+        return chunk
+
+    def _run_batch(self, ids: list, keep, buffers: dict, r0: int, r1: int) -> None:
+        t = time.perf_counter()
+        acts = self.engine.run(ids, self.sites)
+        self._fwd_seconds.append(time.perf_counter() - t)
+        for site, act in acts.items():
+            if keep is not None:
+                act = act.index_select(0, keep.to(act.device))
+            buffers[site][r0:r1].copy_(act)
+
+    def _hand_over(self, writer: ThreadPoolExecutor, store: ActivationStore, plan: _Plan, chunk: _Chunk,
+                   written: Future | None, bar) -> Future:
+        """Wait for the chunk's batches, then queue its aggregation and write (after the previous write)."""
+        for f in chunk.futures:
+            f.result()  # re-raises a failed batch
+        if written is not None:
+            written.result()  # writes stay in corpus order; at most one chunk waits for the writer
+        return writer.submit(self._write_chunk, store, plan, chunk, bar)
+
+    def _write_chunk(self, store: ActivationStore, plan: _Plan, chunk: _Chunk, bar) -> None:
+        cfg = self.config
+        pos, grp, n = group_index(plan.tokens, chunk.s0, chunk.s1, plan.offsets, cfg)
+        rows = aggregate_rows(chunk.buffers, chunk.tok2buf[pos], grp, n, cfg, out_dtype=np.dtype(cfg.dtype))
+        expected = int(plan.offsets[chunk.s1] - plan.offsets[chunk.s0])
+        for site, arr in rows.items():
+            if arr.shape[0] != expected:
+                raise StoreError(f"internal: chunk {chunk.s0}:{chunk.s1} produced {arr.shape[0]} rows, "
+                                 f"expected {expected}")
+        chunk.buffers.clear()
+        store._write_rows(chunk.s0, chunk.s1, rows)
+        bar.update(chunk.s1 - chunk.s0)
 
     def _reopen_for_resume(self, out: Path, corpus: Corpus, config: dict) -> ActivationStore:
         store = ActivationStore.open(out, mode="r+", allow_incomplete=True)
         old = store.config
-        diffs = [k for k in ("sites", "granularity", "aggregation", "pooling", "dtype", "max_length",
-                             "window_overlap", "special_tokens", "memory_mb", "n_sentences") if old.get(k) != config.get(k)]
-        if store.model.get("weights_sha256") != self.loaded.info.get("weights_sha256"):
+        diffs = [k for k in ("engine", "sites", "granularity", "aggregation", "pooling", "dtype", "max_length",
+                             "window_overlap", "special_tokens", "memory_mb", "n_sentences")
+                 if old.get(k, config.get(k) if k == "engine" else None) != config.get(k)]
+        if store.model.get("weights_sha256") != self.engine.info.get("weights_sha256") and "engine" not in diffs:
             diffs.append("model weights")
         if store.n_sentences != len(corpus) or store.texts() != corpus.texts():
             diffs.append("corpus")
@@ -292,50 +364,21 @@ class Extractor:
             flat = [lab for sent in per_word for lab in sent]
             vocab, codes = _encode_labels(flat)
             if gran == "token":
+                tc = plan.tokens
+                keep = np.ones(tc.ids.size, dtype=bool) if self.config.special_tokens else tc.word_ids >= 0
                 word_offsets = np.concatenate([[0], np.cumsum([len(s) for s in corpus.sentences])])
-                sent_of_row = np.repeat(np.arange(len(corpus)), np.diff(plan.offsets))
-                rw = plan.row_words.astype(np.int64)
-                gidx = word_offsets[sent_of_row] + rw
+                sent_of_token = np.repeat(np.arange(len(corpus)), tc.lengths)[keep]
+                rw = tc.word_ids[keep].astype(np.int64)
+                gidx = word_offsets[sent_of_token] + rw
                 codes = np.where(rw >= 0, codes[np.clip(gidx, 0, max(0, len(codes) - 1))], -1).astype(np.int32)
             store.write_label(name, codes, vocab, level="row")
 
-    def _run_chunk(self, cap: SiteCapture, plan: _Plan, s0: int, s1: int, torch):
-        cfg = self.config
-        toks = plan.tokenized
-        tok_off = np.concatenate([[0], np.cumsum([toks[i].n_tokens for i in range(s0, s1)])]).astype(np.int64)
-        n_tok = int(tok_off[-1])
-        seqs: list[Sequence] = []
-        for i in range(s0, s1):
-            seqs.extend(make_sequences(i - s0, toks[i], self.max_length, self.overlap))
-        order = sorted(range(len(seqs)), key=lambda j: (-len(seqs[j].ids), j))
-        buffers = {s: torch.empty((n_tok, w), dtype=torch.float32) for s, w in self._widths.items()}
-        dt = 0.0
-        for b in range(0, len(order), cfg.batch_size):
-            batch = [seqs[j] for j in order[b: b + cfg.batch_size]]
-            t = time.perf_counter()
-            self._forward(cap, [s.ids for s in batch], torch)
-            dt += time.perf_counter() - t
-            bi = np.concatenate([np.full(s.take_pos.size, k) for k, s in enumerate(batch)])
-            pos = np.concatenate([s.take_pos for s in batch])
-            dst = np.concatenate([tok_off[s.sentence] + s.take_tok for s in batch])
-            dst_t = torch.from_numpy(dst.astype(np.int64))
-            flat_t: dict = {}  # per (device, sequence length): positions in the flattened (batch * seq) activations
-            for site in self.sites:
-                act = cap.outputs[site]
-                key = (act.device, act.shape[1])
-                if key not in flat_t:
-                    flat_t[key] = torch.from_numpy((bi * act.shape[1] + pos).astype(np.int64)).to(act.device)
-                # index_select/index_copy_ on flat rows: several times faster than advanced indexing on CPU
-                picked = act.reshape(-1, act.shape[-1]).index_select(0, flat_t[key])
-                buffers[site].index_copy_(0, dst_t, picked.to("cpu", torch.float32))
-        rows = aggregate_rows(
-            buffers, [toks[i] for i in range(s0, s1)], tok_off, cfg, out_dtype=np.dtype(cfg.dtype)
-        )
-        expected = int(plan.offsets[s1] - plan.offsets[s0])
-        for site, arr in rows.items():
-            if arr.shape[0] != expected:
-                raise StoreError(f"internal: chunk {s0}:{s1} produced {arr.shape[0]} rows, expected {expected}")
-        return rows, dt
+
+def _set_threads(n: int) -> None:
+    """Intra-op threads of the calling worker thread (OpenMP and MKL settings are per thread)."""
+    import torch
+
+    torch.set_num_threads(n)
 
 
 def _encode_labels(values: Seq) -> tuple[list[str], np.ndarray]:

@@ -101,7 +101,7 @@ def weight_fingerprint(model, max_bytes: int = 2 << 30) -> str | None:
     h = hashlib.sha256()
     for name, t in model.state_dict().items():
         h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().view(-1).view(dtype=torch.uint8).numpy().tobytes())
+        h.update(t.detach().cpu().contiguous().view(-1).view(dtype=torch.uint8).numpy())  # no copy of the bytes
     return h.hexdigest()
 
 

@@ -4,7 +4,9 @@ Every site is pinned to the right tensor by identities computed from the capture
 own weights (written out here with explicit ``F.linear`` / ``x @ W + b`` / ``F.layer_norm``, never with
 the adapter's paths), and by comparison with ``output_hidden_states=True`` of a direct forward pass on
 one unpadded sentence. The extracted values come from the extractor (token rows, float32, special
-tokens kept), so padding, batching and row gathering are checked too.
+tokens kept), so padding, batching and row gathering are checked too. The families the native engine
+serves (BERT, RoBERTa, ELECTRA, DistilBERT) are checked on both engines: the identities hold for the
+native engine's values just as for the hooks'.
 
 Decoder sites of encoder-decoder models: the extractor feeds the decoder the sentence itself shifted
 right by one with ``config.decoder_start_token_id`` in front. The reference forward here builds that
@@ -37,6 +39,9 @@ SENTENCES = [
 LONG = ("the quick brown fox jumps over the lazy dog while she walks to school "
         "and they were reading books about art").split()
 SINGLE_STACK = [f for f in FAMILIES if f not in ("t5", "bart")]
+NATIVE = ("bert", "roberta", "electra", "distilbert")
+#: (family, engine): every family on the hooks, the native families on the native engine as well
+CASES = [(f, "hf") for f in FAMILIES] + [(f, "native") for f in NATIVE]
 CAUSAL = ("gpt2", "gpt_neox", "llama")
 TOKEN_CFG = dict(granularity="token", dtype="float32", special_tokens=True)
 
@@ -169,8 +174,10 @@ def reference_forward(loaded, family: str, ids: list[int]) -> dict:
 
 
 # ---------------------------------------------------------------- fixtures
-def _extract(loaded, corpus, path, **cfg):
-    store = Extractor(loaded, ExtractionConfig(**cfg), progress=False).extract(corpus, path, overwrite=True)
+def _extract(loaded, corpus, path, engine="hf", **cfg):
+    ex = Extractor(loaded, ExtractionConfig(engine=engine, **cfg), progress=False)
+    assert ex.engine.name == engine
+    store = ex.extract(corpus, path, overwrite=True)
     try:
         arrays = {s: np.asarray(store[s]) for s in store.sites}
         return arrays, np.asarray(store.offsets), list(store.tokens())
@@ -180,15 +187,15 @@ def _extract(loaded, corpus, path, **cfg):
 
 @pytest.fixture(scope="session")
 def extracted(tiny_loaded, tmp_path_factory):
-    """``family -> (site arrays, row offsets, row tokens)`` of an all-sites token-level extraction."""
+    """``(family, engine) -> (site arrays, row offsets, row tokens)`` of an all-sites token-level extraction."""
     root = tmp_path_factory.mktemp("stores")
     cache: dict = {}
 
-    def get(family: str):
-        if family not in cache:
-            cache[family] = _extract(tiny_loaded(family), Corpus(SENTENCES), root / f"{family}.h5",
-                                     sites="all", batch_size=3, **TOKEN_CFG)
-        return cache[family]
+    def get(family: str, engine: str = "hf"):
+        if (family, engine) not in cache:
+            cache[family, engine] = _extract(tiny_loaded(family), Corpus(SENTENCES), root / f"{family}-{engine}.h5",
+                                             engine=engine, sites="all", batch_size=3, **TOKEN_CFG)
+        return cache[family, engine]
 
     return get
 
@@ -228,9 +235,10 @@ def test_site_list_follows_the_grammar(family, tiny_loaded):
     assert list_sites(lm.model, lm.adapter) == list(expected_sites(family, lm.model.config))
 
 
-def test_site_widths_match_the_config(family, tiny_loaded, extracted):
+@pytest.mark.parametrize("family,engine", CASES)
+def test_site_widths_match_the_config(family, engine, tiny_loaded, extracted):
     lm = tiny_loaded(family)
-    arrays, offsets, _ = extracted(family)
+    arrays, offsets, _ = extracted(family, engine)
     widths = {s: a.shape[1] for s, a in arrays.items()}
     assert widths == expected_sites(family, lm.model.config)
     assert all(a.shape[0] == offsets[-1] for a in arrays.values())
@@ -248,10 +256,11 @@ def test_tiny_widths_are_distinct(family, tiny_loaded):
 
 
 # ---------------------------------------------------------------- 2. identities
-def test_sites_satisfy_the_block_identities(family, tiny_loaded, extracted):
+@pytest.mark.parametrize("family,engine", CASES)
+def test_sites_satisfy_the_block_identities(family, engine, tiny_loaded, extracted):
     """heads -> attn through the output projection; block output from (h_prev, attn, mlp) by the block's maths."""
     lm = tiny_loaded(family)
-    arrays, offsets, _ = extracted(family)
+    arrays, offsets, _ = extracted(family, engine)
     dims = config_dims(family, lm.model.config)
     for i, words in enumerate(SENTENCES):
         rows = slice(offsets[i], offsets[i + 1])
@@ -273,11 +282,12 @@ def test_sites_satisfy_the_block_identities(family, tiny_loaded, extracted):
                     h_prev = block
 
 
-def test_sites_match_output_hidden_states(family, tiny_loaded, extracted):
+@pytest.mark.parametrize("family,engine", CASES)
+def test_sites_match_output_hidden_states(family, engine, tiny_loaded, extracted):
     """``embeddings`` = hidden_states[0]; ``layers.L`` = hidden_states[L+1] except where a final norm follows
     (there ``final_norm(layers.last)`` = last_hidden_state)."""
     lm = tiny_loaded(family)
-    arrays, offsets, _ = extracted(family)
+    arrays, offsets, _ = extracted(family, engine)
     for i, words in enumerate(SENTENCES):
         rows = slice(offsets[i], offsets[i + 1])
         ref = reference_forward(lm, family, _sentence_ids(lm, words))
@@ -426,10 +436,10 @@ def test_no_hook_left_after_an_extraction_fails(tiny_loaded, tmp_path, monkeypat
     ex = Extractor(lm, ExtractionConfig(sites="all", **TOKEN_CFG), progress=False)
 
     def fail(*a, **k):
-        raise RuntimeError("chunk failed")
+        raise RuntimeError("batch failed")
 
-    monkeypatch.setattr(ex, "_run_chunk", fail)
-    with pytest.raises(RuntimeError, match="chunk failed"):
+    monkeypatch.setattr(ex, "_run_batch", fail)
+    with pytest.raises(RuntimeError, match="batch failed"):
         ex.extract(Corpus(SENTENCES), tmp_path / "x.h5")
     assert _hook_table(lm.model) == before and _ours(before) == []
     _extract(lm, Corpus(SENTENCES), tmp_path / "y.h5", sites="all", **TOKEN_CFG)  # and after a normal run
@@ -437,19 +447,21 @@ def test_no_hook_left_after_an_extraction_fails(tiny_loaded, tmp_path, monkeypat
 
 
 # ---------------------------------------------------------------- 5. windows
-def test_long_sentence_in_windows(family, tiny_loaded, tmp_path):
+@pytest.mark.parametrize("family,engine", CASES)
+def test_long_sentence_in_windows(family, engine, tiny_loaded, tmp_path):
     lm = tiny_loaded(family)
     max_length = 8
     corpus = Corpus([LONG, SENTENCES[1]])
     ts = tokenize_sentences(lm.tokenizer, [LONG])[0]
     assert ts.n_tokens > 2 * max_length  # really several windows
-    arrays, offsets, tokens = _extract(lm, corpus, tmp_path / "tok.h5", sites="all", max_length=max_length,
-                                       batch_size=4, **TOKEN_CFG)
+    arrays, offsets, tokens = _extract(lm, corpus, tmp_path / "tok.h5", engine=engine, sites="all",
+                                       max_length=max_length, batch_size=4, **TOKEN_CFG)
     assert offsets[1] == ts.n_tokens
     assert tokens[: ts.n_tokens] == lm.tokenizer.convert_ids_to_tokens(ts.ids)
     assert all(np.isfinite(a).all() for a in arrays.values())
-    words, w_off, _ = _extract(lm, corpus, tmp_path / "word.h5", sites="layers.1" if family not in ("t5", "bart")
-                               else "encoder.layers.1", max_length=max_length, granularity="word", dtype="float32")
+    words, w_off, _ = _extract(lm, corpus, tmp_path / "word.h5", engine=engine,
+                               sites="layers.1" if family not in ("t5", "bart") else "encoder.layers.1",
+                               max_length=max_length, granularity="word", dtype="float32")
     assert w_off.tolist() == [0, len(LONG), len(LONG) + len(SENTENCES[1])]
     assert all(np.isfinite(a).all() for a in words.values())
 

@@ -157,10 +157,11 @@ def test_forward_stops_after_deepest_site(minilm, small_corpus, tmp_path):
 
     handle = minilm.model.encoder.layer[5].register_forward_hook(count)
     try:
-        Extractor(minilm, ExtractionConfig(sites="embeddings,layers.0,layers.1"), progress=False).extract(
-            small_corpus, tmp_path / "e.h5")
+        Extractor(minilm, ExtractionConfig(sites="embeddings,layers.0,layers.1", engine="hf"),
+                  progress=False).extract(small_corpus, tmp_path / "e.h5")
         assert calls["n"] == 0
-        Extractor(minilm, ExtractionConfig(sites="layers.5"), progress=False).extract(small_corpus, tmp_path / "f.h5")
+        Extractor(minilm, ExtractionConfig(sites="layers.5", engine="hf"), progress=False).extract(
+            small_corpus, tmp_path / "f.h5")
         assert calls["n"] > 0
     finally:
         handle.remove()

@@ -1,0 +1,109 @@
+"""The transformers engine: any registered architecture, sites read with scoped forward hooks."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..capture import SiteCapture, StopForward, model_sites
+from ..loading import LoadedModel
+from ..wordtok import HFWordTokenizer
+from .base import Engine
+
+__all__ = ["HFEngine"]
+
+
+class HFEngine(Engine):
+    """Run a transformers model with :class:`SiteCapture` hooks on padded batches.
+
+    Sequences are right-padded to the longest of the batch; the forward pass stops after the deepest
+    requested site (:class:`StopForward`). Encoder-decoder models run the encoder, then (only when a
+    decoder site is asked for) the decoder on the sequence shifted right by one behind
+    ``config.decoder_start_token_id``.
+
+    Parameters
+    ----------
+    loaded : LoadedModel
+        From :func:`neuronlab.models.load_model`.
+    """
+
+    name = "hf"
+    max_workers = 1  # hooks record into one SiteCapture; batches run one at a time (each uses all threads)
+
+    def __init__(self, loaded: LoadedModel):
+        self.loaded = loaded
+        self.model = loaded.model
+        self.adapter = loaded.adapter
+        self.tokenizer = HFWordTokenizer(loaded.tokenizer)
+        self.info = dict(loaded.info, engine=self.name)
+        self.device = str(next(self.model.parameters()).device)
+        self._sites = list(model_sites(self.model, self.adapter))
+        self._widths: dict[str, int] = {}
+
+    @property
+    def sites(self) -> list[str]:
+        return self._sites
+
+    @property
+    def max_positions(self) -> int | None:
+        cfg = self.model.config
+        for attr in ("max_position_embeddings", "n_positions", "max_length"):
+            v = getattr(cfg, attr, None)
+            if isinstance(v, int) and v > 0:
+                # RoBERTa-style position tables reserve padding_idx + 1 positions
+                return v - 2 if getattr(cfg, "model_type", "") in ("roberta", "xlm-roberta", "camembert") else v
+        return self.tokenizer.model_max_length
+
+    def widths(self, sites: Sequence[str]) -> dict[str, int]:
+        """Found by a forward pass on a two-word input that runs only as far as the sites need (cached)."""
+        self._check_resolved(sites, self._sites)
+        missing = [s for s in sites if s not in self._widths]
+        if missing:
+            ids, _ = self.tokenizer.encode_words([["hello", "world"]])[0]
+            self._widths.update({s: int(t.shape[-1]) for s, t in self.run([ids], missing).items()})
+        return {s: self._widths[s] for s in sites}
+
+    def run(self, batch, sites):
+        import torch
+
+        model = self.model
+        pad = self.tokenizer.pad_token_id
+        lengths = [len(x) for x in batch]
+        B, T = len(batch), max(lengths)
+        ids = torch.full((B, T), pad, dtype=torch.long)
+        mask = torch.zeros((B, T), dtype=torch.long)
+        for i, x in enumerate(batch):
+            ids[i, : len(x)] = torch.as_tensor(x, dtype=torch.long)
+            mask[i, : len(x)] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        with SiteCapture(model, self.adapter, list(sites)) as cap, torch.inference_mode():
+            if self.adapter.is_encoder_decoder:
+                self._encoder_decoder(cap, ids, mask, pad)
+            else:
+                try:
+                    model(input_ids=ids, attention_mask=mask)
+                except StopForward:
+                    pass
+            outputs = dict(cap.outputs)
+        # packed rows: position t of sequence b is row b * T + t of the flattened (B * T) activations
+        flat = torch.cat([torch.arange(n) + b * T for b, n in enumerate(lengths)]).to(self.device)
+        return {s: outputs[s].reshape(B * outputs[s].shape[1], -1).index_select(0, flat).float() for s in sites}
+
+    def _encoder_decoder(self, cap: SiteCapture, ids, mask, pad: int) -> None:
+        import torch
+
+        model = self.model
+        cap.phase = "encoder"
+        enc_out = None
+        try:
+            enc_out = model.get_encoder()(input_ids=ids, attention_mask=mask)
+        except StopForward:
+            pass
+        if "decoder" in cap.stacks:
+            cap.phase = "decoder"
+            start = model.config.decoder_start_token_id
+            start = pad if start is None else start
+            dec = torch.cat([torch.full_like(ids[:, :1], start), ids[:, :-1]], dim=1)
+            try:
+                model.get_decoder()(input_ids=dec, attention_mask=mask, encoder_hidden_states=enc_out[0],
+                                    encoder_attention_mask=mask)
+            except StopForward:
+                pass

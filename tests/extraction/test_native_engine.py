@@ -1,0 +1,283 @@
+"""The native encoder engine: equal to transformers' forward pass, loaded without transformers, chosen where it applies.
+
+References are transformers' own models run with hooks (the ``hf`` engine, itself pinned by the identities
+of test_families.py) on the same weights; inputs are batches of sequences of mixed lengths so that the
+packed layout, the runs of equal length and the row order are all exercised.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from helpers.tiny_models import build_tiny_model  # noqa: E402
+
+from neuronlab.corpus.base import Corpus  # noqa: E402
+from neuronlab.errors import InvalidParameterError, StoreError, UnknownModelError  # noqa: E402
+from neuronlab.extraction import ExtractionConfig, Extractor  # noqa: E402
+from neuronlab.models.engines import EncoderEngine, engine_from_loaded, load_engine  # noqa: E402
+from neuronlab.models.engines.hf import HFEngine  # noqa: E402
+from neuronlab.models.wordtok import FastWordTokenizer, HFWordTokenizer  # noqa: E402
+from neuronlab.store import ActivationStore  # noqa: E402
+
+NATIVE = ("bert", "roberta", "electra", "distilbert")
+SENTENCES = [
+    ["the", "quick", "brown", "fox", "jumps", "over", "the", "dog"],
+    ["she", "walks", "to", "school"],
+    ["a", "cat"],
+    ["they", "were", "reading", "books"],
+    ["we", "will", "see", "what", "the", "model", "learns"],
+    ["numbers", "like", "42"],
+]
+#: words a tokenizer may treat specially: accents, case, CJK, emoji, digits, punctuation, control and
+#: zero-width characters (the last two vanish in BERT's normaliser and are replaced by the unknown token)
+TRICKY = [
+    ["Café", "naïve", "ÉCOLE", "Straße", "Ångström"],
+    ["北京", "東京", "서울", "😀", "👍🏽"],
+    ["don't", "U.S.A.", "3.14", "1,000", "--", "...", "(", ")"],
+    ["\x07", "ok", "\u200b", "x"],
+    ["HELLO", "World", "hello", "WORLD"],
+]
+ATOL, RTOL = 2e-5, 2e-4
+
+
+def _batch(tok, sentences):
+    """Token ids of the sentences, longest first (ties kept in corpus order), as the extractor orders them."""
+    ids = [ids for ids, _ in tok.encode_words(sentences)]
+    return sorted(ids, key=len, reverse=True)
+
+
+def _assert_sites_close(got: dict, ref: dict, what: str, atol=ATOL, rtol=RTOL):
+    assert list(got) == list(ref)
+    for s in ref:
+        torch.testing.assert_close(got[s], ref[s], atol=atol, rtol=rtol, msg=lambda m: f"{what} {s}: {m}")
+
+
+# ---------------------------------------------------------------- equal to transformers
+@pytest.mark.parametrize("family", NATIVE)
+def test_every_site_equals_transformers_on_a_mixed_batch(family, tiny_loaded):
+    lm = tiny_loaded(family)
+    native, hf = engine_from_loaded(lm, engine="native"), HFEngine(lm)
+    assert native.name == "native" and native.sites == hf.sites
+    batch = _batch(hf.tokenizer, SENTENCES + SENTENCES[:2])  # repeated lengths: runs of equal length
+    lengths = [len(x) for x in batch]
+    assert len(set(lengths)) < len(lengths) and len(set(lengths)) > 2
+    got, ref = native.run(batch, native.sites), hf.run(batch, hf.sites)
+    assert all(t.shape[0] == sum(lengths) for t in got.values())
+    _assert_sites_close(got, ref, family)
+    assert native.widths(native.sites) == hf.widths(hf.sites)
+
+
+@pytest.mark.parametrize("family", NATIVE)
+def test_directory_engine_equals_the_loaded_one(family, tiny_model_dir, tiny_loaded):
+    """Read straight from the files (safetensors + tokenizer.json, no transformers): same ids, same values."""
+    from_dir = load_engine(str(tiny_model_dir(family)), engine="native")
+    loaded = engine_from_loaded(tiny_loaded(family), engine="native")
+    assert isinstance(from_dir, EncoderEngine) and isinstance(from_dir.tokenizer, FastWordTokenizer)
+    batch = _batch(loaded.tokenizer, SENTENCES)
+    assert _batch(from_dir.tokenizer, SENTENCES) == batch
+    _assert_sites_close(from_dir.run(batch, from_dir.sites), loaded.run(batch, loaded.sites), family, atol=0, rtol=0)
+    assert from_dir.info["engine"] == "native" and from_dir.info["family"] == loaded.info["family"]
+    assert from_dir.info["transformers_version"] is None and len(from_dir.info["weights_sha256"]) == 64
+
+
+def test_minilm_every_site_equals_transformers(minilm):
+    from neuronlab.corpus import load_embedded_corpus
+
+    native, hf = engine_from_loaded(minilm, engine="native"), HFEngine(minilm)
+    sents = load_embedded_corpus().subset(range(40)).sentences + SENTENCES
+    batch = _batch(hf.tokenizer, sents)
+    _assert_sites_close(native.run(batch, native.sites), hf.run(batch, hf.sites), "minilm", atol=1e-4, rtol=1e-4)
+
+
+def test_batch_composition_does_not_change_values(minilm, tmp_path):
+    corpus = Corpus(SENTENCES * 3)
+    a = Extractor(minilm, ExtractionConfig(sites="layers.2,layers.4.mlp", dtype="float32", batch_tokens=16),
+                  progress=False)
+    b = Extractor(minilm, ExtractionConfig(sites="layers.2,layers.4.mlp", dtype="float32", batch_tokens=4096),
+                  progress=False)
+    assert a.engine.name == b.engine.name == "native"
+    with a.extract(corpus, tmp_path / "a.h5") as sa, b.extract(corpus, tmp_path / "b.h5") as sb:
+        for site in sa.sites:
+            np.testing.assert_allclose(sa[site][:], sb[site][:], rtol=1e-5, atol=1e-5)
+
+
+def test_workers_do_not_change_values(minilm, tmp_path):
+    from neuronlab.corpus import load_embedded_corpus
+
+    corpus = load_embedded_corpus().subset(range(120))
+    cfg = dict(sites="embeddings,layers.3,layers.5.mlp", dtype="float32", batch_tokens=128, memory_mb=1)
+    one = Extractor(minilm, ExtractionConfig(workers=1, **cfg), progress=False)
+    two = Extractor(minilm, ExtractionConfig(workers=2, **cfg), progress=False)
+    with one.extract(corpus, tmp_path / "1.h5") as s1, two.extract(corpus, tmp_path / "2.h5") as s2:
+        assert one.stats["workers"] == 1 and two.stats["workers"] == min(2, torch.get_num_threads())
+        assert s2.config["workers"] == two.stats["workers"]
+        for site in s1.sites:
+            np.testing.assert_allclose(s1[site][:], s2[site][:], rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------- tokenizer
+@pytest.mark.parametrize("family", NATIVE)
+def test_fast_tokenizer_equals_transformers(family, tiny_model_dir, tiny_loaded):
+    lm = tiny_loaded(family)
+    fast = FastWordTokenizer(tiny_model_dir(family), add_prefix_space=bool(lm.adapter.tokenizer_kwargs))
+    ref = HFWordTokenizer(lm.tokenizer)
+    sents = SENTENCES + TRICKY
+    assert fast.encode_words(sents) == ref.encode_words(sents)
+    assert (fast.pad_token_id, fast.unk_token) == (ref.pad_token_id, ref.unk_token)
+    ids = fast.encode_words(TRICKY)[1][0]
+    assert fast.convert_ids_to_tokens(ids) == ref.convert_ids_to_tokens(ids)
+
+
+def test_fast_tokenizer_equals_transformers_on_ewt(minilm, shared_data):
+    from neuronlab.corpus import read_corpus
+    from neuronlab.models.loading import _minilm_path
+
+    sents = read_corpus(shared_data / "ud-english-ewt" / "en_ewt-ud-dev.conllu").sentences
+    fast, ref = FastWordTokenizer(_minilm_path()), HFWordTokenizer(minilm.tokenizer)
+    assert fast.encode_words(sents) == ref.encode_words(sents)
+
+
+# ---------------------------------------------------------------- choosing the engine
+def test_auto_takes_native_where_it_applies(tiny_model_dir, tiny_loaded):
+    assert load_engine("minilm").name == "native"
+    assert load_engine(str(tiny_model_dir("gpt2"))).name == "hf"
+    assert engine_from_loaded(tiny_loaded("t5")).name == "hf"
+    assert load_engine("minilm", engine="hf").name == "hf"
+    with pytest.raises(UnknownModelError, match="engine 'native' cannot run.*'gpt2' has no native engine"):
+        load_engine(str(tiny_model_dir("gpt2")), engine="native")
+    with pytest.raises(UnknownModelError, match="'llama' has no native engine"):
+        engine_from_loaded(tiny_loaded("llama"), engine="native")
+    with pytest.raises(InvalidParameterError, match="engine must be one of auto, native, hf"):
+        load_engine("minilm", engine="fast")
+
+
+def test_unsupported_variants_fall_back_with_a_reason(tiny_model_dir, tmp_path):
+    src = tiny_model_dir("bert")
+    rel = tmp_path / "relative"
+    shutil.copytree(src, rel)
+    cfg = json.loads((rel / "config.json").read_text())
+    cfg["position_embedding_type"] = "relative_key"
+    (rel / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(UnknownModelError, match="relative position embeddings"):
+        load_engine(str(rel), engine="native")
+    notok = tmp_path / "notok"
+    shutil.copytree(src, notok)
+    (notok / "tokenizer.json").unlink()
+    with pytest.raises(UnknownModelError, match="no tokenizer.json"):
+        load_engine(str(notok), engine="native")
+    assert load_engine(str(notok)).name == "hf"  # auto: transformers builds the tokenizer from vocab.txt
+    act = tmp_path / "act"
+    shutil.copytree(src, act)
+    cfg = json.loads((act / "config.json").read_text())
+    cfg["hidden_act"] = "gelu_10"
+    (act / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(UnknownModelError, match="activation 'gelu_10'"):
+        load_engine(str(act), engine="native")
+
+
+def test_native_load_and_run_never_import_transformers():
+    code = ("import sys; from neuronlab.models.engines import load_engine; e = load_engine('minilm'); "
+            "out = e.run([[101, 7592, 2088, 102]], ['layers.5']); "
+            "print(e.name, tuple(out['layers.5'].shape), 'transformers' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.split() == ["native", "(4,", "384)", "False"]
+
+
+# ---------------------------------------------------------------- checkpoints
+def test_task_model_sharded_and_bin_checkpoints(tiny_model_dir, tmp_path):
+    """A BertForMaskedLM checkpoint (keys under 'bert.'), sharded safetensors and a .bin give the same values."""
+    import transformers as tf
+
+    base_dir = tiny_model_dir("bert")
+    base = tf.AutoModel.from_pretrained(base_dir)
+    mlm = tf.BertForMaskedLM(base.config)
+    missing = mlm.bert.load_state_dict(base.state_dict(), strict=False)
+    assert not missing.missing_keys  # (the base model has a pooler the MLM lacks)
+    ref_engine = load_engine(str(base_dir), engine="native")
+    batch = _batch(ref_engine.tokenizer, SENTENCES)
+    ref = ref_engine.run(batch, ref_engine.sites)
+    for name in ("mlm", "sharded", "bin"):
+        d = tmp_path / name
+        if name == "mlm":
+            mlm.save_pretrained(str(d))
+        elif name == "sharded":
+            base.save_pretrained(str(d), max_shard_size="100KB")
+        else:  # a legacy pickled checkpoint (transformers 5 writes safetensors only)
+            base.config.save_pretrained(str(d))
+            torch.save(base.state_dict(), d / "pytorch_model.bin")
+        for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+            if (base_dir / f).exists():
+                shutil.copy(base_dir / f, d / f)
+        files = {p.name for p in d.iterdir()}
+        assert {"mlm": "model.safetensors", "sharded": "model.safetensors.index.json",
+                "bin": "pytorch_model.bin"}[name] in files
+        eng = load_engine(str(d), engine="native")
+        _assert_sites_close(eng.run(batch, eng.sites), ref, name, atol=0, rtol=0)
+
+
+def test_fingerprint_tracks_the_weights(tiny_model_dir, tmp_path):
+    a = load_engine(str(tiny_model_dir("bert")), engine="native").info["weights_sha256"]
+    assert a == load_engine(str(tiny_model_dir("bert")), engine="native").info["weights_sha256"]
+    other = build_tiny_model("bert", tmp_path / "other", seed=1)
+    assert load_engine(str(other), engine="native").info["weights_sha256"] != a
+
+
+# ---------------------------------------------------------------- early stop, bad input
+class _Tripwire(dict):
+    """A layer's weights that record which ones the forward pass read."""
+
+    def __init__(self, d):
+        super().__init__(d)
+        self.read = set()
+
+    def __getitem__(self, k):
+        self.read.add(k)
+        return super().__getitem__(k)
+
+
+def test_nothing_after_the_deepest_site_is_computed(tiny_loaded):
+    eng = engine_from_loaded(tiny_loaded("bert"), engine="native")
+    eng.layers = [_Tripwire(p) for p in eng.layers]
+    batch = _batch(eng.tokenizer, SENTENCES[:2])
+    eng.run(batch, ["embeddings", "layers.0"])
+    assert [bool(p.read) for p in eng.layers] == [True, False, False]
+    assert eng.layers[0].read >= {"f_w", "ln2"}
+    eng.layers[1].read.clear()
+    eng.run(batch, ["layers.1.attn"])
+    assert "o_w" in eng.layers[1].read and not eng.layers[1].read & {"ln1", "i_w", "f_w"}
+    assert not eng.layers[2].read
+    eng.run(batch, ["layers.1.attn.heads"])
+    assert not eng.layers[2].read
+
+
+def test_engine_input_checks(tiny_loaded, minilm, tmp_path):
+    eng = engine_from_loaded(tiny_loaded("bert"), engine="native")
+    with pytest.raises(ValueError, match="exceeds the model's 64 positions"):
+        eng.run([[2] * 65], ["layers.0"])
+    with pytest.raises(Exception, match="not sites of this model"):
+        eng.run([[2, 3]], ["layers.9"])
+    with pytest.raises(InvalidParameterError, match="workers must be an integer >= 1"):
+        ExtractionConfig(workers=0)
+    with pytest.raises(InvalidParameterError, match="batch_tokens must be an integer >= 1"):
+        ExtractionConfig(batch_tokens=-3)
+    with pytest.raises(InvalidParameterError, match="config.engine is 'hf' but a 'native' engine was given"):
+        Extractor(eng, ExtractionConfig(engine="hf"))
+
+
+def test_resume_with_another_engine_is_refused(minilm, tmp_path):
+    corpus = Corpus(SENTENCES * 20)
+    p = tmp_path / "s.h5"
+    cfg = dict(sites="layers.0", memory_mb=1)
+    Extractor(minilm, ExtractionConfig(engine="hf", **cfg), progress=False).extract(
+        corpus, p, stop_after_chunks=1).close()
+    with pytest.raises(StoreError, match="different engine"):
+        Extractor(minilm, ExtractionConfig(engine="native", **cfg), progress=False).extract(corpus, p, resume=True)
+    with ActivationStore.open(p, allow_incomplete=True) as st:
+        assert st.config["engine"] == "hf" and st.model["engine"] == "hf"

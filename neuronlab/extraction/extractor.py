@@ -115,8 +115,10 @@ class Extractor:
         """Neurons per requested site."""
         return self.engine.widths(self.sites)
 
-    def _workers(self, torch) -> tuple[int, int]:
-        """(workers, intra-op threads per worker)."""
+    def worker_layout(self) -> tuple[int, int]:
+        """``(workers, intra-op threads per worker)`` that :meth:`extract` will use."""
+        import torch
+
         threads = max(1, torch.get_num_threads())
         limit = max(1, int(getattr(self.engine, "max_workers", 1)))
         if self.config.workers is not None:
@@ -217,7 +219,7 @@ class Extractor:
         t0 = time.perf_counter()
         widths = self.site_widths()
         plan = self._plan(corpus, widths)
-        workers, threads = self._workers(torch)
+        workers, threads = self.worker_layout()
         config = dict(self.config.to_dict(), sites=",".join(self.sites), max_length=self.max_length,
                       window_overlap=self.overlap, corpus=corpus.source, n_sentences=len(corpus),
                       engine=self.engine.name, batch_size=self.batch_size, batch_tokens=self.batch_tokens,
@@ -236,6 +238,7 @@ class Extractor:
         if plan.tokens.replaced_words:
             log.warning("%d words produced no subword token and were extracted as the unknown token",
                         plan.tokens.replaced_words)
+        t_setup = time.perf_counter()
         done = store.n_done
         todo = [c for c in plan.chunks if c[0] >= done]
         if stop_after_chunks is not None:
@@ -257,15 +260,19 @@ class Extractor:
                 prev = chunk
             if prev is not None:
                 written = self._hand_over(writer, store, plan, prev, written, bar)
+            t_computed = time.perf_counter()
             if written is not None:
                 written.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             writer.shutdown(wait=True, cancel_futures=True)
             bar.close()
+        t_end = time.perf_counter()
         self.stats = {
-            "seconds": time.perf_counter() - t0,
-            "forward_seconds": float(sum(self._fwd_seconds)),
+            "seconds": t_end - t0,
+            "setup_seconds": t_setup - t0,  # tokenising, planning, creating the store, labels
+            "drain_seconds": t_end - t_computed if todo else 0.0,  # the last chunk's aggregation and write
+            "forward_seconds": float(sum(self._fwd_seconds)),  # summed over workers
             "sentences": len(corpus) - done,
             "tokens": n_tokens,
             "rows": int(plan.offsets[-1] - plan.offsets[done]),
@@ -274,15 +281,28 @@ class Extractor:
         }
         return store
 
+    def _chunk_batches(self, plan: _Plan, s0: int, s1: int) -> tuple[list[Sequence], list[list[int]]]:
+        tc = plan.tokens
+        seqs: list[Sequence] = []
+        for i in range(s0, s1):
+            seqs.extend(make_sequences(i - s0, tc[i], self.max_length, self.overlap))
+        return seqs, self._batches(seqs)
+
+    def plan_batches(self, corpus: Corpus) -> list[list[list[int]]]:
+        """The token ids of every forward pass :meth:`extract` makes on ``corpus``, in order (for benchmarks)."""
+        plan = self._plan(corpus, self.site_widths())
+        out = []
+        for s0, s1 in plan.chunks:
+            seqs, batches = self._chunk_batches(plan, s0, s1)
+            out.extend([seqs[j].ids for j in b] for b in batches)
+        return out
+
     def _submit_chunk(self, pool: ThreadPoolExecutor, plan: _Plan, s0: int, s1: int, widths: dict) -> _Chunk:
         """Cut the chunk into batches and submit them; each writes its kept rows into the chunk buffer."""
         import torch
 
         tc = plan.tokens
-        seqs: list[Sequence] = []
-        for i in range(s0, s1):
-            seqs.extend(make_sequences(i - s0, tc[i], self.max_length, self.overlap))
-        batches = self._batches(seqs)
+        seqs, batches = self._chunk_batches(plan, s0, s1)
         tok_off = (tc.offsets[s0: s1 + 1] - tc.offsets[s0]).astype(np.int64)
         n_tok = int(tok_off[-1])
         chunk = _Chunk(s0, s1, {s: torch.empty((n_tok, w), dtype=torch.float32) for s, w in widths.items()})

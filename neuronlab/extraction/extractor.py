@@ -351,6 +351,8 @@ class Extractor:
                                  f"expected {expected}")
         chunk.buffers.clear()
         store._write_rows(chunk.s0, chunk.s1, rows)
+        del rows
+        _trim_heap()
         bar.update(chunk.s1 - chunk.s0)
 
     def _reopen_for_resume(self, out: Path, corpus: Corpus, config: dict) -> ActivationStore:
@@ -392,6 +394,35 @@ class Extractor:
                 gidx = word_offsets[sent_of_token] + rw
                 codes = np.where(rw >= 0, codes[np.clip(gidx, 0, max(0, len(codes) - 1))], -1).astype(np.int32)
             store.write_label(name, codes, vocab, level="row")
+
+
+def _load_malloc_trim():
+    """glibc's ``malloc_trim`` (None elsewhere)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _trim_heap() -> None:
+    """Hand freed heap pages back to the OS after each chunk.
+
+    Chunk buffers and per-batch temporaries are a few MB each; glibc raises its mmap threshold after
+    freeing such blocks and then serves them from per-thread arenas, whose free pages it keeps. Without a
+    trim, peak RSS creeps up with the number of chunks (+18% from 2k to 8k EWT sentences); with it, it
+    stays flat.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _set_threads(n: int) -> None:

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +118,62 @@ def test_neurox_export_import_round_trip(conllu_store, tmp_path, fmt):
         np.testing.assert_allclose(got, orig, rtol=1e-6, atol=1e-6)
     res = run("export-neurox", str(out), "--out", str(tmp_path / "bad.hdf5"), check=False)
     assert res.returncode == 2 and "width" in res.stderr
+
+
+def test_help_explains_engine_options():
+    text = run("extract", "--help").stdout
+    for opt in ("--engine", "--batch-tokens", "--workers", "--memory-mb"):
+        assert opt in text
+    assert "native" in text and "hf" in text
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--workers", "0"], "workers must be"),
+        (["--batch-tokens", "0"], "batch_tokens must be"),
+        (["--engine", "fast"], "invalid choice"),
+    ],
+)
+def test_bad_engine_options_are_one_line_errors(tmp_path, args, message):
+    import re
+
+    res = run("extract", "--out", str(tmp_path / "x.h5"), "--quiet", *args, check=False)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert re.search(message, res.stderr), res.stderr
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_native_engine_on_unsupported_model_says_why(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/helpers
+    from helpers.tiny_models import build_tiny_model
+
+    model_dir = build_tiny_model("gpt2", tmp_path / "gpt2")
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b c\n")
+    res = run("extract", "--model", str(model_dir), "--corpus", str(corpus), "--out", str(tmp_path / "x.h5"),
+              "--engine", "native", "--quiet", check=False)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.startswith("neuronlab: error:") and "--engine hf" in res.stderr, res.stderr
+    # auto falls back to transformers and records which engine ran
+    res = run("extract", "--model", str(model_dir), "--corpus", str(corpus), "--out", str(tmp_path / "y.h5"),
+              "--sites", "layers.0", "--json")
+    assert json.loads(res.stdout)["config"]["engine"] == "hf"
+
+
+def test_engines_write_the_same_store(tmp_path):
+    import numpy as np
+
+    from neuronlab.store import ActivationStore
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("The quick brown fox jumps .\nDogs bark loudly at unbelievable strangers !\nYes\n")
+    outs = {}
+    for engine in ("native", "hf"):
+        outs[engine] = tmp_path / f"{engine}.h5"
+        res = run("extract", "--corpus", str(corpus), "--out", str(outs[engine]), "--engine", engine,
+                  "--sites", "embeddings,layers.2,layers.5.mlp", "--dtype", "float32", "--json")
+        assert json.loads(res.stdout)["config"]["engine"] == engine
+    with ActivationStore.open(outs["native"]) as a, ActivationStore.open(outs["hf"]) as b:
+        assert a.tokens() == b.tokens()
+        np.testing.assert_allclose(a.view().to_numpy(), b.view().to_numpy(), rtol=1e-4, atol=1e-4)

@@ -76,7 +76,7 @@ def group_index(tc: TokenizedCorpus, s0: int, s1: int, row_offsets: np.ndarray, 
 
 
 def aggregate_rows(buffers: dict, positions: np.ndarray, groups: np.ndarray, n: int, cfg: ExtractionConfig, *,
-                   out_dtype) -> dict[str, np.ndarray]:
+                   out_dtype, buffer_rows: int | None = None) -> dict[str, np.ndarray]:
     """Turn the chunk's token activations into stored rows, per site.
 
     Parameters
@@ -87,6 +87,10 @@ def aggregate_rows(buffers: dict, positions: np.ndarray, groups: np.ndarray, n: 
         From :func:`group_index` (positions already mapped to buffer rows).
     cfg : ExtractionConfig
     out_dtype : numpy dtype
+    buffer_rows : int, optional
+        Rows of each buffer. When given, mean and max reduce the buffer in place of a gathered copy:
+        every buffer row gets a group, rows that take no part a spare one that is dropped (one pass over
+        the activations instead of two).
 
     Returns
     -------
@@ -105,17 +109,24 @@ def aggregate_rows(buffers: dict, positions: np.ndarray, groups: np.ndarray, n: 
         sel = torch.from_numpy(positions[firsts if mode == "first" else lasts])
     else:
         counts = torch.bincount(grp_t, minlength=n).clamp_min(1).to(torch.float32)
+        whole = buffer_rows is not None
+        if whole:  # group of every buffer row; n = the spare row of rows that take no part
+            full = np.full(buffer_rows, n, dtype=np.int64)
+            full[positions] = groups
+            grp_t = torch.from_numpy(full)
     out: dict[str, np.ndarray] = {}
     for site, buf in buffers.items():
         if mode in ("first", "last"):
             rows = buf.index_select(0, sel)
-        elif mode == "mean":
-            rows = torch.zeros((n, buf.shape[1]), dtype=torch.float32)
-            rows.index_add_(0, grp_t, buf.index_select(0, pos_t))
-            rows /= counts[:, None]
-        else:  # max
-            rows = torch.full((n, buf.shape[1]), -torch.inf, dtype=torch.float32)
-            idx = grp_t[:, None].expand(-1, buf.shape[1])
-            rows.scatter_reduce_(0, idx, buf.index_select(0, pos_t), reduce="amax", include_self=True)
+        else:
+            src = buf if whole else buf.index_select(0, pos_t)
+            m = n + 1 if whole else n
+            if mode == "mean":
+                rows = torch.zeros((m, buf.shape[1]), dtype=torch.float32).index_add_(0, grp_t, src)[:n]
+                rows /= counts[:, None]
+            else:  # max
+                rows = torch.full((m, buf.shape[1]), -torch.inf, dtype=torch.float32)
+                idx = grp_t[:, None].expand(-1, buf.shape[1])
+                rows = rows.scatter_reduce_(0, idx, src, reduce="amax", include_self=True)[:n]
         out[site] = rows.numpy().astype(out_dtype, copy=False)
     return out

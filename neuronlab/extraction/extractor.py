@@ -138,15 +138,16 @@ class Extractor:
         # waiting for the writer, one being written); together they stay within memory_mb
         width = sum(widths.values())
         budget_tokens = max(1, (cfg.memory_mb << 20) // max(1, 4 * width * 3))
+        lengths = tokens.lengths
         chunks, start, acc = [], 0, 0
-        for i, n in enumerate(tokens.lengths.tolist()):
+        for i, n in enumerate(lengths.tolist()):
             if acc and acc + n > budget_tokens:
                 chunks.append((start, i))
                 start, acc = i, 0
             acc += n
         if start < len(tokens):
             chunks.append((start, len(tokens)))
-        return _Plan(tokens, offsets, chunks)
+        return _Plan(tokens, offsets, _short_tail(chunks, lengths, budget_tokens // 4))
 
     def _row_tokens(self, corpus: Corpus, plan: _Plan) -> tuple[list[str], np.ndarray | None]:
         """What each row stands for (word, subword or sentence text), and the word of each token row."""
@@ -224,27 +225,12 @@ class Extractor:
                       window_overlap=self.overlap, corpus=corpus.source, n_sentences=len(corpus),
                       engine=self.engine.name, batch_size=self.batch_size, batch_tokens=self.batch_tokens,
                       workers=workers)
-        if resume and out.exists():
-            store = self._reopen_for_resume(out, corpus, config)
-        else:
-            row_tokens, row_words = self._row_tokens(corpus, plan)
-            store = ActivationStore.create(
-                out, sites=widths, offsets=plan.offsets, texts=corpus.texts(), tokens=row_tokens,
-                granularity=self.config.granularity, dtype=self.config.dtype, model=self.engine.info,
-                config=config, row_words=row_words, overwrite=overwrite,
-            )
-            del row_tokens, row_words
-            self._write_labels(store, corpus, plan)
-        if plan.tokens.replaced_words:
-            log.warning("%d words produced no subword token and were extracted as the unknown token",
-                        plan.tokens.replaced_words)
-        t_setup = time.perf_counter()
-        done = store.n_done
+        store = self._reopen_for_resume(out, corpus, config) if resume and out.exists() else None
+        done = store.n_done if store is not None else 0
         todo = [c for c in plan.chunks if c[0] >= done]
         if stop_after_chunks is not None:
             todo = todo[:stop_after_chunks]
         n_tokens = int(plan.tokens.offsets[-1] - plan.tokens.offsets[done])
-        bar = _progress(self.progress, total=len(corpus), initial=done, desc=f"extract {out.name}")
         self._fwd_seconds: list[float] = []  # appended by the workers (list.append is atomic)
         pool = ThreadPoolExecutor(workers, thread_name_prefix="neuronlab-worker", initializer=_set_threads,
                                   initargs=(threads,))
@@ -252,21 +238,35 @@ class Extractor:
                                     initargs=(threads,))
         written: Future | None = None
         prev: _Chunk | None = None
+        bar = None
         try:
-            for s0, s1 in todo:
+            if todo:  # the workers start on the first chunk while the store is created
+                prev = self._submit_chunk(pool, plan, *todo[0], widths)
+            if store is None:
+                store = self._create_store(out, corpus, plan, widths, config, overwrite)
+            if plan.tokens.replaced_words:
+                log.warning("%d words produced no subword token and were extracted as the unknown token",
+                            plan.tokens.replaced_words)
+            t_setup = time.perf_counter()
+            bar = _progress(self.progress, total=len(corpus), initial=done, desc=f"extract {out.name}")
+            for s0, s1 in todo[1:]:
                 chunk = self._submit_chunk(pool, plan, s0, s1, widths)
-                if prev is not None:
-                    written = self._hand_over(writer, store, plan, prev, written, bar)
+                written = self._hand_over(writer, store, plan, prev, written, bar)
                 prev = chunk
             if prev is not None:
                 written = self._hand_over(writer, store, plan, prev, written, bar)
             t_computed = time.perf_counter()
             if written is not None:
                 written.result()
+        except BaseException:
+            if store is not None:
+                store.close()
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             writer.shutdown(wait=True, cancel_futures=True)
-            bar.close()
+            if bar is not None:
+                bar.close()
         t_end = time.perf_counter()
         self.stats = {
             "seconds": t_end - t0,
@@ -343,7 +343,8 @@ class Extractor:
     def _write_chunk(self, store: ActivationStore, plan: _Plan, chunk: _Chunk, bar) -> None:
         cfg = self.config
         pos, grp, n = group_index(plan.tokens, chunk.s0, chunk.s1, plan.offsets, cfg)
-        rows = aggregate_rows(chunk.buffers, chunk.tok2buf[pos], grp, n, cfg, out_dtype=np.dtype(cfg.dtype))
+        rows = aggregate_rows(chunk.buffers, chunk.tok2buf[pos], grp, n, cfg, out_dtype=np.dtype(cfg.dtype),
+                              buffer_rows=chunk.tok2buf.size)
         expected = int(plan.offsets[chunk.s1] - plan.offsets[chunk.s0])
         for site, arr in rows.items():
             if arr.shape[0] != expected:
@@ -354,6 +355,18 @@ class Extractor:
         del rows
         _trim_heap()
         bar.update(chunk.s1 - chunk.s0)
+
+    def _create_store(self, out: Path, corpus: Corpus, plan: _Plan, widths: dict, config: dict,
+                      overwrite: bool) -> ActivationStore:
+        row_tokens, row_words = self._row_tokens(corpus, plan)
+        store = ActivationStore.create(
+            out, sites=widths, offsets=plan.offsets, texts=corpus.texts(), tokens=row_tokens,
+            granularity=self.config.granularity, dtype=self.config.dtype, model=self.engine.info,
+            config=config, row_words=row_words, overwrite=overwrite,
+        )
+        del row_tokens, row_words
+        self._write_labels(store, corpus, plan)
+        return store
 
     def _reopen_for_resume(self, out: Path, corpus: Corpus, config: dict) -> ActivationStore:
         store = ActivationStore.open(out, mode="r+", allow_incomplete=True)
@@ -394,6 +407,26 @@ class Extractor:
                 gidx = word_offsets[sent_of_token] + rw
                 codes = np.where(rw >= 0, codes[np.clip(gidx, 0, max(0, len(codes) - 1))], -1).astype(np.int32)
             store.write_label(name, codes, vocab, level="row")
+
+
+def _short_tail(chunks: list[tuple[int, int]], lengths: np.ndarray, tail_tokens: int) -> list[tuple[int, int]]:
+    """Split a final chunk of more than ``tail_tokens`` tokens so that its last part holds about that many.
+
+    The last chunk's aggregation and write cannot overlap any computation, so it is kept short; the
+    split depends only on the corpus and the configuration (resume computes the same chunks).
+    """
+    if not chunks or tail_tokens < 1:
+        return chunks
+    s0, s1 = chunks[-1]
+    if int(lengths[s0:s1].sum()) <= tail_tokens:
+        return chunks
+    acc, cut = 0, s1
+    while cut > s0 + 1 and acc + int(lengths[cut - 1]) <= tail_tokens:
+        cut -= 1
+        acc += int(lengths[cut])
+    if cut == s1 or cut == s0:
+        return chunks
+    return chunks[:-1] + [(s0, cut), (cut, s1)]
 
 
 def _load_malloc_trim():

@@ -188,3 +188,21 @@ def test_corrupted_and_foreign_files(tmp_path):
         ActivationStore.open(neurox_like)
     with pytest.raises(StoreError, match="does not exist"):
         ActivationStore.open(tmp_path / "nope.h5")
+
+
+@pytest.mark.parametrize("tail", [1, 25, 35, 100, 1000])
+def test_short_final_chunk_keeps_a_partition(tail):
+    from neuronlab.extraction.extractor import _short_tail
+
+    lengths = np.array([7, 12, 3, 30, 9, 9, 14, 2, 5, 11])
+    chunks = [(0, 4), (4, 10)]  # the last holds 50 tokens
+    out = _short_tail(chunks, lengths, tail)
+    flat = [i for a, b in out for i in range(a, b)]
+    assert flat == list(range(10)) and all(b > a for a, b in out)  # every sentence once, in order, no empty chunk
+    last = int(lengths[out[-1][0]: out[-1][1]].sum())
+    if tail >= 50:
+        assert out == chunks  # already short enough
+    elif tail >= lengths[-1]:
+        assert last <= tail and last + lengths[out[-1][0] - 1] > tail  # the longest tail within the bound
+    else:
+        assert out == chunks  # no sentence fits: unchanged

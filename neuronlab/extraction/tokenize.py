@@ -13,7 +13,7 @@ __all__ = ["TokenizedSentence", "TokenizedCorpus", "tokenize_sentences", "Sequen
 
 #: sentences per tokenizer call: large enough for the tokenizer's own parallelism, small enough that its
 #: per-sentence objects (strings, offsets, masks) never pile up for the whole corpus at once
-TOKENIZE_BLOCK = 4096
+TOKENIZE_BLOCK = 1024
 
 
 @dataclass

@@ -99,7 +99,12 @@ class Extractor:
             self.engine = load_engine(model, engine=cfg.engine, device=cfg.device)
         self.progress = progress
         self.sites = self.engine.resolve(cfg.sites)
-        self.max_length = cfg.max_length or self.engine.max_positions or 512
+        limit = self.engine.max_positions
+        if cfg.max_length is not None and limit is not None and cfg.max_length > limit:
+            raise InvalidParameterError(
+                f"max_length {cfg.max_length} exceeds the {limit} positions the model has; use --max-length {limit} "
+                "or less (longer sentences are processed in overlapping windows)")
+        self.max_length = cfg.max_length or limit or 512
         self.overlap = cfg.window_overlap if cfg.window_overlap is not None else self.max_length // 4
         default_seqs, default_tokens = _BATCH_DEFAULTS.get(self.engine.name, (32, None))
         self.batch_size = cfg.batch_size if cfg.batch_size is not None else default_seqs
@@ -214,6 +219,9 @@ class Extractor:
 
         if len(corpus) == 0:
             raise InvalidParameterError("the corpus is empty: nothing to extract")
+        empty = next((i for i, s in enumerate(corpus.sentences) if len(s) == 0), None)
+        if empty is not None:
+            raise InvalidParameterError(f"sentence {empty} of the corpus has no words; remove it or give it words")
         out = Path(out)
         if out.exists() and not (overwrite or resume):
             raise StoreError(f"{str(out)!r} exists; pass --overwrite to replace it or --resume to continue it")
@@ -239,6 +247,7 @@ class Extractor:
         written: Future | None = None
         prev: _Chunk | None = None
         bar = None
+        failed = False
         try:
             if todo:  # the workers start on the first chunk while the store is created
                 prev = self._submit_chunk(pool, plan, *todo[0], widths)
@@ -259,14 +268,20 @@ class Extractor:
             if written is not None:
                 written.result()
         except BaseException:
-            if store is not None:
-                store.close()
+            failed = True
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            if written is not None and not written.done():
+                try:  # the chunk being written completes and is marked done: a resume skips it
+                    written.result()
+                except BaseException:  # noqa: BLE001 - the first error is the one raised
+                    pass
             writer.shutdown(wait=True, cancel_futures=True)
             if bar is not None:
                 bar.close()
+            if failed and store is not None:
+                store.close()
         t_end = time.perf_counter()
         self.stats = {
             "seconds": t_end - t0,

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InvalidParameterError
+
 __all__ = ["TokenizedSentence", "TokenizedCorpus", "tokenize_sentences", "Sequence", "make_sequences"]
 
 #: sentences per tokenizer call: large enough for the tokenizer's own parallelism, small enough that its
@@ -205,7 +207,9 @@ def make_sequences(sent_index: int, ts: TokenizedSentence, max_length: int, over
     content = ts.ids[P: n - Q]
     W = max_length - P - Q
     if W < 2:
-        raise ValueError(f"max_length {max_length} leaves no room for content between {P + Q} special tokens")
+        raise InvalidParameterError(
+            f"max_length {max_length} leaves no room for words between the model's {P + Q} special tokens; "
+            f"use --max-length {P + Q + 2} or more")
     overlap = min(max(0, overlap), W - 1)
     step = W - overlap
     starts = list(range(0, max(1, len(content) - W) + step, step))

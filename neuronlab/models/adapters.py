@@ -111,7 +111,10 @@ _bert = StackSpec(
     heads=Hook("encoder.layer.{L}.attention.output.dense", "input"),
     mlp=Hook("encoder.layer.{L}.output.dense", "input"),
 )
-register_adapter(Adapter("BERT", ("bert", "roberta", "xlm-roberta", "camembert"), {None: _bert}))
+register_adapter(Adapter("BERT", ("bert", "xlm-roberta", "camembert"), {None: _bert}))
+# RoBERTa's byte-level BPE marks a word start with a space ("Ġ"): pre-split words need one added, or every word
+# is tokenised as if glued to the previous one. (XLM-R and CamemBERT use SentencePiece, which marks words itself.)
+register_adapter(Adapter("RoBERTa", ("roberta",), {None: _bert}, tokenizer_kwargs={"add_prefix_space": True}))
 # ELECTRA projects its embeddings (embedding_size, e.g. 128) to the hidden size (e.g. 256) with an optional
 # ``embeddings_project`` linear layer outside the embedding module; the residual stream starts at the input
 # of block 0, which exists whether or not the projection does.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import UnknownModelError, choices
+from ..errors import InvalidParameterError, UnknownModelError, choices
 from .adapters import Adapter, get_adapter
 
 __all__ = ["ALIASES", "register_alias", "resolve_model_path", "load_model", "LoadedModel"]
@@ -105,6 +105,31 @@ def weight_fingerprint(model, max_bytes: int = 2 << 30) -> str | None:
     return h.hexdigest()
 
 
+def check_device(device: str) -> str:
+    """Validate a torch device string before any model is loaded.
+
+    Raises
+    ------
+    InvalidParameterError
+        If torch does not know the device or this machine does not have it.
+    """
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InvalidParameterError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InvalidParameterError(f"device {device!r}: this torch build ({torch.__version__}) has no usable "
+                                        "CUDA device; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InvalidParameterError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InvalidParameterError(f"device {device!r} is not available on this machine; use --device cpu")
+    return device
+
+
 def load_model(
     spec: str,
     *,
@@ -132,6 +157,7 @@ def load_model(
     UnknownModelError
         If the alias, path or id cannot be resolved, or the architecture has no adapter.
     """
+    check_device(device)
     import torch
     import transformers
 

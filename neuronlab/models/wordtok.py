@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Protocol, Sequence
 
+from ..errors import UnknownModelError
+
 __all__ = ["WordTokenizer", "HFWordTokenizer", "FastWordTokenizer"]
 
 
@@ -57,6 +59,36 @@ class HFWordTokenizer:
         return self.tokenizer.convert_ids_to_tokens(list(ids))
 
 
+def _set_prefix_space(tok) -> None:
+    """Make a byte-level pre-tokenizer add the word-initial space, keeping the rest of its settings."""
+    from tokenizers import pre_tokenizers
+
+    pre = tok.pre_tokenizer
+    if isinstance(pre, pre_tokenizers.ByteLevel):
+        pre.add_prefix_space = True
+    elif pre is None:
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    else:  # a sequence or another kind: look for its byte-level part in the serialised form
+        state = json.loads(tok.to_str())
+
+        def visit(node):
+            if isinstance(node, dict):
+                if node.get("type") == "ByteLevel" and "add_prefix_space" in node:
+                    node["add_prefix_space"] = True
+                for v in node.values():
+                    visit(v)
+            elif isinstance(node, list):
+                for v in node:
+                    visit(v)
+
+        visit(state["pre_tokenizer"])
+        tok.pre_tokenizer = type(tok).from_str(json.dumps(state)).pre_tokenizer
+
+
+def _first_present(tok, candidates) -> str | None:
+    return next((c for c in candidates if tok.token_to_id(c) is not None), None)
+
+
 def _token_content(value) -> str | None:
     if isinstance(value, dict):
         return value.get("content")
@@ -88,23 +120,32 @@ class FastWordTokenizer:
         path = directory / "tokenizer.json"
         if not path.is_file():
             raise FileNotFoundError(f"no tokenizer.json in {str(directory)!r}")
-        tok = Tokenizer.from_file(str(path))
+        try:
+            tok = Tokenizer.from_file(str(path))
+        except Exception as e:  # the Rust side raises plain Exceptions
+            raise UnknownModelError(f"cannot read {str(path)!r}: {e}") from None
         tok.no_truncation()
         tok.no_padding()
         if add_prefix_space:
-            from tokenizers import pre_tokenizers
-
-            tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+            _set_prefix_space(tok)
         self._tok = tok
         cfg: dict = {}
         for name in ("special_tokens_map.json", "tokenizer_config.json"):  # the latter wins, as in transformers
             p = directory / name
             if p.is_file():
-                cfg.update(json.loads(p.read_text(encoding="utf-8")))
-        pad = _token_content(cfg.get("pad_token"))
+                try:
+                    cfg.update(json.loads(p.read_text(encoding="utf-8")))
+                except ValueError as e:
+                    raise UnknownModelError(f"{str(p)!r} is not valid JSON: {e}") from None
+        model = json.loads(tok.to_str()).get("model", {})
+        # pad and unk: the tokenizer's own files first; else what tokenizer.json itself defines
+        pad = _token_content(cfg.get("pad_token")) or _first_present(tok, ("[PAD]", "<pad>"))
         pad_id = tok.token_to_id(pad) if pad else None
         self.pad_token_id = 0 if pad_id is None else int(pad_id)
-        self.unk_token = _token_content(cfg.get("unk_token")) or "?"
+        unk = _token_content(cfg.get("unk_token")) or model.get("unk_token")
+        if unk is None and isinstance(model.get("unk_id"), int):  # Unigram models name it by id
+            unk = tok.id_to_token(model["unk_id"])
+        self.unk_token = unk or _first_present(tok, ("[UNK]", "<unk>")) or "?"
         self.model_max_length = _max_length(cfg.get("model_max_length"))
 
     def encode_words(self, sentences):

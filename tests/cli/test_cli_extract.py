@@ -65,6 +65,8 @@ def test_info_human_and_json(conllu_store):
         (["extract", "--sites", "layers.9", "--out", "{tmp}/x.h5"], "valid sites: embeddings"),
         (["extract", "--model", "nosuchalias", "--out", "{tmp}/x.h5"], "known aliases|not an alias"),
         (["extract", "--out", "{existing}"], "exists; pass --overwrite"),
+        (["extract", "--device", "gpu", "--out", "{tmp}/x.h5"], "unknown device 'gpu'"),
+        (["extract", "--max-length", "9999", "--out", "{tmp}/x.h5"], "exceeds the 512 positions"),
         (["info", "{tmp}/nothing.h5"], "does not exist"),
         (["info", "{garbage}"], "not a readable HDF5 file"),
     ],

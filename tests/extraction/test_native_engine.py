@@ -281,3 +281,107 @@ def test_resume_with_another_engine_is_refused(minilm, tmp_path):
         Extractor(minilm, ExtractionConfig(engine="native", **cfg), progress=False).extract(corpus, p, resume=True)
     with ActivationStore.open(p, allow_incomplete=True) as st:
         assert st.config["engine"] == "hf" and st.model["engine"] == "hf"
+
+
+def _rewrite(path, old: str, new: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+
+
+def test_roberta_words_get_their_space_even_when_the_files_say_otherwise(tiny_model_dir, tmp_path):
+    # hub roberta-base ships add_prefix_space=false: pre-split words must still be tokenised as words
+    d = tmp_path / "roberta"
+    shutil.copytree(tiny_model_dir("roberta"), d)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        if (d / name).exists():
+            _rewrite(d / name, '"add_prefix_space": true', '"add_prefix_space": false')
+    sents = [["The", "quick", "brown", "fox"], ["Hello", "world", "!"]]
+    for engine in ("native", "hf"):
+        tok = load_engine(str(d), engine=engine).tokenizer
+        pieces = tok.convert_ids_to_tokens(list(tok.encode_words(sents)[0][0]))
+        assert pieces[1] == "\u0120The" and pieces.count("\u0120fox") == 1, (engine, pieces)
+
+
+def test_special_tokens_from_tokenizer_json_when_the_map_is_missing(tiny_model_dir, tmp_path):
+    # bert-base-uncased's layout: tokenizer_config.json without special tokens, no special_tokens_map.json
+    d = tmp_path / "bert"
+    shutil.copytree(tiny_model_dir("bert"), d)
+    (d / "special_tokens_map.json").unlink(missing_ok=True)
+    (d / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "model_max_length": 512}))
+    native, hf = FastWordTokenizer(d), load_engine(str(d), engine="hf").tokenizer
+    assert native.unk_token == "[UNK]" and native.pad_token_id == hf.pad_token_id
+    sents = [["a", "\u200b", "b"]]  # a word that tokenises to nothing becomes the unknown token
+    ex_n = Extractor(load_engine(str(d), engine="native"), ExtractionConfig(sites="layers.0"), progress=False)
+    ex_h = Extractor(load_engine(str(d), engine="hf"), ExtractionConfig(sites="layers.0"), progress=False)
+    corpus = Corpus(sentences=sents, source="t")
+    assert ex_n.plan_batches(corpus) == ex_h.plan_batches(corpus)
+
+
+@pytest.mark.parametrize("engine", ["native", "hf"])
+def test_max_length_beyond_the_model_is_refused_before_anything_is_written(engine, tiny_loaded, tmp_path):
+    eng = engine_from_loaded(tiny_loaded("roberta"), engine=engine)
+    assert eng.max_positions == 66 - 2  # tiny RoBERTa: 66 position rows, pad id 1 -> positions 2..65
+    with pytest.raises(InvalidParameterError, match="exceeds the 64 positions"):
+        Extractor(eng, ExtractionConfig(max_length=100), progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_empty_sentences_and_devices_are_refused(minilm, tmp_path):
+    from neuronlab.models.loading import check_device
+
+    with pytest.raises(InvalidParameterError, match="sentence 1 of the corpus has no words"):
+        Extractor(minilm, ExtractionConfig(sites="layers.0"), progress=False).extract(
+            Corpus([["a"], [], ["b"]]), tmp_path / "x.h5")
+    assert not (tmp_path / "x.h5").exists()
+    with pytest.raises(InvalidParameterError, match="unknown device 'gpu'"):
+        check_device("gpu")
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(InvalidParameterError, match="no usable CUDA device"):
+            load_engine("minilm", device="cuda")
+
+
+def test_a_failing_batch_keeps_the_chunk_being_written(minilm, tmp_path, monkeypatch):
+    """A worker error while the writer is busy: the chunk in the writer is completed and marked done."""
+    import threading
+    import time
+
+    from neuronlab.store.store import ActivationStore as Store
+
+    corpus = Corpus(SENTENCES * 40)
+    ex = Extractor(minilm, ExtractionConfig(sites="layers.0", memory_mb=1, batch_tokens=64), progress=False)
+    plan = ex._plan(corpus, ex.site_widths())
+    assert len(plan.chunks) >= 4
+    first_two = sum(len(ex._chunk_batches(plan, *c)[1]) for c in plan.chunks[:2])  # batches of chunks 0 and 1
+    calls = {"n": 0}
+    lock = threading.Lock()
+    real_run, real_write = ex.engine.run, Store._write_rows
+
+    def run(batch, sites):
+        with lock:
+            calls["n"] += 1
+            n = calls["n"]
+        if n > first_two:
+            raise RuntimeError("boom in a worker")
+        return real_run(batch, sites)
+
+    def slow_write(self, *a, **k):
+        time.sleep(0.3)  # the worker error (chunk 2) arrives while chunk 1 is being written
+        return real_write(self, *a, **k)
+
+    monkeypatch.setattr(ex.engine, "run", run)
+    monkeypatch.setattr(Store, "_write_rows", slow_write)
+    p = tmp_path / "x.h5"
+    with pytest.raises(RuntimeError, match="boom in a worker"):
+        ex.extract(corpus, p)
+    monkeypatch.undo()
+    with ActivationStore.open(p, allow_incomplete=True) as st:
+        # chunk 1 was in the writer when chunk 2's batch failed: it is complete and marked done
+        assert not st.complete and st.n_done == plan.chunks[1][1]
+    resumed = Extractor(minilm, ExtractionConfig(sites="layers.0", memory_mb=1, batch_tokens=64), progress=False)
+    resumed.extract(corpus, p, resume=True).close()
+    ref = tmp_path / "ref.h5"
+    Extractor(minilm, ExtractionConfig(sites="layers.0", memory_mb=1, batch_tokens=64), progress=False).extract(
+        corpus, ref).close()
+    with ActivationStore.open(p) as a, ActivationStore.open(ref) as b:
+        np.testing.assert_array_equal(a["layers.0"][:], b["layers.0"][:])

@@ -38,7 +38,9 @@ def load_engine(spec: str, *, engine: str = "auto", device: str = "cpu") -> Engi
         If the model cannot be resolved, or ``engine="native"`` cannot run it (the message says why).
     """
     _check(engine)
-    from ..loading import load_model, resolve_model_path
+    from ..loading import check_device, load_model, resolve_model_path
+
+    check_device(device)
 
     if engine != "hf":
         path, local = resolve_model_path(spec)

@@ -6,14 +6,29 @@ import json
 from pathlib import Path
 from typing import Mapping
 
+from ...errors import UnknownModelError
+
 __all__ = ["read_config", "read_tensors", "has_native_files", "tensor_fingerprint"]
 
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 
 def read_config(directory: str | Path) -> dict:
-    """``config.json`` as a dict."""
-    return json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
+    """``config.json`` as a dict.
+
+    Raises
+    ------
+    UnknownModelError
+        If the file is not valid JSON or not an object with a ``model_type``.
+    """
+    path = Path(directory) / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UnknownModelError(f"{str(path)!r} is not valid JSON ({e}); is the model directory complete?") from None
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise UnknownModelError(f"{str(path)!r} has no model_type: not a transformers model config")
+    return config
 
 
 def has_native_files(directory: str | Path) -> str | None:

@@ -148,13 +148,18 @@ def register_encoder(spec: EncoderSpec) -> EncoderSpec:
     return spec
 
 
+def _roberta_pad(cfg: Mapping) -> int:
+    pad = cfg.get("pad_token_id")
+    return 1 if pad is None else int(pad)
+
+
 register_encoder(EncoderSpec("BERT", ("bert",), ("bert.",), _BERT_EMB, _BERT_LAYER, _BERT_CONFIG,
                              extra_checks=_BERT_CHECKS))
 register_encoder(EncoderSpec(
     "BERT", ("roberta", "xlm-roberta", "camembert"), ("roberta.",), _BERT_EMB, _BERT_LAYER, _ROBERTA_CONFIG,
     # positions count from padding_idx + 1 (transformers' create_position_ids_from_input_ids)
-    position_offset=lambda cfg: int(cfg.get("pad_token_id", 1) if cfg.get("pad_token_id") is not None else 1) + 1,
-    reserved_positions=lambda cfg: 2,
+    position_offset=lambda cfg: _roberta_pad(cfg) + 1,
+    reserved_positions=lambda cfg: _roberta_pad(cfg) + 1,  # positions 0..pad are never used
     extra_checks=_BERT_CHECKS,
 ))
 register_encoder(EncoderSpec(

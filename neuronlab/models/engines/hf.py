@@ -49,7 +49,10 @@ class HFEngine(Engine):
             v = getattr(cfg, attr, None)
             if isinstance(v, int) and v > 0:
                 # RoBERTa-style position tables reserve padding_idx + 1 positions
-                return v - 2 if getattr(cfg, "model_type", "") in ("roberta", "xlm-roberta", "camembert") else v
+                if getattr(cfg, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+                    pad = getattr(cfg, "pad_token_id", None)
+                    return v - (1 if pad is None else int(pad)) - 1  # positions count from pad + 1
+                return v
         return self.tokenizer.model_max_length
 
     def widths(self, sites: Sequence[str]) -> dict[str, int]:

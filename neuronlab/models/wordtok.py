@@ -85,6 +85,14 @@ def _set_prefix_space(tok) -> None:
         tok.pre_tokenizer = type(tok).from_str(json.dumps(state)).pre_tokenizer
 
 
+def _model_unk(tok) -> str | None:
+    """The unknown token that tokenizer.json's model defines (WordPiece/BPE by name, Unigram by id)."""
+    model = json.loads(tok.to_str()).get("model", {})
+    if model.get("unk_token"):
+        return model["unk_token"]
+    return tok.id_to_token(model["unk_id"]) if isinstance(model.get("unk_id"), int) else None
+
+
 def _first_present(tok, candidates) -> str | None:
     return next((c for c in candidates if tok.token_to_id(c) is not None), None)
 
@@ -137,14 +145,11 @@ class FastWordTokenizer:
                     cfg.update(json.loads(p.read_text(encoding="utf-8")))
                 except ValueError as e:
                     raise UnknownModelError(f"{str(p)!r} is not valid JSON: {e}") from None
-        model = json.loads(tok.to_str()).get("model", {})
         # pad and unk: the tokenizer's own files first; else what tokenizer.json itself defines
         pad = _token_content(cfg.get("pad_token")) or _first_present(tok, ("[PAD]", "<pad>"))
         pad_id = tok.token_to_id(pad) if pad else None
         self.pad_token_id = 0 if pad_id is None else int(pad_id)
-        unk = _token_content(cfg.get("unk_token")) or model.get("unk_token")
-        if unk is None and isinstance(model.get("unk_id"), int):  # Unigram models name it by id
-            unk = tok.id_to_token(model["unk_id"])
+        unk = _token_content(cfg.get("unk_token")) or _model_unk(tok)
         self.unk_token = unk or _first_present(tok, ("[UNK]", "<unk>")) or "?"
         self.model_max_length = _max_length(cfg.get("model_max_length"))
 

@@ -7,6 +7,7 @@ from ..capture import SiteCapture, StopForward, model_sites
 from ..loading import LoadedModel
 from ..wordtok import HFWordTokenizer
 from .base import Engine
+from .encoder import ENCODER_SPECS
 
 __all__ = ["HFEngine"]
 
@@ -48,11 +49,9 @@ class HFEngine(Engine):
         for attr in ("max_position_embeddings", "n_positions", "max_length"):
             v = getattr(cfg, attr, None)
             if isinstance(v, int) and v > 0:
-                # RoBERTa-style position tables reserve padding_idx + 1 positions
-                if getattr(cfg, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
-                    pad = getattr(cfg, "pad_token_id", None)
-                    return v - (1 if pad is None else int(pad)) - 1  # positions count from pad + 1
-                return v
+                # RoBERTa-style position tables reserve padding_idx + 1 positions: the native spec knows how many
+                spec = ENCODER_SPECS.get(getattr(cfg, "model_type", ""))
+                return v - spec.reserved_positions(cfg.to_dict()) if spec is not None else v
         return self.tokenizer.model_max_length
 
     def widths(self, sites: Sequence[str]) -> dict[str, int]:

@@ -16,7 +16,8 @@ def _corpus_from_args(args):
 
     if args.corpus in (None, "embedded"):
         return load_embedded_corpus()
-    return read_corpus(args.corpus, format=args.format, labels=args.labels, label_name=args.label_name)
+    return read_corpus(args.corpus, format=args.format, labels=args.labels, label_name=args.label_name,
+                       header=args.header)
 
 
 @command("extract", "Extract per-site activations of a model on a corpus into an HDF5 activation store.")
@@ -34,6 +35,12 @@ def _extract(p: argparse.ArgumentParser):
                         "tsv (label<TAB>sentence); default: from the file suffix")
     g.add_argument("--labels", default=None, help="label file for --format neurox (default: the .in file's .label twin)")
     g.add_argument("--label-name", default="label", help="concept name for neurox/tsv labels")
+    h = g.add_mutually_exclusive_group()
+    h.add_argument("--header", dest="header", action="store_const", const=True, default=None,
+                   help="tsv: the first line is a header (column names). Default: detected when both fields are "
+                        "column names such as label, sentiment, sentence, text (a message says so)")
+    h.add_argument("--no-header", dest="header", action="store_const", const=False,
+                   help="tsv: the first line is data, even if it looks like a header")
     g = p.add_argument_group("what to extract")
     g.add_argument("--sites", default="all",
                    help="comma-separated site names or globs: embeddings, layers.*, layers.*.mlp, layers.3.attn, "

@@ -66,3 +66,16 @@ def leftovers(directory) -> list[str]:
     """Temporary or lock files left in ``directory``."""
     return sorted(p.name for p in Path(directory).iterdir()
                   if p.name.endswith((".lock", ".tmp")) or "neuronlab-tmp" in p.name)
+
+
+def run_quietly(argv: list[str]) -> None:
+    """Process target: ``neuronlab ARGV`` with stdout/stderr to /dev/null; exits with its status."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    from neuronlab.cli.main import main
+
+    sys.exit(main(argv))

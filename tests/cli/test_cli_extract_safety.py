@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from _cli import assert_user_error, cli, digest, leftovers
+from cli_helpers import assert_user_error, cli, digest, leftovers
 
 pytest.importorskip("torch")
 

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from _cli import assert_user_error, cli, digest, leftovers, make_store
+from cli_helpers import assert_user_error, cli, digest, leftovers, make_store
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from _cli import digest, leftovers, make_store, run_quietly
+from cli_helpers import digest, leftovers, make_store, run_quietly
 
 pytest.importorskip("torch")
 

@@ -5,9 +5,15 @@ import argparse
 import json
 import logging
 
-from .registry import add_out_arguments, command, emit, json_output
+from .registry import add_out_arguments, check_out, command, emit, json_output
 
 log = logging.getLogger("neuronlab")
+
+
+def _write_json(args, payload: dict, inputs) -> None:
+    """Write ``payload`` to ``--out`` (if given) through the output-safety layer."""
+    with json_output(args, inputs) as write:
+        write(payload)
 
 
 def _write_back(store_path, name: str, arrays: dict, config: dict, kind: str) -> str:
@@ -24,13 +30,15 @@ def _write_back(store_path, name: str, arrays: dict, config: dict, kind: str) ->
                          "pass --no-write-back to print it without storing it") from None
 
 
-def _check_write_back(args) -> None:
-    """Before any work: the store must be writable unless ``--no-write-back`` (a read-only store is an error)."""
+def _check_outputs(args, inputs, *, write_back: bool = True) -> None:
+    """Before any work: ``--out`` can be written (see :mod:`neuronlab.outputs`), and the store too unless
+    ``--no-write-back`` (a read-only store is an error)."""
     import os
 
     from ..errors import StoreError
 
-    if args.no_write_back or not os.path.isfile(args.store) or os.access(args.store, os.W_OK):
+    check_out(args, inputs)
+    if not write_back or args.no_write_back or not os.path.isfile(args.store) or os.access(args.store, os.W_OK):
         return
     raise StoreError(f"{args.store!r} is read-only (no write permission), so the result cannot be written into it; "
                      "pass --no-write-back to print it without storing it (and --out FILE to keep it as JSON)")
@@ -84,26 +92,26 @@ def _probe(p: argparse.ArgumentParser):
 
         probe = LinearProbe(lambda_l1=args.l1, lambda_l2=args.l2, tol=args.tol,
                             class_weight=None if args.class_weight == "none" else "balanced")
-        _check_write_back(args)
-        with json_output(args, inputs=[args.store, args.test]) as write_json:
-            with ActivationStore.open(args.store) as store:
-                test = ActivationStore.open(args.test) if args.test else None
-                ri = None
-                try:
-                    if args.controls and not args.no_random_init:
-                        ri = _random_init(store, test, args)
-                    report, arrays = probe_concept(
-                        store, args.concept, sites=args.sites, test_store=test, train_size=args.split, probe=probe,
-                        controls=args.controls, random_init_store=ri, random_state=args.seed,
-                        top_fraction=args.top_fraction, max_memory_gb=args.max_memory_gb,
-                        evaluate=[e.strip() for e in args.evaluate.split(",") if e.strip()],
-                    )
-                finally:
-                    for s in ([test] if test else []) + (list(ri) if isinstance(ri, tuple) else [ri] if ri else []):
-                        s.close()
-            report["result_path"] = None if args.no_write_back else _write_back(
-                args.store, f"probe_{args.concept}", arrays, report["config"], "probe")
-            write_json(report)
+        inputs = [args.store, args.test]
+        _check_outputs(args, inputs)
+        with ActivationStore.open(args.store) as store:
+            test = ActivationStore.open(args.test) if args.test else None
+            ri = None
+            try:
+                if args.controls and not args.no_random_init:
+                    ri = _random_init(store, test, args)
+                report, arrays = probe_concept(
+                    store, args.concept, sites=args.sites, test_store=test, train_size=args.split, probe=probe,
+                    controls=args.controls, random_init_store=ri, random_state=args.seed,
+                    top_fraction=args.top_fraction, max_memory_gb=args.max_memory_gb,
+                    evaluate=[e.strip() for e in args.evaluate.split(",") if e.strip()],
+                )
+            finally:
+                for s in ([test] if test else []) + (list(ri) if isinstance(ri, tuple) else [ri] if ri else []):
+                    s.close()
+        report["result_path"] = None if args.no_write_back else _write_back(
+            args.store, f"probe_{args.concept}", arrays, report["config"], "probe")
+        _write_json(args, report, inputs)
         emit(args, report, _describe_probe(report, args.out))
         return 0
 
@@ -206,14 +214,13 @@ def _rank(p: argparse.ArgumentParser):
         from ..store import ActivationStore
 
         params = _parse_params(args.param)
-        _check_write_back(args)
-        with json_output(args, inputs=[args.store]) as write_json:
-            with ActivationStore.open(args.store) as store:
-                report, arrays = rank_concept(store, args.concept, args.method, sites=args.sites, params=params,
-                                              top_k=args.top_k, max_memory_gb=args.max_memory_gb)
-            report["result_path"] = None if args.no_write_back else _write_back(
-                args.store, f"rank_{args.method}_{args.concept}", arrays, report["config"], "ranking")
-            write_json(report)
+        _check_outputs(args, [args.store])
+        with ActivationStore.open(args.store) as store:
+            report, arrays = rank_concept(store, args.concept, args.method, sites=args.sites, params=params,
+                                          top_k=args.top_k, max_memory_gb=args.max_memory_gb)
+        report["result_path"] = None if args.no_write_back else _write_back(
+            args.store, f"rank_{args.method}_{args.concept}", arrays, report["config"], "ranking")
+        _write_json(args, report, [args.store])
         text = [f"{args.method} ranking of {report['n_neurons']} neurons for {args.concept} "
                 f"({report['n_rows']} rows, {report['seconds']} s)"]
         for i, (nid, sc) in enumerate(zip(report["ranking"][: args.top_k], report["scores"][: args.top_k]), 1):
@@ -243,10 +250,10 @@ def _compare(p: argparse.ArgumentParser):
         from ..store import ActivationStore
 
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-        with json_output(args, inputs=[args.store]) as write_json:
-            with ActivationStore.open(args.store) as store:
-                report = compare_rankings(store, args.concept, methods, sites=args.sites, k=args.top_k)
-            write_json(report)
+        _check_outputs(args, [args.store], write_back=False)
+        with ActivationStore.open(args.store) as store:
+            report = compare_rankings(store, args.concept, methods, sites=args.sites, k=args.top_k)
+        _write_json(args, report, [args.store])
         w = max(len(m) for m in methods) + 2
         lines = [f"top-{args.top_k} overlap (upper) and Spearman rank correlation (lower) for {args.concept}",
                  " " * w + "".join(f"{m:>{w}}" for m in methods)]

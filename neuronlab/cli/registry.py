@@ -12,7 +12,7 @@ import json
 from typing import Callable, Iterator
 
 __all__ = ["COMMANDS", "Configure", "Run", "command", "emit", "json_default", "json_output", "safe_out",
-           "add_out_arguments", "OVERWRITE_FLAG"]
+           "add_out_arguments", "check_out", "OVERWRITE_FLAG"]
 
 #: ``run(args) -> exit status``, returned by a command's configure function
 Run = Callable[[argparse.Namespace], int]
@@ -86,3 +86,12 @@ def add_out_arguments(p: argparse.ArgumentParser, help: str = "write the full re
     p.add_argument("--out", default=None, metavar="FILE", help=help + " (never one of the inputs)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (only once the command "
                                                             "succeeded: a failure leaves the old file as it was)")
+
+
+def check_out(args: argparse.Namespace, inputs=()) -> None:
+    """Check ``args.out`` up front, before any work (nothing to check without ``--out``)."""
+    from ..outputs import check_output
+
+    if getattr(args, "out", None):
+        check_output(args.out, overwrite=getattr(args, "overwrite", False), inputs=inputs,
+                     overwrite_hint=OVERWRITE_FLAG)

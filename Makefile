@@ -31,9 +31,10 @@ demo: venv
 	$(BIN)/neuronlab extract --model minilm --corpus embedded --sites 'embeddings,layers.*' \
 	    --out $(DEMO)/minilm.h5 --overwrite
 	$(BIN)/neuronlab info $(DEMO)/minilm.h5
-	$(BIN)/neuronlab probe $(DEMO)/minilm.h5 --concept upos --out $(DEMO)/probe_upos.json
-	$(BIN)/neuronlab probe $(DEMO)/minilm.h5 --concept Number --out $(DEMO)/probe_Number.json
-	$(BIN)/neuronlab rank $(DEMO)/minilm.h5 --concept Tense --method probeless --out $(DEMO)/rank_Tense_probeless.json
+	$(BIN)/neuronlab probe $(DEMO)/minilm.h5 --concept upos --out $(DEMO)/probe_upos.json --overwrite
+	$(BIN)/neuronlab probe $(DEMO)/minilm.h5 --concept Number --out $(DEMO)/probe_Number.json --overwrite
+	$(BIN)/neuronlab rank $(DEMO)/minilm.h5 --concept Tense --method probeless \
+	    --out $(DEMO)/rank_Tense_probeless.json --overwrite
 	@echo "demo results: $(DEMO)/ (store: $(DEMO)/minilm.h5, results also under /results in the store)"
 
 test: venv

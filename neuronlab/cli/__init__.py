@@ -1,4 +1,6 @@
-"""The ``neuronlab`` command line."""
-from .main import main
+"""The ``neuronlab`` command line: :mod:`neuronlab.cli.main` (entry point ``main``), the command modules
+``commands_*`` and their leaf :mod:`neuronlab.cli.registry`.
 
-__all__ = ["main"]
+The package does not re-export ``main``: ``neuronlab.cli.main`` is the submodule (console script
+``neuronlab = neuronlab.cli.main:main``).
+"""

@@ -4,31 +4,50 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from pathlib import Path
 
-from .main import command, emit
+from .registry import add_out_arguments, check_out, command, emit, json_output
 
 log = logging.getLogger("neuronlab")
 
 
-def _write_json(path: str | None, payload: dict) -> None:
-    if path:
-        from .main import _json_default
-
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
+def _write_json(args, payload: dict, inputs) -> None:
+    """Write ``payload`` to ``--out`` (if given) through the output-safety layer."""
+    with json_output(args, inputs) as write:
+        write(payload)
 
 
-def _write_back(store_path, name: str, arrays: dict, config: dict, kind: str) -> str | None:
+def _write_back(store_path, name: str, arrays: dict, config: dict, kind: str) -> str:
     from ..errors import StoreError
     from ..store import ActivationStore
 
     try:
         with ActivationStore.open(store_path, mode="r+") as st:
             return st.write_result(name, arrays, config=config, kind=kind)
-    except (StoreError, OSError) as exc:
-        log.warning("could not write the result into %s (%s); the JSON output has it", store_path, exc)
-        return None
+    except OSError as exc:
+        if isinstance(exc, StoreError):
+            raise
+        raise StoreError(f"could not write the result into {store_path} ({exc.strerror or exc}); "
+                         "pass --no-write-back to print it without storing it") from None
+
+
+def _check_outputs(args, inputs, *, write_back: bool = True) -> None:
+    """Before any work: ``--out`` can be written (see :mod:`neuronlab.outputs`), and the store too unless
+    ``--no-write-back`` (a read-only store is an error)."""
+    import os
+
+    from ..errors import StoreError
+
+    check_out(args, inputs)
+    if not write_back or args.no_write_back or not os.path.isfile(args.store) or os.access(args.store, os.W_OK):
+        return
+    raise StoreError(f"{args.store!r} is read-only (no write permission), so the result cannot be written into it; "
+                     "pass --no-write-back to print it without storing it (and --out FILE to keep it as JSON)")
+
+
+def _add_write_back(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-write-back", action="store_true",
+                   help="do not write the result into the store (e.g. a read-only store); it is printed "
+                        "(and written to --out) only")
 
 
 def _pct(x) -> str:
@@ -61,7 +80,8 @@ def _probe(p: argparse.ArgumentParser):
                    help="comma-separated extra evaluations: layerwise (one probe per site), ablation (keep/zero top, "
                         "bottom, random neurons; retrain on top 10%% vs random), minimal (smallest top-k within 1 point "
                         "of the all-neuron probe, Durrani et al. 2020), or all")
-    p.add_argument("--out", default=None, help="write the full result as JSON to this file")
+    add_out_arguments(p)
+    _add_write_back(p)
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress or log lines")
 
@@ -72,6 +92,8 @@ def _probe(p: argparse.ArgumentParser):
 
         probe = LinearProbe(lambda_l1=args.l1, lambda_l2=args.l2, tol=args.tol,
                             class_weight=None if args.class_weight == "none" else "balanced")
+        inputs = [args.store, args.test]
+        _check_outputs(args, inputs)
         with ActivationStore.open(args.store) as store:
             test = ActivationStore.open(args.test) if args.test else None
             ri = None
@@ -87,8 +109,9 @@ def _probe(p: argparse.ArgumentParser):
             finally:
                 for s in ([test] if test else []) + (list(ri) if isinstance(ri, tuple) else [ri] if ri else []):
                     s.close()
-        report["result_path"] = _write_back(args.store, f"probe_{args.concept}", arrays, report["config"], "probe")
-        _write_json(args.out, report)
+        report["result_path"] = None if args.no_write_back else _write_back(
+            args.store, f"probe_{args.concept}", arrays, report["config"], "probe")
+        _write_json(args, report, inputs)
         emit(args, report, _describe_probe(report, args.out))
         return 0
 
@@ -103,6 +126,10 @@ def _random_init(store, test, args):
         return None
     from ..errors import NeuronlabError
 
+    why = _model_not_loadable(store.model)
+    if why:
+        log.warning("random-init baseline skipped: %s (pass --no-random-init to skip it silently)", why)
+        return None
     try:
         progress = not args.quiet and not args.json
         twin = random_init_store(store, seed=args.seed, progress=progress)
@@ -112,6 +139,21 @@ def _random_init(store, test, args):
     except (NeuronlabError, OSError) as exc:
         log.warning("random-init baseline skipped: %s", exc)
         return None
+
+
+def _model_not_loadable(info: dict) -> str | None:
+    """Why the store's model cannot be loaded again for the random-init control (None when it can be tried).
+
+    An imported store (NeuroX) records no model path or hub id: trying its name on the hub would only wait.
+    """
+    from ..models.loading import ALIASES
+
+    if info.get("path") or info.get("hub_id") or info.get("name") in ALIASES:
+        return None
+    name = info.get("name") or "?"
+    if info.get("imported_from"):
+        return f"the store was imported from {info['imported_from']} and records no model to load (model {name!r})"
+    return f"the store records no model path or hub id (model {name!r})"
 
 
 def _describe_probe(r: dict, out: str | None) -> str:
@@ -162,7 +204,8 @@ def _rank(p: argparse.ArgumentParser):
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="method hyper-parameter, e.g. --param quantile=0.99 --param n_estimators=200 (repeatable)")
     p.add_argument("--max-memory-gb", type=float, default=None, help="memory budget")
-    p.add_argument("--out", default=None, help="write the full result as JSON to this file")
+    add_out_arguments(p)
+    _add_write_back(p)
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--quiet", action="store_true")
 
@@ -171,12 +214,13 @@ def _rank(p: argparse.ArgumentParser):
         from ..store import ActivationStore
 
         params = _parse_params(args.param)
+        _check_outputs(args, [args.store])
         with ActivationStore.open(args.store) as store:
             report, arrays = rank_concept(store, args.concept, args.method, sites=args.sites, params=params,
                                           top_k=args.top_k, max_memory_gb=args.max_memory_gb)
-        report["result_path"] = _write_back(args.store, f"rank_{args.method}_{args.concept}", arrays,
-                                            report["config"], "ranking")
-        _write_json(args.out, report)
+        report["result_path"] = None if args.no_write_back else _write_back(
+            args.store, f"rank_{args.method}_{args.concept}", arrays, report["config"], "ranking")
+        _write_json(args, report, [args.store])
         text = [f"{args.method} ranking of {report['n_neurons']} neurons for {args.concept} "
                 f"({report['n_rows']} rows, {report['seconds']} s)"]
         for i, (nid, sc) in enumerate(zip(report["ranking"][: args.top_k], report["scores"][: args.top_k]), 1):
@@ -197,7 +241,7 @@ def _compare(p: argparse.ArgumentParser):
                    help="comma-separated methods among linear, rf, iou, ap, probeless, expert")
     p.add_argument("--sites", default=None, help="sites (names/globs); default: all")
     p.add_argument("--top-k", type=int, default=50, help="size of the top sets compared")
-    p.add_argument("--out", default=None, help="write the result as JSON to this file")
+    add_out_arguments(p, "write the result as JSON to this file")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true")
 
@@ -206,9 +250,10 @@ def _compare(p: argparse.ArgumentParser):
         from ..store import ActivationStore
 
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        _check_outputs(args, [args.store], write_back=False)
         with ActivationStore.open(args.store) as store:
             report = compare_rankings(store, args.concept, methods, sites=args.sites, k=args.top_k)
-        _write_json(args.out, report)
+        _write_json(args, report, [args.store])
         w = max(len(m) for m in methods) + 2
         lines = [f"top-{args.top_k} overlap (upper) and Spearman rank correlation (lower) for {args.concept}",
                  " " * w + "".join(f"{m:>{w}}" for m in methods)]

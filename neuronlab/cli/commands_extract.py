@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from .main import command, emit
+from .registry import command, emit, safe_out
 
 log = logging.getLogger("neuronlab")
 
@@ -16,7 +16,8 @@ def _corpus_from_args(args):
 
     if args.corpus in (None, "embedded"):
         return load_embedded_corpus()
-    return read_corpus(args.corpus, format=args.format, labels=args.labels, label_name=args.label_name)
+    return read_corpus(args.corpus, format=args.format, labels=args.labels, label_name=args.label_name,
+                       header=args.header)
 
 
 @command("extract", "Extract per-site activations of a model on a corpus into an HDF5 activation store.")
@@ -34,6 +35,12 @@ def _extract(p: argparse.ArgumentParser):
                         "tsv (label<TAB>sentence); default: from the file suffix")
     g.add_argument("--labels", default=None, help="label file for --format neurox (default: the .in file's .label twin)")
     g.add_argument("--label-name", default="label", help="concept name for neurox/tsv labels")
+    h = g.add_mutually_exclusive_group()
+    h.add_argument("--header", dest="header", action="store_const", const=True, default=None,
+                   help="tsv: the first line is a header (column names). Default: detected when both fields are "
+                        "column names such as label, sentiment, sentence, text (a message says so)")
+    h.add_argument("--no-header", dest="header", action="store_const", const=False,
+                   help="tsv: the first line is data, even if it looks like a header")
     g = p.add_argument_group("what to extract")
     g.add_argument("--sites", default="all",
                    help="comma-separated site names or globs: embeddings, layers.*, layers.*.mlp, layers.3.attn, "
@@ -65,32 +72,43 @@ def _extract(p: argparse.ArgumentParser):
     g.add_argument("--memory-mb", type=int, default=256, help="memory for one write chunk of activations")
     g = p.add_argument_group("output")
     g.add_argument("--out", required=True, help="the .h5 store to write")
-    g.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    g.add_argument("--resume", action="store_true", help="continue an interrupted run into --out")
+    m = g.add_mutually_exclusive_group()
+    m.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it exists: the new store is written under a temporary name and renamed "
+                        "over the old one only when the extraction succeeded (a failure leaves the old store intact)")
+    m.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run into --out, in place (a fresh run also writes in place, so "
+                        "that it can be resumed after a kill)")
     g.add_argument("--json", action="store_true", help="print the result summary as JSON")
     g.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
 
     def run(args) -> int:
-        from ..errors import StoreError
         from ..extraction import ExtractionConfig, Extractor
+        from ..store import ActivationStore
 
         out = Path(args.out)
-        if out.exists() and not (args.overwrite or args.resume):
-            raise StoreError(f"{str(out)!r} exists; pass --overwrite to replace it or --resume to continue it")
-        config = ExtractionConfig(
-            sites=args.sites, granularity=args.granularity, aggregation=args.aggregation, pooling=args.pooling,
-            dtype=args.dtype, batch_size=args.batch_size, batch_tokens=args.batch_tokens, max_length=args.max_length,
-            window_overlap=args.window_overlap, special_tokens=args.special_tokens, device=args.device,
-            memory_mb=args.memory_mb, engine=args.engine, workers=args.workers,
-        )
-        corpus = _corpus_from_args(args)
-        if not args.quiet:
-            log.info("corpus: %d sentences, %d words from %s", len(corpus), corpus.n_words, corpus.source)
-            log.info("loading model %s", args.model)
-        ex = Extractor(args.model, config, progress=not args.quiet and not args.json)
-        if not args.quiet:
-            log.info("engine: %s; sites: %s", ex.engine.name, ", ".join(ex.sites))
-        store = ex.extract(corpus, out, overwrite=args.overwrite, resume=args.resume)
+        # fresh and resumed runs write in place (resumable after a kill); --overwrite of an existing store
+        # writes a temporary store that replaces the old one only on success. All under the output's lock.
+        in_place = args.resume or not (out.exists() or out.is_symlink())
+        with safe_out(args, _corpus_inputs(args), in_place=in_place) as target:
+            config = ExtractionConfig(
+                sites=args.sites, granularity=args.granularity, aggregation=args.aggregation, pooling=args.pooling,
+                dtype=args.dtype, batch_size=args.batch_size, batch_tokens=args.batch_tokens,
+                max_length=args.max_length, window_overlap=args.window_overlap, special_tokens=args.special_tokens,
+                device=args.device, memory_mb=args.memory_mb, engine=args.engine, workers=args.workers,
+            )
+            corpus = _corpus_from_args(args)
+            if not args.quiet:
+                log.info("corpus: %d sentences, %d words from %s", len(corpus), corpus.n_words, corpus.source)
+                log.info("loading model %s", args.model)
+            ex = Extractor(args.model, config, progress=not args.quiet and not args.json)
+            if not args.quiet:
+                log.info("engine: %s; sites: %s", ex.engine.name, ", ".join(ex.sites))
+            store = ex.extract(corpus, target, resume=args.resume and target.exists())
+            if not in_place:
+                store.close()
+        if not in_place:
+            store = ActivationStore.open(out, allow_incomplete=True)
         summary = store.summary()
         stats = ex.stats
         summary["timing"] = {
@@ -103,6 +121,16 @@ def _extract(p: argparse.ArgumentParser):
         return 0
 
     return run
+
+
+def _corpus_inputs(args) -> list:
+    """The files ``extract`` reads (the output may be none of them)."""
+    if args.corpus in (None, "embedded"):
+        return []
+    inputs = [args.corpus, args.labels]
+    if args.format == "neurox" or (args.format is None and Path(args.corpus).suffix.lower() == ".in"):
+        inputs.append(Path(args.corpus).with_suffix(".label"))
+    return inputs
 
 
 def _describe(s: dict) -> str:
@@ -174,15 +202,18 @@ def _import_neurox(p: argparse.ArgumentParser):
     p.add_argument("--out", required=True, help="the .h5 store to write")
     p.add_argument("--format", choices=["hdf5", "json"], default=None, help="default: from the suffix")
     p.add_argument("--labels", default=None, help="optional NeuroX .label file (becomes concept 'label')")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it exists, only once the import succeeded (a failure leaves it intact)")
     p.add_argument("--json", action="store_true")
 
     def run(args) -> int:
+        from ..store import ActivationStore
         from ..store.neurox import import_neurox
 
-        store = import_neurox(args.source, args.out, format=args.format, labels=args.labels, overwrite=args.overwrite)
-        summary = store.summary()
-        store.close()
+        with safe_out(args, [args.source, args.labels]) as tmp:
+            import_neurox(args.source, tmp, format=args.format, labels=args.labels).close()
+        with ActivationStore.open(args.out) as store:
+            summary = store.summary()
         emit(args, summary, _describe(summary))
         return 0
 
@@ -192,17 +223,20 @@ def _import_neurox(p: argparse.ArgumentParser):
 @command("export-neurox", "Write a store's activations in NeuroX's hdf5 or json format.")
 def _export_neurox(p: argparse.ArgumentParser):
     p.add_argument("store", help="the .h5 activation store")
-    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--out", required=True, help="output file (never the store itself)")
     p.add_argument("--format", choices=["hdf5", "json"], default="hdf5")
     p.add_argument("--sites", default=None, help="sites to export (same width); default: all")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it exists, only once the export succeeded (a failure leaves it intact)")
     p.add_argument("--json", action="store_true")
 
     def run(args) -> int:
         from ..store import ActivationStore
         from ..store.neurox import export_neurox
 
-        with ActivationStore.open(args.store) as store:
-            export_neurox(store, args.out, format=args.format, sites=args.sites)
+        with safe_out(args, [args.store]) as tmp:
+            with ActivationStore.open(args.store) as store:
+                export_neurox(store, tmp, format=args.format, sites=args.sites)
         emit(args, {"out": args.out, "format": args.format}, f"wrote {args.out} ({args.format})")
         return 0
 

@@ -6,29 +6,15 @@ and exit with status 2; no stack trace. ``NEURONLAB_DEBUG=1`` shows the trace an
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-from typing import Callable
 
 from .. import __version__
 from ..errors import NeuronlabError
+from .registry import COMMANDS, command, emit
 
-__all__ = ["main", "COMMANDS", "command"]
-
-#: name -> (configure(parser), run(args) -> int)
-COMMANDS: dict[str, tuple[Callable, Callable, str]] = {}
-
-
-def command(name: str, help: str):
-    """Register a sub-command: decorate a ``configure(parser)`` function returning ``run(args) -> int``."""
-
-    def deco(configure):
-        COMMANDS[name] = (configure, help)
-        return configure
-
-    return deco
+__all__ = ["main", "build_parser", "COMMANDS", "command", "emit"]
 
 
 def _load_commands() -> None:
@@ -97,24 +83,6 @@ def _setup_logging(*, quiet: bool) -> None:
         logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.propagate = False
-
-
-def emit(args, payload: dict, text: str) -> None:
-    """Print ``payload`` as JSON with ``--json``, else the human-readable ``text``."""
-    if getattr(args, "json", False):
-        print(json.dumps(payload, indent=2, sort_keys=False, default=_json_default))
-    else:
-        print(text)
-
-
-def _json_default(o):
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -74,8 +74,8 @@ def read_lines(path: Path | str) -> list[str]:
     Raises
     ------
     CorpusError
-        When the file is missing, is a directory, or is not valid UTF-8 (with the line of the
-        first bad byte).
+        When the file is missing, is a directory, is not valid UTF-8 (with the line of the
+        first bad byte), or contains a NUL byte (with its line).
     """
     path = Path(path)
     try:
@@ -97,6 +97,11 @@ def read_lines(path: Path | str) -> list[str]:
         ) from None
     if text.startswith("\ufeff"):  # byte-order mark written by some editors
         text = text[1:]
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise fail(path, text.count("\n", 0, nul) + 1,
+                   f"contains a NUL byte (\\x00) at offset {nul}: not a text file, or a damaged one; remove the "
+                   "NUL bytes (e.g. tr -d '\\000')")
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()

@@ -10,12 +10,20 @@ from pathlib import Path
 from neuronlab.corpus._io import fail, gc_paused, read_lines, require_sentences
 from neuronlab.corpus.base import Corpus
 
-__all__ = ["read_conllu", "SENTENCE_LABEL_PREFIX"]
+__all__ = ["read_conllu", "SENTENCE_LABEL_PREFIX", "NO_BREAK_SPACE"]
 
 #: comments ``# sent_<concept> = value`` carry sentence-level labels (``# sent_id`` excepted).
 SENTENCE_LABEL_PREFIX = "sent_"
+#: replaces a space inside a FORM, so that the word stays one word (one row, one label) in the stored
+#: sentence text, which joins words with spaces
+NO_BREAK_SPACE = "\u00a0"
 _N_COLUMNS = 10
 _COLUMN_CONCEPTS = (("upos", 3), ("xpos", 4), ("deprel", 7))
+
+
+def _is_int(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts "²" or Arabic-Indic digits)."""
+    return text.isascii() and text.isdigit()
 
 
 def _parse_feats(feats: str, path: Path, lineno: int) -> dict[str, str]:
@@ -33,7 +41,9 @@ def read_conllu(path: Path | str) -> Corpus:
     """Read a CoNLL-U file into a :class:`~neuronlab.corpus.base.Corpus`.
 
     Words are taken from the FORM column of the syntactic words; multi-word token ranges
-    (``1-2``) and empty nodes (``8.1``) are skipped. Word-level concepts are ``upos``,
+    (``1-2``) and empty nodes (``8.1``) are skipped. The word IDs of a sentence must run 1, 2, 3, ...
+    A space inside a FORM (allowed by UD, e.g. ``500 000``) becomes a no-break space (U+00A0), so that
+    the word stays one word with one row and one label, also in the stored sentence text. Word-level concepts are ``upos``,
     ``xpos`` and ``deprel`` (left out when the column is ``_`` throughout the file) and one
     concept per morphological feature seen in FEATS (``Tense``, ``Number``, ``Person``, ...),
     ``None`` for words without that feature. Comments ``# sent_<concept> = value`` (other
@@ -54,7 +64,7 @@ def read_conllu(path: Path | str) -> Corpus:
     ------
     CorpusError
         Missing or non-UTF-8 file, a word line without exactly 10 tab-separated columns, a
-        malformed ID or FEATS value, a sentence without words, or a file without sentences.
+        malformed ID or FEATS value, word IDs that skip or repeat a number, a sentence without words, or a file without sentences.
 
     Examples
     --------
@@ -103,18 +113,25 @@ def read_conllu(path: Path | str) -> Corpus:
         if len(fields) != _N_COLUMNS:
             raise fail(path, lineno, f"expected {_N_COLUMNS} tab-separated columns, found {len(fields)}")
         wid = fields[0]
-        if not wid.isdigit():
+        if not _is_int(wid):
             head, sep, tail = wid.partition("-") if "-" in wid else wid.partition(".")
-            if sep and head.isdigit() and tail.isdigit():
+            if sep and _is_int(head) and _is_int(tail):
                 continue  # multi-word token range or empty node
             raise fail(path, lineno, f"ID {wid!r} is not an integer, a range (1-2) or an empty node (1.1)")
-        if not fields[1]:
+        if int(wid) != len(words) + 1:
+            expected = len(words) + 1
+            raise fail(path, lineno, f"word ID {wid} where {expected} was expected: the IDs of a sentence's words "
+                                     "must be 1, 2, 3, ... without gaps or repeats")
+        if not fields[1].strip():
             raise fail(path, lineno, "empty FORM column")
+        form = fields[1]
+        if " " in form:  # UD allows spaces in FORM ("500 000"): keep one word, one row
+            form = form.replace(" ", NO_BREAK_SPACE)
         if fields[5] != "_":
             where = (len(sentences), len(words))
             for name, value in _parse_feats(fields[5], path, lineno).items():
                 features.setdefault(name, []).append((*where, value))
-        words.append(fields[1])
+        words.append(form)
         upos.append(None if fields[3] == "_" else fields[3])
         xpos.append(None if fields[4] == "_" else fields[4])
         deprel.append(None if fields[7] == "_" else fields[7])

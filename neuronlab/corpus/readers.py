@@ -7,6 +7,8 @@ what is wrong.
 """
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -14,6 +16,8 @@ from neuronlab.corpus._io import fail, gc_paused, read_lines, require_sentences
 from neuronlab.corpus.base import Corpus
 from neuronlab.corpus.conllu import read_conllu
 from neuronlab.errors import InvalidParameterError, choices
+
+log = logging.getLogger("neuronlab.corpus")
 
 __all__ = ["READERS", "SUFFIX_FORMATS", "read_corpus", "read_text", "read_neurox", "read_tsv", "read_conllu"]
 
@@ -98,28 +102,45 @@ def read_neurox(path: Path | str, *, labels: Path | str | None = None, label_nam
                   source=f"{path} + {label_path}")
 
 
-def _header_label_column(fields: list[str], label_name: str) -> int | None:
-    """Index of the label column if ``fields`` looks like a header line, else None.
+#: column names that mark the text column of a TSV header (the other column holds the label)
+TEXT_COLUMN_NAMES = frozenset({"sentence", "sentences", "text", "content", "review", "document", "tweet",
+                               "utterance", "question", "input", "phrase"})
+#: column names that mark the label column of a TSV header
+LABEL_COLUMN_NAMES = frozenset({"label", "labels", "class", "category", "target", "sentiment", "polarity", "gold",
+                                "y"})
+_COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
-    A header has two single-word column names, one of which is ``label`` (or ``label_name``).
+
+def _header_label_column(fields: list[str], label_name: str, *, forced: bool = False) -> int | None:
+    """Index of the label column if ``fields`` is a header line, else None.
+
+    A header has two single-word column names, one of them a known text column name (``sentence``,
+    ``text``, ``content``, ...; the other column is the label) or a known label column name (``label``,
+    ``sentiment``, ``class``, ... or ``label_name``). ``forced`` (``header=True``): the line is a header
+    whatever its names; the label column is then the first unless the names say otherwise.
     """
     names = [f.strip().lower() for f in fields]
-    if len(names) != 2 or any(len(n.split()) != 1 for n in names):
-        return None
+    if len(names) != 2:
+        return 0 if forced else None
+    labels = LABEL_COLUMN_NAMES | {label_name.lower()}
     for idx, name in enumerate(names):
-        if name in {"label", label_name.lower()} and names[1 - idx] not in {"label", label_name.lower()}:
+        if name in TEXT_COLUMN_NAMES and names[1 - idx] not in TEXT_COLUMN_NAMES:
+            return 1 - idx
+    for idx, name in enumerate(names):
+        if name in labels and names[1 - idx] not in labels:
             return idx
+    if forced:
+        return 0
     return None
 
 
 @gc_paused
-def read_tsv(path: Path | str, *, label_name: str = "label") -> Corpus:
+def read_tsv(path: Path | str, *, label_name: str = "label", header: bool | None = None) -> Corpus:
     """Read sentence classification data: ``label<TAB>sentence`` per line (SST-2 style).
 
-    An optional header line names the columns (``label<TAB>sentence``,
-    ``sentence<TAB>label``, any single-word name for the text column, e.g. GLUE's
-    ``label<TAB>content``); it fixes which column holds the label. Without a header the label
-    comes first. The sentence is split on whitespace.
+    An optional header line names the columns (``label<TAB>sentence``, ``sentence<TAB>label``,
+    ``sentiment<TAB>text``, GLUE's ``label<TAB>content``); it fixes which column holds the label.
+    Without a header the label comes first. The sentence is split on whitespace.
 
     Parameters
     ----------
@@ -127,6 +148,11 @@ def read_tsv(path: Path | str, *, label_name: str = "label") -> Corpus:
         UTF-8 tab-separated file with exactly two columns.
     label_name : str, default="label"
         Concept name under which the labels are stored in ``sentence_labels``.
+    header : bool, optional
+        True: the first line is a header; False: it is data; None (default): it is a header when both
+        fields are single-word column names and one of them is a known text column name
+        (:data:`TEXT_COLUMN_NAMES`) or label column name (:data:`LABEL_COLUMN_NAMES`, ``label_name``); a
+        detected header is reported on the ``neuronlab.corpus`` logger.
 
     Returns
     -------
@@ -142,10 +168,15 @@ def read_tsv(path: Path | str, *, label_name: str = "label") -> Corpus:
     path = Path(path)
     lines = read_lines(path)
     label_col, first = 0, 0
-    if lines:
-        header = _header_label_column(lines[0].split("\t"), label_name)
-        if header is not None:
-            label_col, first = header, 1
+    if lines and header is not False:
+        fields = lines[0].split("\t")
+        plausible = len(fields) == 2 and all(_COLUMN_NAME.match(f.strip()) for f in fields)
+        found = _header_label_column(fields, label_name, forced=bool(header)) if plausible or header else None
+        if found is not None:
+            label_col, first = found, 1
+            if header is None:
+                log.info("%s: line 1 (%s) read as a header, labels in column %r; pass header=False "
+                         "(--no-header) if it is data", path, " | ".join(fields), fields[found].strip())
     text_col = 1 - label_col
     sentences, values = [], []
     for lineno, line in enumerate(lines[first:], start=first + 1):
@@ -180,13 +211,13 @@ SUFFIX_FORMATS: dict[str, str] = {".conllu": "conllu", ".tsv": "tsv", ".in": "ne
 _OPTIONS: dict[str, frozenset[str]] = {
     "text": frozenset(),
     "neurox": frozenset({"labels", "label_name"}),
-    "tsv": frozenset({"label_name"}),
+    "tsv": frozenset({"label_name", "header"}),
     "conllu": frozenset(),
 }
 
 
 def read_corpus(path: Path | str, *, format: str | None = None, labels: Path | str | None = None,
-                label_name: str = "label") -> Corpus:
+                label_name: str = "label", header: bool | None = None) -> Corpus:
     """Read a corpus file in any registered format.
 
     Parameters
@@ -200,6 +231,8 @@ def read_corpus(path: Path | str, *, format: str | None = None, labels: Path | s
         Label file of the ``neurox`` format (default: ``path`` with suffix ``.label``).
     label_name : str, default="label"
         Concept name for the labels of the ``neurox`` and ``tsv`` formats.
+    header : bool, optional
+        ``tsv`` only: whether the first line is a header (None: detect it; see :func:`read_tsv`).
 
     Returns
     -------
@@ -233,10 +266,11 @@ def read_corpus(path: Path | str, *, format: str | None = None, labels: Path | s
             f"format must be one of {choices(sorted(READERS))} (or None to infer it from the suffix); got {format!r}")
     if not isinstance(label_name, str) or not label_name:
         raise InvalidParameterError(f"label_name must be a non-empty string; got {label_name!r}")
-    options = {"labels": labels, "label_name": label_name}
-    if labels is not None and "labels" not in _OPTIONS[format]:
-        raise InvalidParameterError(
-            f"labels= is only used by the formats {choices(k for k, v in _OPTIONS.items() if 'labels' in v)}; "
-            f"got labels={str(labels)!r} with format={format!r}")
+    options = {"labels": labels, "label_name": label_name, "header": header}
+    for name in ("labels", "header"):
+        if options[name] is not None and name not in _OPTIONS[format]:
+            raise InvalidParameterError(
+                f"{name}= is only used by the formats {choices(k for k, v in _OPTIONS.items() if name in v)}; "
+                f"got {name}={options[name]!r} with format={format!r}")
     kwargs = {k: v for k, v in options.items() if k in _OPTIONS[format]}
     return READERS[format](path, **kwargs)

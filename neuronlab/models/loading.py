@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -11,7 +13,8 @@ from typing import Any, Callable
 from ..errors import InvalidParameterError, UnknownModelError, choices
 from .adapters import Adapter, get_adapter
 
-__all__ = ["ALIASES", "register_alias", "resolve_model_path", "load_model", "LoadedModel"]
+__all__ = ["ALIASES", "register_alias", "resolve_model_path", "load_model", "LoadedModel", "is_plausible_hub_id",
+           "hub_timeout"]
 
 
 def _minilm_path() -> Path:
@@ -33,8 +36,39 @@ def register_alias(name: str, locate: Callable[[], Path]) -> None:
     ALIASES[name] = locate
 
 
+#: a Hugging Face repository id: ``name`` or ``owner/name`` of letters, digits, ``-``, ``_``, ``.`` (at most 96 each)
+_HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+#: seconds a hub look-up may take before it is abandoned (environment: NEURONLAB_HUB_TIMEOUT)
+DEFAULT_HUB_TIMEOUT = 10.0
+
+
+def is_plausible_hub_id(spec: str) -> bool:
+    """Whether ``spec`` is spelled like a Hugging Face repository id (``bert-base-uncased``, ``owner/name``)."""
+    return bool(_HUB_ID.match(spec)) and ".." not in spec and "--" not in spec and not spec.endswith((".", "-"))
+
+
+def hub_timeout() -> float:
+    """The hub look-up timeout in seconds: ``NEURONLAB_HUB_TIMEOUT`` or :data:`DEFAULT_HUB_TIMEOUT`."""
+    raw = os.environ.get("NEURONLAB_HUB_TIMEOUT", "")
+    try:
+        value = float(raw) if raw else DEFAULT_HUB_TIMEOUT
+    except ValueError:
+        raise InvalidParameterError(f"NEURONLAB_HUB_TIMEOUT must be a number of seconds, got {raw!r}") from None
+    return value if value > 0 else DEFAULT_HUB_TIMEOUT
+
+
 def resolve_model_path(spec: str) -> tuple[str, bool]:
-    """Resolve an alias or a path; returns ``(path_or_hub_id, is_local)``."""
+    """Resolve an alias or a path; returns ``(path_or_hub_id, is_local)``.
+
+    Raises
+    ------
+    UnknownModelError
+        At once (no hub look-up) for a path that does not exist, a directory without ``config.json``, and a
+        name that is neither an alias nor spelled like a Hugging Face id.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise UnknownModelError(f"the model must be an alias ({choices(sorted(ALIASES))}), a local directory or a "
+                                f"Hugging Face id; got {spec!r}")
     if spec in ALIASES:
         return str(ALIASES[spec]()), True
     p = Path(spec).expanduser()
@@ -45,7 +79,35 @@ def resolve_model_path(spec: str) -> tuple[str, bool]:
     looks_like_path = spec.startswith((".", "/", "~")) or os.sep in spec and spec.count("/") > 1
     if looks_like_path:
         raise UnknownModelError(f"model path {spec!r} does not exist; known aliases: {choices(sorted(ALIASES))}")
+    if not is_plausible_hub_id(spec):
+        raise UnknownModelError(
+            f"model {spec!r} is not an alias ({choices(sorted(ALIASES))}), not an existing local directory, and not "
+            "a Hugging Face id (name or owner/name of letters, digits, '-', '_', '.')")
     return spec, False
+
+
+def _from_hub(load: Callable[[], Any], spec: str) -> Any:
+    """Run a hub look-up with a wall-clock limit of :func:`hub_timeout` seconds (it never waits longer)."""
+    timeout = hub_timeout()
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["value"] = load()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="neuronlab-hub", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise UnknownModelError(
+            f"model {spec!r} is not an alias or local directory, and the Hugging Face Hub did not answer within "
+            f"{timeout:g} s (no network?); use a local model directory or an alias ({choices(sorted(ALIASES))}), "
+            "or set NEURONLAB_HUB_TIMEOUT to wait longer")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def _auto_config(transformers, path: str, local: bool):
@@ -57,7 +119,7 @@ def _auto_config(transformers, path: str, local: bool):
     except Exception:  # noqa: BLE001 - not cached: try the network unless the user said offline
         if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
             raise
-        return transformers.AutoConfig.from_pretrained(path)
+        return _from_hub(lambda: transformers.AutoConfig.from_pretrained(path), path)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -163,8 +225,14 @@ def load_model(
 
     _quiet_transformers()
     path, local = resolve_model_path(spec)
+    if local:
+        from .engines.checkpoint import read_config
+
+        read_config(path)  # a missing or inconsistent width is named here, not deep inside transformers
     try:
         config = _auto_config(transformers, path, local)
+    except UnknownModelError:
+        raise
     except Exception as exc:  # hub/network errors come in many types; all mean "cannot resolve"  # noqa: BLE001
         raise UnknownModelError(
             f"cannot load model {spec!r}: not an alias ({choices(sorted(ALIASES))}), not a local model directory, "
@@ -181,7 +249,11 @@ def load_model(
         torch.manual_seed(seed)
         model = transformers.AutoModel.from_config(config, torch_dtype=dtype)
     else:
-        model = transformers.AutoModel.from_pretrained(path, torch_dtype=dtype)
+        try:
+            model = transformers.AutoModel.from_pretrained(path, torch_dtype=dtype)
+        except (RuntimeError, ValueError) as exc:  # size mismatches between config.json and the weights
+            raise UnknownModelError(f"cannot load the weights of {spec!r}: they do not match its config.json "
+                                    f"({_first_line(exc)}); restore the model's config.json") from None
     model.eval().to(device)
     info = {
         "name": spec,

@@ -67,7 +67,7 @@ def _probe(p: argparse.ArgumentParser):
 
     def run(args) -> int:
         from ..concepts.probes import LinearProbe
-        from ..concepts.probing import probe_concept
+        from ..concepts.study import probe_concept
         from ..store import ActivationStore
 
         probe = LinearProbe(lambda_l1=args.l1, lambda_l2=args.l2, tol=args.tol,
@@ -167,7 +167,7 @@ def _rank(p: argparse.ArgumentParser):
     p.add_argument("--quiet", action="store_true")
 
     def run(args) -> int:
-        from ..concepts.probing import rank_concept
+        from ..concepts.study import rank_concept
         from ..store import ActivationStore
 
         params = _parse_params(args.param)
@@ -202,7 +202,7 @@ def _compare(p: argparse.ArgumentParser):
     p.add_argument("--quiet", action="store_true")
 
     def run(args) -> int:
-        from ..concepts.probing import compare_rankings
+        from ..concepts.study import compare_rankings
         from ..store import ActivationStore
 
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]

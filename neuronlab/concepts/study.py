@@ -24,7 +24,7 @@ from .data import ConceptData, align_classes, class_remap, load_concept, split_b
 from .evaluation.layerwise import layer_distribution, site_of
 from .probes.controls import ControlTask, selectivity
 from .probes.linear import LinearProbe
-from .probes.ranking import neuron_ordering
+from .rankers.linear import neuron_ordering
 
 __all__ = ["probe_concept", "rank_concept", "compare_rankings", "check_memory"]
 

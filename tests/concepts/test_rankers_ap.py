@@ -51,7 +51,7 @@ def test_equals_sklearn_with_many_ties(kind):
 
 
 def test_blocked_columns_equal_unblocked(monkeypatch):
-    import neuronlab.concepts.rankers.precision as precision
+    import neuronlab.concepts.rankers.ap as precision
 
     rng = np.random.default_rng(2)
     X = np.round(rng.normal(size=(300, 40)), 1)

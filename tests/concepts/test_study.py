@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from neuronlab.concepts import load_concept, split_by_sentence
-from neuronlab.concepts.probing import check_memory, probe_concept, rank_concept
+from neuronlab.concepts.study import check_memory, probe_concept, rank_concept
 from neuronlab.concepts.rankers import RANKERS
 from neuronlab.errors import InvalidParameterError, UnknownSiteError
 from neuronlab.store import ActivationStore
@@ -141,7 +141,7 @@ def test_probe_evaluations_on_planted_store(planted_store):
 
 
 def test_compare_rankings_agreement(planted_store):
-    from neuronlab.concepts.probing import compare_rankings
+    from neuronlab.concepts.study import compare_rankings
 
     with ActivationStore.open(planted_store) as st:
         r = compare_rankings(st, "concept", ["probeless", "ap", "linear"], k=3)

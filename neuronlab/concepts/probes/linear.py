@@ -2,7 +2,7 @@
 
 The probe of Dalvi et al. (2019) is a logistic-regression classifier trained on neuron
 activations with an elastic-net penalty; the size of its weights ranks the neurons (see
-:mod:`neuronlab.concepts.probes.ranking`). NeuroX trains it with minibatch Adam; here the
+:mod:`neuronlab.concepts.rankers.linear`). NeuroX trains it with minibatch Adam; here the
 same convex objective is minimised with a deterministic, full-batch quasi-Newton method
 (OWL-QN, :mod:`neuronlab.concepts.probes._owlqn`) which reaches the optimum in a few dozen passes over the data.
 

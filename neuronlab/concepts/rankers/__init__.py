@@ -13,15 +13,15 @@ from neuronlab.concepts.rankers.agreement import (
 )
 from neuronlab.concepts.rankers.base import BaseRanker, ranking_from_scores
 from neuronlab.concepts.rankers.expert import ExpertRanker
-from neuronlab.concepts.rankers.forest import RandomForestRanker
-from neuronlab.concepts.rankers.masks import IoURanker
-from neuronlab.concepts.rankers.precision import APRanker, column_average_precision
+from neuronlab.concepts.rankers.rf import RandomForestRanker
+from neuronlab.concepts.rankers.iou import IoURanker
+from neuronlab.concepts.rankers.linear import LinearProbeRanker
+from neuronlab.concepts.rankers.ap import APRanker, column_average_precision
 from neuronlab.concepts.rankers.probeless import ProbelessRanker
 
-#: method name -> ranker class (a plain dict; other packages add entries, e.g. "linear")
-#: ("linear", the probe-weight ranking, is registered by neuronlab.concepts.probes, which the
-#: neuronlab.concepts package always imports first)
+#: method name -> ranker class
 RANKERS: dict[str, type] = {
+    "linear": LinearProbeRanker,
     "rf": RandomForestRanker,
     "iou": IoURanker,
     "ap": APRanker,
@@ -33,6 +33,7 @@ __all__ = [
     "RANKERS",
     "BaseRanker",
     "ranking_from_scores",
+    "LinearProbeRanker",
     "RandomForestRanker",
     "IoURanker",
     "APRanker",

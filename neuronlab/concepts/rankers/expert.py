@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from neuronlab.concepts.rankers.base import BaseRanker, check_activations, check_labels
-from neuronlab.concepts.rankers.precision import column_average_precision
+from neuronlab.concepts.rankers.ap import column_average_precision
 from neuronlab.errors import InvalidParameterError
 
 __all__ = ["ExpertRanker", "max_pool_groups"]

@@ -316,11 +316,3 @@ class LinearProbeRanker(BaseRanker):
         """:func:`select_neurons` applied to ``ranking_``."""
         return select_neurons(self.ranking_, k=k, fraction=fraction, which=which, random_state=random_state)
 
-
-def _register() -> None:
-    from neuronlab.concepts.rankers import RANKERS
-
-    RANKERS.setdefault("linear", LinearProbeRanker)
-
-
-_register()

@@ -15,6 +15,8 @@ __all__ = [
     "UnknownSiteError",
     "UnknownModelError",
     "NotFittedError",
+    "ParameterConstraintError",
+    "UnknownKeyError",
 ]
 
 
@@ -49,8 +51,47 @@ class UnknownModelError(NeuronlabError, ValueError):
     """A model alias, path or id cannot be resolved."""
 
 
-class NotFittedError(NeuronlabError, AttributeError):
-    """An estimator was used before ``fit``."""
+class UnknownKeyError(NeuronlabError, KeyError):
+    """A registry look-up failed (method, attributor, ...); the message lists the registered keys."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+# ``NotFittedError`` and ``ParameterConstraintError`` also subclass scikit-learn's exceptions, so that
+# code catching either library's error catches them. They are built on first access (PEP 562), so
+# importing this module (every CLI command does) does not import scikit-learn.
+def _not_fitted_error() -> type:
+    from sklearn.exceptions import NotFittedError as SkNotFittedError
+
+    class NotFittedError(NeuronlabError, SkNotFittedError):
+        """An estimator was used before ``fit`` (also a scikit-learn ``NotFittedError``, hence an
+        ``AttributeError``: ``hasattr`` and ``check_is_fitted`` keep working)."""
+
+    return NotFittedError
+
+
+def _parameter_constraint_error() -> type:
+    from sklearn.utils._param_validation import InvalidParameterError as SkInvalidParameterError
+
+    class ParameterConstraintError(InvalidParameterError, SkInvalidParameterError):
+        """A hyper-parameter violates its estimator's constraints table (also scikit-learn's
+        ``InvalidParameterError``). The message names the parameter, the allowed values and the value
+        received."""
+
+    return ParameterConstraintError
+
+
+_LAZY = {"NotFittedError": _not_fitted_error, "ParameterConstraintError": _parameter_constraint_error}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        cls = _LAZY[name]()
+        cls.__module__, cls.__qualname__ = __name__, name
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def choices(values) -> str:

@@ -76,7 +76,7 @@ def test_negative_neuron_needs_signed_max():
 
 
 def test_invalid_signed():
-    with pytest.raises(InvalidParameterError, match="signed must be one of max, positive; got 'abs'"):
+    with pytest.raises(InvalidParameterError, match="The 'signed' parameter of APRanker must be a str among .*Got 'abs' instead"):
         APRanker(signed="abs").fit(np.eye(4), [0, 1, 0, 1])
 
 

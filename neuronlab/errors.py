@@ -51,7 +51,7 @@ class UnknownModelError(NeuronlabError, ValueError):
     """A model alias, path or id cannot be resolved."""
 
 
-class UnknownKeyError(NeuronlabError, KeyError):
+class UnknownKeyError(InvalidParameterError, KeyError):
     """A registry look-up failed (method, attributor, ...); the message lists the registered keys."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable

@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+from ..concepts.rankers import RANKERS
 from .main import command, emit
 
 log = logging.getLogger("neuronlab")
@@ -147,20 +148,20 @@ def _describe_probe(r: dict, out: str | None) -> str:
     return "\n".join(lines)
 
 
-@command("rank", "Rank neurons for a concept with one method (linear, rf, iou, ap, probeless, expert); the ranking "
-                 "is written into the store.")
+@command("rank", "Rank neurons for a concept with one registered method (see --method); the ranking is written "
+                 "into the store.")
 def _rank(p: argparse.ArgumentParser):
     p.add_argument("store", help="activation store (.h5)")
     p.add_argument("--concept", required=True, help="concept (label) name")
-    p.add_argument("--method", required=True, choices=["linear", "rf", "iou", "ap", "probeless", "expert"],
-                   help="linear: probe weight mass (Dalvi et al. 2019); rf: random-forest Gini importance; "
-                        "iou: thresholded-activation IoU with the concept mask (Bau et al. 2017); ap: per-neuron "
-                        "average precision; probeless: class-mean differences (Antverg & Belinkov 2022); expert: "
-                        "sentence-level AP of max-pooled activations (Suau et al. 2020)")
+    p.add_argument("--method", required=True, choices=list(RANKERS),
+                   help="; ".join(f"{e.name}: {e.description}" + (f" ({e.reference})" if e.reference else "")
+                                  for e in RANKERS.values()))
     p.add_argument("--sites", default=None, help="sites to rank (names/globs); default: all")
     p.add_argument("--top-k", type=int, default=10, help="top neurons listed (overall and per class)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="method hyper-parameter, e.g. --param quantile=0.99 --param n_estimators=200 (repeatable)")
+                   help="method hyper-parameter (repeatable), e.g. --param quantile=0.99; per method: "
+                        + "; ".join(f"{e.name}: " + (", ".join(f"{q.name} ({q.describe()})" for q in e.params) or "none")
+                                    for e in RANKERS.values()))
     p.add_argument("--max-memory-gb", type=float, default=None, help="memory budget")
     p.add_argument("--out", default=None, help="write the full result as JSON to this file")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
@@ -170,7 +171,7 @@ def _rank(p: argparse.ArgumentParser):
         from ..concepts.study import rank_concept
         from ..store import ActivationStore
 
-        params = _parse_params(args.param)
+        params = RANKERS[args.method].parse_params(_parse_params(args.param))
         with ActivationStore.open(args.store) as store:
             report, arrays = rank_concept(store, args.concept, args.method, sites=args.sites, params=params,
                                           top_k=args.top_k, max_memory_gb=args.max_memory_gb)
@@ -194,7 +195,7 @@ def _compare(p: argparse.ArgumentParser):
     p.add_argument("store", help="activation store (.h5)")
     p.add_argument("--concept", required=True, help="concept (label) name")
     p.add_argument("--methods", default="linear,probeless,ap,iou",
-                   help="comma-separated methods among linear, rf, iou, ap, probeless, expert")
+                   help="comma-separated registered methods (`neuronlab rank --help` lists them)")
     p.add_argument("--sites", default=None, help="sites (names/globs); default: all")
     p.add_argument("--top-k", type=int, default=50, help="size of the top sets compared")
     p.add_argument("--out", default=None, help="write the result as JSON to this file")
@@ -221,7 +222,8 @@ def _compare(p: argparse.ArgumentParser):
     return run
 
 
-def _parse_params(items: list[str]) -> dict:
+def _parse_params(items: list[str]) -> dict[str, str]:
+    """``--param NAME=VALUE`` items -> ``{NAME: VALUE}`` strings (the registry entry types them)."""
     from ..errors import InvalidParameterError
 
     out = {}
@@ -229,8 +231,5 @@ def _parse_params(items: list[str]) -> dict:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise InvalidParameterError(f"--param expects NAME=VALUE, got {item!r}")
-        try:
-            out[name] = json.loads(value)
-        except json.JSONDecodeError:
-            out[name] = value
+        out[name] = value
     return out

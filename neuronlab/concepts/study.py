@@ -24,6 +24,7 @@ from .data import ConceptData, align_classes, class_remap, load_concept, split_b
 from .evaluation.layerwise import layer_distribution, site_of
 from .probes.controls import ControlTask, selectivity
 from .probes.linear import LinearProbe
+from .rankers import RANKERS
 from .rankers.linear import neuron_ordering
 
 __all__ = ["probe_concept", "rank_concept", "compare_rankings", "check_memory"]
@@ -286,14 +287,12 @@ def rank_concept(
     arrays : dict
         Arrays to write into the store.
     """
-    from .rankers import RANKERS
-
-    if method not in RANKERS:
-        raise InvalidParameterError(f"unknown ranking method {method!r}; valid: {choices(sorted(RANKERS))}")
+    entry = RANKERS[method]  # UnknownKeyError lists the registered methods
+    ranker = entry.build(**(params or {}))  # unknown parameters fail here, before any data is read
     t0 = time.perf_counter()
     label = store.label(concept)
     sentence_y = None
-    if method == "expert" and label.level == "sentence" and store.granularity != "sentence":
+    if entry.level == "sentence" and label.level == "sentence" and store.granularity != "sentence":
         data, sentence_y = _sentence_concept_rows(store, concept, sites)
     else:
         data = load_concept(store, concept, sites=sites)
@@ -301,10 +300,9 @@ def rank_concept(
     if top_k < 1 or top_k > len(data.neuron_ids):
         raise InvalidParameterError(f"top_k must lie in 1..{len(data.neuron_ids)} (the number of neurons), got {top_k}")
     data = data.load()
-    ranker = RANKERS[method](**(params or {}))
     if sentence_y is not None:
         ranker.fit(data.X, sentence_y, groups=data.groups)
-    elif method == "expert":
+    elif entry.level == "sentence":
         ranker.fit(data.X, data.y, groups=data.groups)
     else:
         ranker.fit(data.X, data.y)

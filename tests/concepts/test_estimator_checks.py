@@ -17,7 +17,7 @@ FAST = {"rf": {"n_estimators": 5}}
 
 
 def _estimators():
-    return [LinearProbe()] + [RANKERS[name](**FAST.get(name, {})) for name in sorted(RANKERS)]
+    return [LinearProbe()] + [RANKERS[name].build(**FAST.get(name, {})) for name in sorted(RANKERS)]
 
 
 @parametrize_with_checks(_estimators())

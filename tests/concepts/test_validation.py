@@ -55,7 +55,7 @@ def test_predict_refuses_nan():
 def test_continuous_target_refused(name):
     X, _ = _data()
     y = np.linspace(0.0, 1.0, X.shape[0])  # 120 distinct values: a regression target, not 120 classes
-    est = LinearProbe() if name == "probe" else RANKERS[name]()
+    est = LinearProbe() if name == "probe" else RANKERS[name].build()
     with pytest.raises(InvalidParameterError, match="y holds continuous values"):
         est.fit(X, y)
 

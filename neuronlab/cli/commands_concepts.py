@@ -20,13 +20,14 @@ def _write_json(path: str | None, payload: dict) -> None:
         Path(path).write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
 
 
-def _write_back(store_path, name: str, arrays: dict, config: dict, kind: str) -> str | None:
+def _write_back(store_path, name: str, result) -> str | None:
+    """Write ``result`` (a :class:`neuronlab.results.Result`) into the store; None (with a warning) if it cannot."""
     from ..errors import StoreError
     from ..store import ActivationStore
 
     try:
         with ActivationStore.open(store_path, mode="r+") as st:
-            return st.write_result(name, arrays, config=config, kind=kind)
+            return result.to_store(st, name)
     except (StoreError, OSError) as exc:
         log.warning("could not write the result into %s (%s); the JSON output has it", store_path, exc)
         return None
@@ -79,7 +80,7 @@ def _probe(p: argparse.ArgumentParser):
             try:
                 if args.controls and not args.no_random_init:
                     ri = _random_init(store, test, args)
-                report, arrays = probe_concept(
+                result = probe_concept(
                     store, args.concept, sites=args.sites, test_store=test, train_size=args.split, probe=probe,
                     controls=args.controls, random_init_store=ri, random_state=args.seed,
                     top_fraction=args.top_fraction, max_memory_gb=args.max_memory_gb,
@@ -88,7 +89,8 @@ def _probe(p: argparse.ArgumentParser):
             finally:
                 for s in ([test] if test else []) + (list(ri) if isinstance(ri, tuple) else [ri] if ri else []):
                     s.close()
-        report["result_path"] = _write_back(args.store, f"probe_{args.concept}", arrays, report["config"], "probe")
+        result.result_path = _write_back(args.store, f"probe_{args.concept}", result)
+        report = result.to_dict()
         _write_json(args.out, report)
         emit(args, report, _describe_probe(report, args.out))
         return 0
@@ -173,10 +175,10 @@ def _rank(p: argparse.ArgumentParser):
 
         params = RANKERS[args.method].parse_params(_parse_params(args.param))
         with ActivationStore.open(args.store) as store:
-            report, arrays = rank_concept(store, args.concept, args.method, sites=args.sites, params=params,
-                                          top_k=args.top_k, max_memory_gb=args.max_memory_gb)
-        report["result_path"] = _write_back(args.store, f"rank_{args.method}_{args.concept}", arrays,
-                                            report["config"], "ranking")
+            result = rank_concept(store, args.concept, args.method, sites=args.sites, params=params,
+                                  top_k=args.top_k, max_memory_gb=args.max_memory_gb)
+        result.result_path = _write_back(args.store, f"rank_{args.method}_{args.concept}", result)
+        report = result.to_dict()
         _write_json(args.out, report)
         text = [f"{args.method} ranking of {report['n_neurons']} neurons for {args.concept} "
                 f"({report['n_rows']} rows, {report['seconds']} s)"]

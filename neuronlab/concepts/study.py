@@ -3,8 +3,9 @@
 :func:`probe_concept` trains the linear probe (Dalvi et al. 2019) train -> test and reports it with
 the baselines a probe number needs (Hewitt & Liang 2019: control task and selectivity; majority
 class; the same probe on a randomly initialised model). :func:`rank_concept` runs any registered
-ranker. Both return plain JSON-able dicts (the CLI's ``--json`` output) and can write their result
-into the store under ``/results``. No torch here: the random-init store is extracted by the caller
+ranker. Both return typed results (:class:`~neuronlab.concepts.results.ProbeResult`,
+:class:`~neuronlab.concepts.results.RankingResult`) whose ``to_dict()`` is the CLI's ``--json`` output and
+whose ``to_store(store, name)`` writes them under ``/results``. No torch here: the random-init store is extracted by the caller
 (:func:`neuronlab.extraction.controls.random_init_store`).
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .evaluation.layerwise import layer_distribution, site_of
 from .probes.controls import ControlTask, selectivity
 from .probes.linear import LinearProbe
 from .rankers import RANKERS
+from .results import ProbeResult, RankingResult
 from .rankers.linear import neuron_ordering
 
 __all__ = ["probe_concept", "rank_concept", "compare_rankings", "check_memory"]
@@ -94,7 +96,7 @@ def probe_concept(
     top_fraction: float = 0.05,
     max_memory_gb: float | None = None,
     evaluate: Sequence[str] = (),
-) -> tuple[dict, dict]:
+) -> ProbeResult:
     """Train and evaluate a linear probe for ``concept``, with baselines and the neuron ranking.
 
     Parameters
@@ -126,11 +128,10 @@ def probe_concept(
 
     Returns
     -------
-    report : dict
-        JSON-able: concept, sites, n_train, n_test, accuracy, train_accuracy, baselines, selectivity,
-        ranking (best-first neuron ids), per_class (top neurons per class), layer_distribution, config.
-    arrays : dict
-        Arrays to write into the store (coef, intercept, ranking).
+    ProbeResult
+        concept, sites, n_train, n_test, accuracy, train_accuracy, baselines, selectivity, ranking
+        (best-first neuron ids), per_class (top neurons per class), layer_distribution, config; the probe's
+        ``coef`` and ``intercept`` (stored by ``to_store``, not in the JSON).
 
     References
     ----------
@@ -199,14 +200,8 @@ def probe_concept(
         "seconds": round(time.perf_counter() - t0, 3),
         "config": config,
     }
-    arrays = {
-        "coef": np.asarray(fitted.coef_, dtype=np.float32),
-        "intercept": np.asarray(fitted.intercept_, dtype=np.float32),
-        "classes": np.array(list(map(str, train.classes)), dtype=object),
-        "ranking": np.array(report["ranking"], dtype=object),
-        "neuron_ids": np.array(ids, dtype=object),
-    }
-    return report, arrays
+    return ProbeResult(**report, coef=np.asarray(fitted.coef_), intercept=np.asarray(fitted.intercept_),
+                       neuron_ids=list(ids))
 
 
 EVALUATIONS = ("layerwise", "ablation", "minimal")
@@ -277,15 +272,26 @@ def rank_concept(
     params: dict | None = None,
     top_k: int = 10,
     max_memory_gb: float | None = None,
-) -> tuple[dict, dict]:
-    """Rank neurons for ``concept`` with a registered method (``RANKERS``: linear, rf, iou, ap, probeless, expert).
+) -> RankingResult:
+    """Rank neurons for ``concept`` with a registered method (:data:`~neuronlab.concepts.rankers.RANKERS`).
+
+    A ranker registered with ``level="sentence"`` is fitted with the sentence id of every row (``groups``);
+    for a sentence-level concept on a word or token store it gets one label per sentence.
+
+    Parameters
+    ----------
+    method : str
+        A key of ``RANKERS``.
+    params : dict, optional
+        Hyper-parameters of the ranker (unknown names are refused with the list of valid ones).
+    top_k : int
+        Top neurons listed (overall and per class).
 
     Returns
     -------
-    report : dict
-        method, concept, ranking (best-first ids), scores (aligned with ranking), per_class top neurons, config.
-    arrays : dict
-        Arrays to write into the store.
+    RankingResult
+        method, concept, ranking (best-first ids), scores (aligned with ranking), per_class top neurons, config;
+        ``class_scores`` (stored by ``to_store``, not in the JSON).
     """
     entry = RANKERS[method]  # UnknownKeyError lists the registered methods
     ranker = entry.build(**(params or {}))  # unknown parameters fail here, before any data is read
@@ -329,12 +335,8 @@ def rank_concept(
         "config": {"method": method, "params": ranker.get_params(), "sites": sites if isinstance(sites, str) or
                    sites is None else ",".join(sites)},
     }
-    arrays = {"ranking": np.array(report["ranking"], dtype=object), "scores": scores[ranking],
-              "neuron_ids": np.array(ids, dtype=object)}
     cs = getattr(ranker, "class_scores_", None)
-    if cs is not None:
-        arrays["class_scores"] = np.asarray(cs, dtype=np.float32)
-    return report, arrays
+    return RankingResult(**report, neuron_ids=list(ids), class_scores=None if cs is None else np.asarray(cs))
 
 
 def _sentence_concept_rows(store: ActivationStore, concept: str, sites) -> tuple[ConceptData, np.ndarray]:
@@ -386,7 +388,7 @@ def compare_rankings(
     if len(methods) < 2:
         raise InvalidParameterError(f"compare needs at least two methods, got {methods}")
     reports = {m: rank_concept(store, concept, m, sites=sites, params=(params or {}).get(m), top_k=min(k, 10),
-                               max_memory_gb=max_memory_gb)[0] for m in methods}
+                               max_memory_gb=max_memory_gb).to_dict() for m in methods}
     ids = reports[methods[0]]["ranking"]
     index = {nid: i for i, nid in enumerate(sorted(ids))}
     if k < 1 or k > len(ids):

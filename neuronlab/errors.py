@@ -6,6 +6,9 @@ what was expected and what was received, and, for failed look-ups, the valid cho
 """
 from __future__ import annotations
 
+import re
+from typing import Mapping
+
 __all__ = [
     "NeuronlabError",
     "InvalidParameterError",
@@ -17,6 +20,7 @@ __all__ = [
     "NotFittedError",
     "ParameterConstraintError",
     "UnknownKeyError",
+    "as_cli_flags",
 ]
 
 
@@ -92,6 +96,33 @@ def __getattr__(name: str):
         globals()[name] = cls
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def as_cli_flags(message: str, flags: Mapping[str, str]) -> str:
+    """Rewrite the Python spelling of parameters in ``message`` into command-line flags.
+
+    Library errors name Python parameters (``overwrite=True``, ``sites=``, ``granularity='sentence'``);
+    the CLI passes its own messages through this function with the flags of the command.
+
+    Examples
+    --------
+    >>> as_cli_flags("select fewer sites (sites=) or raise max_memory_gb=", {"sites": "--sites",
+    ...              "max_memory_gb": "--max-memory-gb"})
+    'select fewer sites (--sites) or raise --max-memory-gb'
+    >>> as_cli_flags("pass overwrite=True; extract with granularity='sentence'; got k=3",
+    ...              {"overwrite": "--overwrite", "granularity": "--granularity", "k": "--top-k"})
+    'pass --overwrite; extract with --granularity sentence; got k=3'
+    """
+
+    def flag(m: re.Match) -> str:
+        name, value = m.group(1), m.group(2)
+        if name not in flags:
+            return m.group(0)
+        if value.startswith("'"):
+            return f"{flags[name]} {value[1:-1]}"
+        return flags[name]
+
+    return re.sub(r"\b([A-Za-z_][A-Za-z0-9_]*)=(True\b|'[^']*'|(?![\w'\"(\[{.-]))", flag, message)
 
 
 def choices(values) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 from pathlib import Path
@@ -10,6 +11,28 @@ from ..concepts.rankers import RANKERS
 from .main import command, emit
 
 log = logging.getLogger("neuronlab")
+
+#: Python parameter of the library -> flag of these commands (library errors name the former)
+_FLAGS = {"sites": "--sites", "max_memory_gb": "--max-memory-gb", "granularity": "--granularity",
+          "test_store": "--test", "train_size": "--split", "overwrite": "--overwrite"}
+
+
+def _speaks_flags(run):
+    """Re-raise the library's errors with command-line flags in place of Python parameter names."""
+
+    @functools.wraps(run)
+    def wrapped(args) -> int:
+        from ..errors import NeuronlabError, as_cli_flags
+
+        try:
+            return run(args)
+        except NeuronlabError as exc:
+            text = as_cli_flags(str(exc), _FLAGS)
+            if text == str(exc):
+                raise
+            raise type(exc)(text) from exc
+
+    return wrapped
 
 
 def _write_json(path: str | None, payload: dict) -> None:
@@ -95,7 +118,7 @@ def _probe(p: argparse.ArgumentParser):
         emit(args, report, _describe_probe(report, args.out))
         return 0
 
-    return run
+    return _speaks_flags(run)
 
 
 def _random_init(store, test, args):
@@ -189,7 +212,7 @@ def _rank(p: argparse.ArgumentParser):
         emit(args, report, "\n".join(text))
         return 0
 
-    return run
+    return _speaks_flags(run)
 
 
 @command("compare", "Agreement between the neuron rankings of several methods (top-k overlap, Spearman correlation).")
@@ -221,7 +244,7 @@ def _compare(p: argparse.ArgumentParser):
         emit(args, report, "\n".join(lines))
         return 0
 
-    return run
+    return _speaks_flags(run)
 
 
 def _parse_params(items: list[str]) -> dict[str, str]:

@@ -58,8 +58,8 @@ def check_memory(n_rows: int, n_neurons: int, *, copies: float = 2.5, budget_gb:
     if budget is not None and need > budget:
         raise InvalidParameterError(
             f"fitting this probe needs about {need / (1 << 30):.1f} GB ({n_rows} rows x {n_neurons} neurons, float32, "
-            f"with work space) but {budget / (1 << 30):.1f} GB are available; select fewer --sites, probe a subset of "
-            "rows, or raise --max-memory-gb on a bigger machine"
+            f"with work space) but {budget / (1 << 30):.1f} GB are available; select fewer sites (sites=), probe a subset "
+            "of rows, or raise max_memory_gb= on a bigger machine"
         )
 
 

@@ -9,6 +9,8 @@ from neuronlab.concepts.study import probe_concept, rank_concept
 from neuronlab.errors import InvalidParameterError
 from neuronlab.store import ActivationStore
 
+from concept_stores import tiny_store  # noqa: F401 (fixture)
+
 
 def test_memory_error_names_python_parameters_and_cli_names_flags(tiny_store, capsys):
     with ActivationStore.open(tiny_store) as st:

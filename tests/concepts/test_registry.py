@@ -13,6 +13,8 @@ from neuronlab.concepts.rankers import RANKERS, BaseRanker, RankerEntry, registe
 from neuronlab.errors import InvalidParameterError, UnknownKeyError
 from neuronlab.registry import Entry, Param, Registry
 
+from concept_stores import tiny_store  # noqa: F401 (fixture)
+
 TINY_PLANTED = {"layers.1:2", "layers.0:5"}  # the neurons tests/concepts/conftest.py plants in tiny_store
 
 

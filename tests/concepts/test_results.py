@@ -12,6 +12,8 @@ from neuronlab.errors import InvalidParameterError
 from neuronlab.results import Result
 from neuronlab.store import ActivationStore
 
+from concept_stores import tiny_store  # noqa: F401 (fixture)
+
 PROBE_KEYS = ["concept", "store", "test_store", "sites", "n_neurons", "classes", "n_train", "n_test", "accuracy",
               "train_accuracy", "baselines", "selectivity", "ranking", "per_class", "layer_distribution",
               "evaluation", "probe_iterations", "seconds", "config", "result_path"]

@@ -1,4 +1,7 @@
-"""Fixtures of the concept tests."""
+"""Fixtures shared by concept tests (import them: ``from concept_stores import tiny_store``).
+
+Not a conftest.py: the doctest collection of the whole tree would import two modules named ``conftest``.
+"""
 from __future__ import annotations
 
 import numpy as np

@@ -340,7 +340,7 @@ def rank_concept(
 
 
 def _sentence_concept_rows(store: ActivationStore, concept: str, sites) -> tuple[ConceptData, np.ndarray]:
-    """Every row of the labelled sentences, with the per-sentence labels (for the expert ranker)."""
+    """Every row of the labelled sentences, with the per-sentence labels (for rankers of level "sentence")."""
     label = store.label(concept)
     values = label.values.astype(np.int64)[: store.n_done]
     remap, present = class_remap(values, label.vocabulary, concept)

@@ -126,7 +126,8 @@ def run(args) -> dict:
     from neuronlab.concepts.evaluation.minimal import minimal_neuron_subset
     from sklearn.base import clone
 
-    from neuronlab.concepts.probes import ControlTask, LinearProbe, neuron_ordering, selectivity
+    from neuronlab.concepts.probes import ControlTask, LinearProbe, selectivity
+    from neuronlab.concepts.rankers.linear import neuron_ordering
 
     t_load = time.perf_counter()
     train, test = load_split(args.train_words)

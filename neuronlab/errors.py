@@ -6,6 +6,9 @@ what was expected and what was received, and, for failed look-ups, the valid cho
 """
 from __future__ import annotations
 
+import re
+from typing import Mapping
+
 __all__ = [
     "NeuronlabError",
     "InvalidParameterError",
@@ -15,6 +18,9 @@ __all__ = [
     "UnknownSiteError",
     "UnknownModelError",
     "NotFittedError",
+    "ParameterConstraintError",
+    "UnknownKeyError",
+    "as_cli_flags",
 ]
 
 
@@ -49,8 +55,74 @@ class UnknownModelError(NeuronlabError, ValueError):
     """A model alias, path or id cannot be resolved."""
 
 
-class NotFittedError(NeuronlabError, AttributeError):
-    """An estimator was used before ``fit``."""
+class UnknownKeyError(InvalidParameterError, KeyError):
+    """A registry look-up failed (method, attributor, ...); the message lists the registered keys."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+# ``NotFittedError`` and ``ParameterConstraintError`` also subclass scikit-learn's exceptions, so that
+# code catching either library's error catches them. They are built on first access (PEP 562), so
+# importing this module (every CLI command does) does not import scikit-learn.
+def _not_fitted_error() -> type:
+    from sklearn.exceptions import NotFittedError as SkNotFittedError
+
+    class NotFittedError(NeuronlabError, SkNotFittedError):
+        """An estimator was used before ``fit`` (also a scikit-learn ``NotFittedError``, hence an
+        ``AttributeError``: ``hasattr`` and ``check_is_fitted`` keep working)."""
+
+    return NotFittedError
+
+
+def _parameter_constraint_error() -> type:
+    from sklearn.utils._param_validation import InvalidParameterError as SkInvalidParameterError
+
+    class ParameterConstraintError(InvalidParameterError, SkInvalidParameterError):
+        """A hyper-parameter violates its estimator's constraints table (also scikit-learn's
+        ``InvalidParameterError``). The message names the parameter, the allowed values and the value
+        received."""
+
+    return ParameterConstraintError
+
+
+_LAZY = {"NotFittedError": _not_fitted_error, "ParameterConstraintError": _parameter_constraint_error}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        cls = _LAZY[name]()
+        cls.__module__, cls.__qualname__ = __name__, name
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def as_cli_flags(message: str, flags: Mapping[str, str]) -> str:
+    """Rewrite the Python spelling of parameters in ``message`` into command-line flags.
+
+    Library errors name Python parameters (``overwrite=True``, ``sites=``, ``granularity='sentence'``);
+    the CLI passes its own messages through this function with the flags of the command.
+
+    Examples
+    --------
+    >>> as_cli_flags("select fewer sites (sites=) or raise max_memory_gb=", {"sites": "--sites",
+    ...              "max_memory_gb": "--max-memory-gb"})
+    'select fewer sites (--sites) or raise --max-memory-gb'
+    >>> as_cli_flags("pass overwrite=True; extract with granularity='sentence'; got k=3",
+    ...              {"overwrite": "--overwrite", "granularity": "--granularity", "k": "--top-k"})
+    'pass --overwrite; extract with --granularity sentence; got k=3'
+    """
+
+    def flag(m: re.Match) -> str:
+        name, value = m.group(1), m.group(2)
+        if name not in flags:
+            return m.group(0)
+        if value.startswith("'"):
+            return f"{flags[name]} {value[1:-1]}"
+        return flags[name]
+
+    return re.sub(r"\b([A-Za-z_][A-Za-z0-9_]*)=(True\b|'[^']*'|(?![\w'\"(\[{.-]))", flag, message)
 
 
 def choices(values) -> str:

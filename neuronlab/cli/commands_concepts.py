@@ -2,12 +2,36 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 
+from ..concepts.rankers import RANKERS
 from .registry import add_out_arguments, check_out, command, emit, json_output
 
 log = logging.getLogger("neuronlab")
+
+#: Python parameter of the library -> flag of these commands (library errors name the former)
+_FLAGS = {"sites": "--sites", "max_memory_gb": "--max-memory-gb", "granularity": "--granularity",
+          "test_store": "--test", "train_size": "--split", "overwrite": "--overwrite"}
+
+
+def _speaks_flags(run):
+    """Re-raise the library's errors with command-line flags in place of Python parameter names."""
+
+    @functools.wraps(run)
+    def wrapped(args) -> int:
+        from ..errors import NeuronlabError, as_cli_flags
+
+        try:
+            return run(args)
+        except NeuronlabError as exc:
+            text = as_cli_flags(str(exc), _FLAGS)
+            if text == str(exc):
+                raise
+            raise type(exc)(text) from exc
+
+    return wrapped
 
 
 def _write_json(args, payload: dict, inputs) -> None:
@@ -16,13 +40,14 @@ def _write_json(args, payload: dict, inputs) -> None:
         write(payload)
 
 
-def _write_back(store_path, name: str, arrays: dict, config: dict, kind: str) -> str:
+def _write_back(store_path, name: str, result) -> str:
+    """Write ``result`` (a :class:`neuronlab.results.Result`) into the store; an error if it cannot."""
     from ..errors import StoreError
     from ..store import ActivationStore
 
     try:
         with ActivationStore.open(store_path, mode="r+") as st:
-            return st.write_result(name, arrays, config=config, kind=kind)
+            return result.to_store(st, name)
     except OSError as exc:
         if isinstance(exc, StoreError):
             raise
@@ -87,7 +112,7 @@ def _probe(p: argparse.ArgumentParser):
 
     def run(args) -> int:
         from ..concepts.probes import LinearProbe
-        from ..concepts.probing import probe_concept
+        from ..concepts.study import probe_concept
         from ..store import ActivationStore
 
         probe = LinearProbe(lambda_l1=args.l1, lambda_l2=args.l2, tol=args.tol,
@@ -100,7 +125,7 @@ def _probe(p: argparse.ArgumentParser):
             try:
                 if args.controls and not args.no_random_init:
                     ri = _random_init(store, test, args)
-                report, arrays = probe_concept(
+                result = probe_concept(
                     store, args.concept, sites=args.sites, test_store=test, train_size=args.split, probe=probe,
                     controls=args.controls, random_init_store=ri, random_state=args.seed,
                     top_fraction=args.top_fraction, max_memory_gb=args.max_memory_gb,
@@ -109,13 +134,14 @@ def _probe(p: argparse.ArgumentParser):
             finally:
                 for s in ([test] if test else []) + (list(ri) if isinstance(ri, tuple) else [ri] if ri else []):
                     s.close()
-        report["result_path"] = None if args.no_write_back else _write_back(
-            args.store, f"probe_{args.concept}", arrays, report["config"], "probe")
+        result.result_path = None if args.no_write_back else _write_back(
+            args.store, f"probe_{args.concept}", result)
+        report = result.to_dict()
         _write_json(args, report, inputs)
         emit(args, report, _describe_probe(report, args.out))
         return 0
 
-    return run
+    return _speaks_flags(run)
 
 
 def _random_init(store, test, args):
@@ -189,20 +215,20 @@ def _describe_probe(r: dict, out: str | None) -> str:
     return "\n".join(lines)
 
 
-@command("rank", "Rank neurons for a concept with one method (linear, rf, iou, ap, probeless, expert); the ranking "
-                 "is written into the store.")
+@command("rank", "Rank neurons for a concept with one registered method (see --method); the ranking is written "
+                 "into the store.")
 def _rank(p: argparse.ArgumentParser):
     p.add_argument("store", help="activation store (.h5)")
     p.add_argument("--concept", required=True, help="concept (label) name")
-    p.add_argument("--method", required=True, choices=["linear", "rf", "iou", "ap", "probeless", "expert"],
-                   help="linear: probe weight mass (Dalvi et al. 2019); rf: random-forest Gini importance; "
-                        "iou: thresholded-activation IoU with the concept mask (Bau et al. 2017); ap: per-neuron "
-                        "average precision; probeless: class-mean differences (Antverg & Belinkov 2022); expert: "
-                        "sentence-level AP of max-pooled activations (Suau et al. 2020)")
+    p.add_argument("--method", required=True, choices=list(RANKERS),
+                   help="; ".join(f"{e.name}: {e.description}" + (f" ({e.reference})" if e.reference else "")
+                                  for e in RANKERS.values()))
     p.add_argument("--sites", default=None, help="sites to rank (names/globs); default: all")
     p.add_argument("--top-k", type=int, default=10, help="top neurons listed (overall and per class)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="method hyper-parameter, e.g. --param quantile=0.99 --param n_estimators=200 (repeatable)")
+                   help="method hyper-parameter (repeatable), e.g. --param quantile=0.99; per method: "
+                        + "; ".join(f"{e.name}: " + (", ".join(f"{q.name} ({q.describe()})" for q in e.params) or "none")
+                                    for e in RANKERS.values()))
     p.add_argument("--max-memory-gb", type=float, default=None, help="memory budget")
     add_out_arguments(p)
     _add_write_back(p)
@@ -210,16 +236,17 @@ def _rank(p: argparse.ArgumentParser):
     p.add_argument("--quiet", action="store_true")
 
     def run(args) -> int:
-        from ..concepts.probing import rank_concept
+        from ..concepts.study import rank_concept
         from ..store import ActivationStore
 
-        params = _parse_params(args.param)
+        params = RANKERS[args.method].parse_params(_parse_params(args.param))
         _check_outputs(args, [args.store])
         with ActivationStore.open(args.store) as store:
-            report, arrays = rank_concept(store, args.concept, args.method, sites=args.sites, params=params,
-                                          top_k=args.top_k, max_memory_gb=args.max_memory_gb)
-        report["result_path"] = None if args.no_write_back else _write_back(
-            args.store, f"rank_{args.method}_{args.concept}", arrays, report["config"], "ranking")
+            result = rank_concept(store, args.concept, args.method, sites=args.sites, params=params,
+                                  top_k=args.top_k, max_memory_gb=args.max_memory_gb)
+        result.result_path = None if args.no_write_back else _write_back(
+            args.store, f"rank_{args.method}_{args.concept}", result)
+        report = result.to_dict()
         _write_json(args, report, [args.store])
         text = [f"{args.method} ranking of {report['n_neurons']} neurons for {args.concept} "
                 f"({report['n_rows']} rows, {report['seconds']} s)"]
@@ -230,7 +257,7 @@ def _rank(p: argparse.ArgumentParser):
         emit(args, report, "\n".join(text))
         return 0
 
-    return run
+    return _speaks_flags(run)
 
 
 @command("compare", "Agreement between the neuron rankings of several methods (top-k overlap, Spearman correlation).")
@@ -238,7 +265,7 @@ def _compare(p: argparse.ArgumentParser):
     p.add_argument("store", help="activation store (.h5)")
     p.add_argument("--concept", required=True, help="concept (label) name")
     p.add_argument("--methods", default="linear,probeless,ap,iou",
-                   help="comma-separated methods among linear, rf, iou, ap, probeless, expert")
+                   help="comma-separated registered methods (`neuronlab rank --help` lists them)")
     p.add_argument("--sites", default=None, help="sites (names/globs); default: all")
     p.add_argument("--top-k", type=int, default=50, help="size of the top sets compared")
     add_out_arguments(p, "write the result as JSON to this file")
@@ -246,7 +273,7 @@ def _compare(p: argparse.ArgumentParser):
     p.add_argument("--quiet", action="store_true")
 
     def run(args) -> int:
-        from ..concepts.probing import compare_rankings
+        from ..concepts.study import compare_rankings
         from ..store import ActivationStore
 
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -263,10 +290,11 @@ def _compare(p: argparse.ArgumentParser):
         emit(args, report, "\n".join(lines))
         return 0
 
-    return run
+    return _speaks_flags(run)
 
 
-def _parse_params(items: list[str]) -> dict:
+def _parse_params(items: list[str]) -> dict[str, str]:
+    """``--param NAME=VALUE`` items -> ``{NAME: VALUE}`` strings (the registry entry types them)."""
     from ..errors import InvalidParameterError
 
     out = {}
@@ -274,8 +302,5 @@ def _parse_params(items: list[str]) -> dict:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise InvalidParameterError(f"--param expects NAME=VALUE, got {item!r}")
-        try:
-            out[name] = json.loads(value)
-        except json.JSONDecodeError:
-            out[name] = value
+        out[name] = value
     return out

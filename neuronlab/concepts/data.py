@@ -107,9 +107,13 @@ def load_concept(
     """
     label = store.label(concept)
     if label.level == "sentence" and store.granularity != "sentence":
+        from .rankers import RANKERS
+
+        pooled = [name for name, entry in RANKERS.items() if entry.level == "sentence"]
         raise InvalidParameterError(
             f"concept {concept!r} labels sentences but {str(store.path)!r} holds {store.granularity} rows; "
-            "extract with --granularity sentence to probe it (or use the 'expert' ranker, which pools rows per sentence)"
+            f"extract with granularity='sentence' to probe it (or rank with a sentence-level method: "
+            f"{', '.join(pooled)}, which pools rows per sentence)"
         )
     values = label.values.astype(np.int64)
     n_valid = store.n_valid_rows

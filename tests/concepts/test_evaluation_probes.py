@@ -4,7 +4,8 @@ import pytest
 
 from neuronlab.concepts.evaluation import (ablation_curve, layer_distribution, layerwise_accuracy, masked_accuracy,
                                            minimal_neuron_subset, retrain_accuracy)
-from neuronlab.concepts.probes import LinearProbe, LinearProbeRanker
+from neuronlab.concepts.probes import LinearProbe
+from neuronlab.concepts.rankers import LinearProbeRanker
 from neuronlab.errors import InvalidParameterError
 
 N_PLANTED, D = 10, 200

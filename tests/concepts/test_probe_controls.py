@@ -54,6 +54,8 @@ def test_errors():
         ControlTask().fit(["a", "b"], [0])
     with pytest.raises(InvalidParameterError, match="sequence of word types"):
         ControlTask().fit("ab", [0, 1])
+    with pytest.raises(InvalidParameterError, match="The 'random_state' parameter of ControlTask must be"):
+        ControlTask(random_state="seed").fit(["a", "b"], [0, 1])
     with pytest.raises(InvalidParameterError, match="task_accuracy"):
         selectivity(1.5, 0.2)
     assert selectivity(0.9, 0.6) == pytest.approx(0.3)

@@ -6,6 +6,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from neuronlab.concepts.probes import LinearProbe
+from neuronlab.errors import InvalidParameterError
 
 
 def test_near_constant_float16_column_does_not_break_pure_l2():
@@ -50,5 +51,5 @@ def test_presolve_reaches_the_same_optimum():
     np.testing.assert_allclose(warm.coef_, cold.coef_, atol=5e-3)
     again = LinearProbe(presolve="auto", **kw).fit(X, y)
     np.testing.assert_array_equal(again.coef_, warm.coef_)  # the subsample is fixed: deterministic
-    with pytest.raises(Exception, match="presolve must be"):
+    with pytest.raises(InvalidParameterError, match="The 'presolve' parameter of LinearProbe must be .*Got 1.5 instead"):
         LinearProbe(presolve=1.5).fit(X[:100], y[:100])

@@ -51,7 +51,7 @@ def test_equals_sklearn_with_many_ties(kind):
 
 
 def test_blocked_columns_equal_unblocked(monkeypatch):
-    import neuronlab.concepts.rankers.precision as precision
+    import neuronlab.concepts.rankers.ap as precision
 
     rng = np.random.default_rng(2)
     X = np.round(rng.normal(size=(300, 40)), 1)
@@ -76,7 +76,7 @@ def test_negative_neuron_needs_signed_max():
 
 
 def test_invalid_signed():
-    with pytest.raises(InvalidParameterError, match="signed must be one of max, positive; got 'abs'"):
+    with pytest.raises(InvalidParameterError, match="The 'signed' parameter of APRanker must be a str among .*Got 'abs' instead"):
         APRanker(signed="abs").fit(np.eye(4), [0, 1, 0, 1])
 
 

@@ -14,7 +14,7 @@ FAST = {"rf": {"n_estimators": 30, "max_depth": 8, "random_state": 0}}
 
 
 def make_ranker(name):
-    return RANKERS[name](**FAST.get(name, {}))
+    return RANKERS[name].build(**FAST.get(name, {}))
 
 
 def planted_data(n_rows=3000, n_neurons=200, seed=0, dtype=np.float32):

@@ -67,9 +67,9 @@ def test_planted_and_dead_neurons():
 def test_bad_parameters():
     X, y = np.eye(4), [0, 1, 0, 1]
     for q in (0.0, 1.0, 1.5, "high"):
-        with pytest.raises(InvalidParameterError, match="quantile must be a float in \\(0, 1\\)"):
+        with pytest.raises(InvalidParameterError, match=r"The 'quantile' parameter of IoURanker must be a float in the range \(0.0, 1.0\). Got "):
             IoURanker(quantile=q).fit(X, y)
     with pytest.raises(InvalidParameterError, match=r"threshold must be a number or an array of shape \(n_neurons,\)"):
         IoURanker(threshold=[0.1, 0.2]).fit(X, y)
-    with pytest.raises(InvalidParameterError, match="chunk_rows must be a positive int"):
+    with pytest.raises(InvalidParameterError, match="The 'chunk_rows' parameter of IoURanker must be an int in the range \\[1, inf\\). Got 0"):
         IoURanker(chunk_rows=0).fit(X, y)

@@ -15,7 +15,7 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 
 from neuronlab.concepts.probes.linear import as_float_rows
-from neuronlab.concepts.probes.ranking import select_neurons
+from neuronlab.concepts.rankers.linear import select_neurons
 from neuronlab.errors import InvalidParameterError, choices
 
 __all__ = ["AblationCurve", "ablation_curve", "masked_accuracy", "retrain_accuracy"]

@@ -1,14 +1,13 @@
-"""neuronlab.concepts.probes: linear probes, probe-based neuron rankings and control tasks."""
+"""neuronlab.concepts.probes: linear probes and control tasks.
+
+The neuron ranking read off a probe's weights is the ``linear`` ranker
+(:mod:`neuronlab.concepts.rankers.linear`); imports flow from rankers to probes, never back.
+"""
 from neuronlab.concepts.probes.controls import ControlTask, selectivity
 from neuronlab.concepts.probes.linear import LinearProbe
-from neuronlab.concepts.probes.ranking import LinearProbeRanker, neuron_ordering, select_neurons, top_neurons_per_class
 
 __all__ = [
     "LinearProbe",
-    "LinearProbeRanker",
-    "top_neurons_per_class",
-    "neuron_ordering",
-    "select_neurons",
     "ControlTask",
     "selectivity",
 ]

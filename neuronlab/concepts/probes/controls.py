@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
+from neuronlab.concepts.validation import ValidatedEstimator
 from neuronlab.errors import InvalidParameterError, NotFittedError
 
 __all__ = ["ControlTask", "selectivity"]
@@ -30,7 +31,7 @@ def _as_types(word_types: Any, name: str = "word_types") -> list[str]:
     return [str(t) for t in word_types]
 
 
-class ControlTask(BaseEstimator):
+class ControlTask(ValidatedEstimator, BaseEstimator):
     """Per-type random labels with the real task's label distribution (Hewitt & Liang 2019).
 
     Parameters
@@ -66,6 +67,8 @@ class ControlTask(BaseEstimator):
     True
     """
 
+    _parameter_constraints: dict = {"random_state": ["random_state"]}
+
     def __init__(self, *, random_state: Any = None) -> None:
         self.random_state = random_state
 
@@ -83,6 +86,7 @@ class ControlTask(BaseEstimator):
         -------
         self : ControlTask
         """
+        self._validate_params()
         types = _as_types(word_types)
         labels = np.asarray(labels)
         if labels.ndim != 1 or len(labels) != len(types) or len(types) == 0:

@@ -2,7 +2,7 @@
 
 The probe of Dalvi et al. (2019) is a logistic-regression classifier trained on neuron
 activations with an elastic-net penalty; the size of its weights ranks the neurons (see
-:mod:`neuronlab.concepts.probes.ranking`). NeuroX trains it with minibatch Adam; here the
+:mod:`neuronlab.concepts.rankers.linear`). NeuroX trains it with minibatch Adam; here the
 same convex objective is minimised with a deterministic, full-batch quasi-Newton method
 (OWL-QN, :mod:`neuronlab.concepts.probes._owlqn`) which reaches the optimum in a few dozen passes over the data.
 
@@ -36,6 +36,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from neuronlab.concepts.probes._owlqn import owlqn
+from neuronlab.concepts.validation import (Interval, Options, StrOptions, ValidatedEstimator,
+                                           check_not_sparse_or_complex, check_target)
 from neuronlab.errors import InvalidParameterError, NotFittedError
 
 __all__ = ["LinearProbe", "as_float_rows"]
@@ -49,20 +51,25 @@ def as_float_rows(X: Any, *, name: str = "X") -> np.ndarray:
 
     float32 and float64 arrays are returned as they are (when already C-contiguous);
     float16 and integer inputs are converted to float32 chunk by chunk, so that no float64
-    temporary of the whole matrix is ever made.
+    temporary of the whole matrix is ever made; object arrays of numbers become float64. Sparse
+    and complex inputs, empty arrays, NaN and infinity are refused.
     """
     if not hasattr(X, "dtype") or not hasattr(X, "shape"):
         X = np.asarray(X)
+    check_not_sparse_or_complex(X, name=name)
     if len(X.shape) != 2:
         raise InvalidParameterError(
-            f"{name} must be a 2-d array of shape (n_rows, n_neurons); got shape {tuple(X.shape)}"
+            f"{name} must be a 2-d array of shape (n_rows, n_neurons); got shape {tuple(X.shape)}. Reshape your data."
         )
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        what = "0 sample(s)" if X.shape[0] == 0 else "0 feature(s)"
+        raise InvalidParameterError(f"{name} is empty: {what} (shape={tuple(X.shape)}) while a minimum of 1 is required.")
     if X.dtype in (np.float32, np.float64) and isinstance(X, np.ndarray) and X.flags.c_contiguous:
         out = X
-    elif np.dtype(X.dtype).kind not in "fiub":
+    elif np.dtype(X.dtype).kind not in "fiubO":
         raise InvalidParameterError(f"{name} must hold numbers; got dtype {X.dtype}")
     else:
-        dtype = np.float64 if X.dtype == np.float64 else np.float32
+        dtype = np.float64 if X.dtype in (np.float64, object) else np.float32
         out = np.empty(X.shape, dtype=dtype)
         for start in range(0, X.shape[0], _CHUNK):
             out[start:start + _CHUNK] = X[start:start + _CHUNK]
@@ -71,16 +78,10 @@ def as_float_rows(X: Any, *, name: str = "X") -> np.ndarray:
     return out
 
 
-def _check_real(name: str, value: Any, *, low: float = 0.0, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value) or value < low or (
-        high is not None and value > high
-    ):
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise InvalidParameterError(f"{name} must be a finite real number {bound}; got {value!r}")
-    return float(value)
+_PENALTY = [Interval(Real, 0, np.inf, closed="left"), None]
 
 
-class LinearProbe(ClassifierMixin, BaseEstimator):
+class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
     """Elastic-net logistic-regression probe (Dalvi et al. 2019), fitted by full-batch OWL-QN.
 
     Parameters
@@ -121,7 +122,9 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         of them; "auto" = 1/8 when there are at least 40,000 rows), then continue on all rows from
         that point. Each subsample pass costs a fraction of a full pass and lands close to the
         full-data optimum, so the full phase needs only a few passes. The optimum is unchanged;
-        the subsample is fixed (seeded), so fits stay deterministic. None disables it.
+        the subsample is drawn with ``random_state``, so fits stay deterministic. None disables it.
+    random_state : int, RandomState instance or None, default=0
+        Seed of the warm-start subsample (the only randomness of the fit).
     verbose : int, default=0
         Print the objective at every iteration when > 0.
 
@@ -167,6 +170,21 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
     2
     """
 
+    _parameter_constraints: dict = {
+        "lambda_l1": _PENALTY,
+        "lambda_l2": _PENALTY,
+        "alpha": _PENALTY,
+        "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "fit_intercept": ["boolean"],
+        "standardize": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "presolve": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="neither"), Options(bool, {False}), None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         *,
@@ -180,6 +198,7 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         max_iter: int = 100,
         tol: float = 5e-3,
         presolve: str | float | None = "auto",
+        random_state: Any = 0,
         verbose: int = 0,
     ) -> None:
         self.lambda_l1 = lambda_l1
@@ -192,6 +211,7 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.presolve = presolve
+        self.random_state = random_state
         self.verbose = verbose
 
     # ------------------------------------------------------------------ parameters
@@ -207,31 +227,20 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         if glmnet:
             if self.alpha is None:
                 raise InvalidParameterError(f"l1_ratio={self.l1_ratio!r} was given without alpha")
-            alpha = _check_real("alpha", self.alpha)
-            ratio = 0.5 if self.l1_ratio is None else _check_real("l1_ratio", self.l1_ratio, high=1.0)
+            alpha = float(self.alpha)
+            ratio = 0.5 if self.l1_ratio is None else float(self.l1_ratio)
             return alpha * ratio, 0.5 * alpha * (1.0 - ratio)
         if neurox:
-            l1 = 0.0 if self.lambda_l1 is None else _check_real("lambda_l1", self.lambda_l1)
-            l2 = 0.0 if self.lambda_l2 is None else _check_real("lambda_l2", self.lambda_l2)
+            l1 = 0.0 if self.lambda_l1 is None else float(self.lambda_l1)
+            l2 = 0.0 if self.lambda_l2 is None else float(self.lambda_l2)
             return l1, l2
         return _DEFAULT_LAMBDA, _DEFAULT_LAMBDA
-
-    def _validate(self) -> None:
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, Integral) or self.max_iter < 1:
-            raise InvalidParameterError(f"max_iter must be an integer >= 1; got {self.max_iter!r}")
-        if isinstance(self.tol, bool) or not isinstance(self.tol, Real) or not self.tol > 0:
-            raise InvalidParameterError(f"tol must be a real number > 0; got {self.tol!r}")
-        for name in ("fit_intercept", "standardize"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise InvalidParameterError(f"{name} must be True or False; got {getattr(self, name)!r}")
 
     def _sample_weight(self, codes: np.ndarray, n_classes: int) -> np.ndarray | None:
         cw = self.class_weight
         if cw is None:
             return None
-        if isinstance(cw, str):
-            if cw != "balanced":
-                raise InvalidParameterError(f"class_weight must be None, 'balanced' or a dict; got {cw!r}")
+        if isinstance(cw, str):  # "balanced" (the constraints table allows no other string)
             counts = np.bincount(codes, minlength=n_classes)
             per_class = len(codes) / (n_classes * counts)
         elif isinstance(cw, Mapping):
@@ -243,8 +252,6 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
             per_class = np.array([float(cw.get(c, 1.0)) for c in self.classes_.tolist()])
             if (per_class < 0).any() or not np.isfinite(per_class).all():
                 raise InvalidParameterError(f"class_weight values must be finite and >= 0; got {dict(cw)!r}")
-        else:
-            raise InvalidParameterError(f"class_weight must be None, 'balanced' or a dict; got {cw!r}")
         return per_class[codes]
 
     # ------------------------------------------------------------------ fitting
@@ -262,18 +269,21 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         -------
         self : LinearProbe
         """
-        self._validate()
+        self._validate_params()
         l1, l2 = self._penalties()
         X = as_float_rows(X)
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != X.shape[0]:
+        y = check_target(y, estimator=type(self).__name__)
+        if len(y) != X.shape[0]:
             raise InvalidParameterError(
                 f"y must be 1-d with one label per row of X ({X.shape[0]}); got shape {y.shape}"
             )
         self.classes_, codes = np.unique(y, return_inverse=True)
+        codes = codes.reshape(-1)
         n_classes = len(self.classes_)
         if n_classes < 2:
-            raise InvalidParameterError(f"y must contain at least 2 classes; got {self.classes_.tolist()!r}")
+            raise InvalidParameterError(
+                f"y has only one class ({self.classes_.tolist()!r}); a probe needs at least 2 classes"
+            )
         sw = self._sample_weight(codes, n_classes)
         n, d = X.shape
         m = 1 if n_classes == 2 else n_classes
@@ -379,7 +389,7 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         if n_sub:
             # warm start: the same objective on a fixed subsample of rows (a fraction of the cost per pass),
             # then the full data from there; the optimum is the full-data one, only the path is cheaper
-            idx = np.sort(np.random.default_rng(0).choice(n, size=n_sub, replace=False))
+            idx = np.sort(_generator(self.random_state).choice(n, size=n_sub, replace=False))
             fun_s, grad_s = problem(X[idx], target[idx], sw_all[idx])
             pre = owlqn(fun_s, grad_s, theta0, l1_weights, max_iter=int(self.max_iter), tol=float(self.tol))
             theta0, warm_memory = pre.x, pre.memory
@@ -405,22 +415,18 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
 
     def _presolve_rows(self, n: int) -> int:
         """Rows of the warm-start subsample (0: none)."""
-        p = self.presolve
+        p = self.presolve  # checked by the constraints table
         if p is None or p is False:
             return 0
         if isinstance(p, str):
-            if p != "auto":
-                raise InvalidParameterError(f"presolve must be 'auto', None or a fraction in (0, 1); got {p!r}")
             return n // 8 if n >= 40_000 else 0
-        if isinstance(p, bool) or not isinstance(p, Real) or not 0 < p < 1:
-            raise InvalidParameterError(f"presolve must be 'auto', None or a fraction in (0, 1); got {p!r}")
         k = int(round(p * n))
         return k if 100 <= k < n else 0
 
     # ------------------------------------------------------------------ prediction
     def _check_fitted(self) -> None:
         if not hasattr(self, "coef_"):
-            raise NotFittedError("this LinearProbe is not fitted yet; call fit(X, y) first")
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, y) first")
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits: ``X @ coef_.T + intercept_``; shape (n_rows,) for two classes.
@@ -436,16 +442,28 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         if not hasattr(X, "shape"):
             X = np.asarray(X)
-        if len(X.shape) != 2 or X.shape[1] != self.coef_.shape[1]:
+        check_not_sparse_or_complex(X)
+        if len(X.shape) != 2:
             raise InvalidParameterError(
-                f"X must have shape (n_rows, {self.coef_.shape[1]}); got {tuple(X.shape)}"
+                f"X must have shape (n_rows, {self.coef_.shape[1]}); got shape {tuple(X.shape)}. Reshape your data."
+            )
+        if X.shape[1] != self.coef_.shape[1]:
+            raise InvalidParameterError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.coef_.shape[1]} features "
+                f"as input (X must have shape (n_rows, {self.coef_.shape[1]}); got shape {tuple(X.shape)})"
             )
         coef_t = self.coef_.T
         out = np.empty((X.shape[0], coef_t.shape[1]))
         for start in range(0, X.shape[0], _CHUNK):
             block = np.asarray(X[start:start + _CHUNK])
             if block.dtype not in (np.float32, np.float64):
-                block = block.astype(np.float32)
+                block = block.astype(np.float64 if block.dtype == object else np.float32)
+            if not np.isfinite(block).all():
+                bad = np.argwhere(~np.isfinite(block))[0]
+                raise InvalidParameterError(
+                    f"X contains NaN or infinity (first at row {start + int(bad[0])}, neuron {int(bad[1])}); "
+                    "remove or impute those rows before predicting."
+                )
             out[start:start + _CHUNK] = block @ coef_t.astype(block.dtype)
         out += self.intercept_
         return out[:, 0] if out.shape[1] == 1 else out
@@ -483,6 +501,13 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         z = self.decision_function(X)
         idx = (z > 0).astype(int) if z.ndim == 1 else z.argmax(axis=1)
         return self.classes_[idx]
+
+
+def _generator(random_state: Any) -> np.random.Generator:
+    """A numpy Generator from an int / None (``default_rng(seed)``) or a RandomState instance."""
+    if random_state is None or isinstance(random_state, Integral):
+        return np.random.default_rng(random_state)
+    return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
 
 
 #: rows per block of the fused loss + gradient pass (a block of 2,688 float32 neurons is ~22 MB)

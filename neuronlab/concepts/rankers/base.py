@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from neuronlab.concepts.validation import ValidatedEstimator, check_not_sparse_or_complex, check_target
 from neuronlab.errors import InvalidParameterError, NotFittedError, choices
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "check_activations",
     "check_shape",
     "check_chunk",
-    "check_chunk_rows",
     "check_labels",
     "check_k",
     "ranking_from_scores",
@@ -43,30 +43,33 @@ _FITTED_ATTRIBUTES = frozenset(
 
 
 def _working_dtype(dtype: np.dtype) -> np.dtype:
-    """float32 for float16/float32 inputs, float64 for float64, ints and bools."""
+    """float32 for float16/float32 inputs, float64 for float64, ints, bools and numeric objects."""
     if np.issubdtype(dtype, np.floating):
         return np.dtype(np.float64) if dtype.itemsize >= 8 else np.dtype(np.float32)
-    if np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.bool_):
-        return np.dtype(np.float64)
+    if np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.bool_) or dtype == object:
+        return np.dtype(np.float64)  # object arrays of numbers are converted (numpy raises on non-numbers)
     raise InvalidParameterError(
         f"X must hold numbers (float16, float32, float64, int or bool); got dtype {dtype}."
     )
 
 
 def check_shape(X: Any) -> tuple[int, int]:
-    """Validate that ``X`` is a non-empty 2-D array-like and return its shape."""
+    """Validate that ``X`` is a non-empty, dense, real 2-D array-like and return its shape."""
     if not hasattr(X, "shape"):
         raise InvalidParameterError(
             f"X must be an array-like of shape (n_rows, n_neurons) with a .shape; got {type(X).__name__}."
         )
+    check_not_sparse_or_complex(X)
     shape = tuple(X.shape)
     if len(shape) != 2:
         raise InvalidParameterError(
-            f"X must be 2-D of shape (n_rows, n_neurons); got an array of shape {shape}."
+            f"X must be 2-D of shape (n_rows, n_neurons); got an array of shape {shape}. Reshape your data."
         )
     if shape[0] == 0 or shape[1] == 0:
+        what = "0 sample(s)" if shape[0] == 0 else "0 feature(s)"
         raise InvalidParameterError(
-            f"X is empty: shape {shape}; need at least one row and one neuron."
+            f"X is empty: {what} (shape={shape}) while a minimum of 1 is required; need at least one row and "
+            "one neuron."
         )
     return int(shape[0]), int(shape[1])
 
@@ -132,17 +135,7 @@ def check_labels(y: Any, n_rows: int | None = None, *, name: str = "y") -> tuple
     y_encoded : int64 ndarray of shape (n_rows,)
         Index of each label in ``classes``.
     """
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise InvalidParameterError(f"{name} must be 1-D (one label per row); got shape {y.shape}.")
-    if n_rows is not None and y.shape[0] != n_rows:
-        raise InvalidParameterError(
-            f"X and {name} have different lengths: X has {n_rows} rows, {name} has {y.shape[0]} labels."
-        )
-    if y.size == 0:
-        raise InvalidParameterError(f"{name} is empty; need labels of at least two classes.")
-    if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
-        raise InvalidParameterError(f"{name} contains NaN or infinity; labels must be ints or strings.")
+    y = check_target(y, n_rows, name=name, estimator="ranking neurons")
     classes, y_encoded = np.unique(y, return_inverse=True)
     if classes.shape[0] < 2:
         raise InvalidParameterError(
@@ -163,13 +156,6 @@ def check_k(k: Any, n_neurons: int) -> int:
     return int(k)
 
 
-def check_chunk_rows(chunk_rows: Any) -> int:
-    """Validate a positive ``chunk_rows`` hyper-parameter."""
-    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, Integral) or chunk_rows < 1:
-        raise InvalidParameterError(f"chunk_rows must be a positive int; got {chunk_rows!r}.")
-    return int(chunk_rows)
-
-
 def ranking_from_scores(scores: np.ndarray) -> np.ndarray:
     """Best-first column indices: descending score, ties by ascending index, NaN last."""
     scores = np.asarray(scores, dtype=np.float64)
@@ -181,10 +167,11 @@ def _label_key(label: Any) -> Any:
     return label.item() if isinstance(label, np.generic) else label
 
 
-class BaseRanker(BaseEstimator):
+class BaseRanker(ValidatedEstimator, BaseEstimator):
     """Base class of neuron rankers (scikit-learn estimator).
 
-    Subclasses implement ``fit`` and finish it with :meth:`_set_scores`. Reading a learned
+    Subclasses declare ``_parameter_constraints``, implement ``fit`` (which starts with
+    ``self._validate_params()``) and finish it with :meth:`_set_scores`. Reading a learned
     attribute (``ranking_``, ``scores_``, ...) before ``fit`` raises
     :class:`neuronlab.errors.NotFittedError` (a subclass of ``AttributeError``, so ``hasattr``
     and scikit-learn's ``check_is_fitted`` keep working).

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from neuronlab.concepts.rankers.base import BaseRanker, check_activations, check_labels
-from neuronlab.concepts.rankers.precision import column_average_precision
+from neuronlab.concepts.rankers.ap import column_average_precision
 from neuronlab.errors import InvalidParameterError
 
 __all__ = ["ExpertRanker", "max_pool_groups"]
@@ -93,6 +93,8 @@ class ExpertRanker(BaseRanker):
     [[0.5, 1.0], [1.0, 0.5]]
     """
 
+    _parameter_constraints: dict = {}
+
     def __init__(self) -> None:
         pass
 
@@ -111,6 +113,7 @@ class ExpertRanker(BaseRanker):
         -------
         self
         """
+        self._validate_params()
         X = check_activations(X)
         n_rows = X.shape[0]
         if groups is None:

@@ -1,6 +1,7 @@
 """Probeless ranking: differences between per-class mean activations (Antverg & Belinkov 2022)."""
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -9,10 +10,10 @@ from neuronlab.concepts.rankers.base import (
     DEFAULT_CHUNK_ROWS,
     BaseRanker,
     check_chunk,
-    check_chunk_rows,
     check_labels,
     check_shape,
 )
+from neuronlab.concepts.validation import Interval
 
 __all__ = ["ProbelessRanker"]
 
@@ -64,6 +65,8 @@ class ProbelessRanker(BaseRanker):
     [2.0, 1.0]
     """
 
+    _parameter_constraints: dict = {"chunk_rows": [Interval(Integral, 1, None, closed="left")]}
+
     def __init__(self, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
         self.chunk_rows = chunk_rows
 
@@ -81,7 +84,8 @@ class ProbelessRanker(BaseRanker):
         -------
         self
         """
-        chunk_rows = check_chunk_rows(self.chunk_rows)
+        self._validate_params()
+        chunk_rows = self.chunk_rows
         if not hasattr(X, "shape"):
             X = np.asarray(X)
         n_rows, n_neurons = check_shape(X)

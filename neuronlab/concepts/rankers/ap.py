@@ -6,7 +6,8 @@ from typing import Any
 import numpy as np
 
 from neuronlab.concepts.rankers.base import BaseRanker, check_activations, check_labels
-from neuronlab.errors import InvalidParameterError, choices
+from neuronlab.concepts.validation import StrOptions
+from neuronlab.errors import InvalidParameterError
 
 __all__ = ["APRanker", "column_average_precision"]
 
@@ -168,6 +169,8 @@ class APRanker(BaseRanker):
     [1.0, 0.5]
     """
 
+    _parameter_constraints: dict = {"signed": [StrOptions(set(_SIGNED))]}
+
     def __init__(self, *, signed: str = "max") -> None:
         self.signed = signed
 
@@ -183,8 +186,7 @@ class APRanker(BaseRanker):
         -------
         self
         """
-        if self.signed not in _SIGNED:
-            raise InvalidParameterError(f"signed must be one of {choices(_SIGNED)}; got {self.signed!r}.")
+        self._validate_params()
         X = check_activations(X)
         classes, y_enc = check_labels(y, X.shape[0])
         positives = y_enc[:, None] == np.arange(classes.shape[0])[None, :]

@@ -21,7 +21,8 @@ from sklearn.utils import check_random_state
 
 from neuronlab.concepts.probes.linear import LinearProbe
 from neuronlab.concepts.rankers.base import BaseRanker, check_activations, check_labels
-from neuronlab.errors import InvalidParameterError, NotFittedError, choices
+from neuronlab.concepts.validation import HasMethods, Interval, StrOptions
+from neuronlab.errors import InvalidParameterError, choices
 
 __all__ = ["top_neurons_per_class", "neuron_ordering", "select_neurons", "LinearProbeRanker"]
 
@@ -240,6 +241,15 @@ class LinearProbeRanker(BaseRanker):
     4
     """
 
+    _parameter_constraints: dict = {
+        "probe": [HasMethods(["fit"]), None],
+        "lambda_l1": [Interval(Real, 0, np.inf, closed="left"), None],
+        "lambda_l2": [Interval(Real, 0, np.inf, closed="left"), None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "tol": [Interval(Real, 0, None, closed="neither"), None],
+        "search_stride": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(
         self,
         probe: LinearProbe | None = None,
@@ -266,8 +276,6 @@ class LinearProbeRanker(BaseRanker):
                 raise InvalidParameterError(
                     f"give either probe or probe hyper-parameters, not both; got probe={self.probe!r} and {given}"
                 )
-            if not hasattr(self.probe, "fit"):
-                raise InvalidParameterError(f"probe must be an estimator with fit and coef_; got {self.probe!r}")
             return clone(self.probe)
         kwargs = {k: v for k, v in own.items() if v is not None}
         if "lambda_l1" not in kwargs and "lambda_l2" not in kwargs:
@@ -286,6 +294,7 @@ class LinearProbeRanker(BaseRanker):
         -------
         self : LinearProbeRanker
         """
+        self._validate_params()
         X = check_activations(X)
         check_labels(y, X.shape[0])
         probe = self._make_probe().fit(X, y)
@@ -316,11 +325,3 @@ class LinearProbeRanker(BaseRanker):
         """:func:`select_neurons` applied to ``ranking_``."""
         return select_neurons(self.ranking_, k=k, fraction=fraction, which=which, random_state=random_state)
 
-
-def _register() -> None:
-    from neuronlab.concepts.rankers import RANKERS
-
-    RANKERS.setdefault("linear", LinearProbeRanker)
-
-
-_register()

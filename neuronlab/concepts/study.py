@@ -3,8 +3,9 @@
 :func:`probe_concept` trains the linear probe (Dalvi et al. 2019) train -> test and reports it with
 the baselines a probe number needs (Hewitt & Liang 2019: control task and selectivity; majority
 class; the same probe on a randomly initialised model). :func:`rank_concept` runs any registered
-ranker. Both return plain JSON-able dicts (the CLI's ``--json`` output) and can write their result
-into the store under ``/results``. No torch here: the random-init store is extracted by the caller
+ranker. Both return typed results (:class:`~neuronlab.concepts.results.ProbeResult`,
+:class:`~neuronlab.concepts.results.RankingResult`) whose ``to_dict()`` is the CLI's ``--json`` output and
+whose ``to_store(store, name)`` writes them under ``/results``. No torch here: the random-init store is extracted by the caller
 (:func:`neuronlab.extraction.controls.random_init_store`).
 """
 from __future__ import annotations
@@ -24,7 +25,9 @@ from .data import ConceptData, align_classes, class_remap, load_concept, split_b
 from .evaluation.layerwise import layer_distribution, site_of
 from .probes.controls import ControlTask, selectivity
 from .probes.linear import LinearProbe
-from .probes.ranking import neuron_ordering
+from .rankers import RANKERS
+from .results import ProbeResult, RankingResult
+from .rankers.linear import neuron_ordering
 
 __all__ = ["probe_concept", "rank_concept", "compare_rankings", "check_memory"]
 
@@ -55,8 +58,8 @@ def check_memory(n_rows: int, n_neurons: int, *, copies: float = 2.5, budget_gb:
     if budget is not None and need > budget:
         raise InvalidParameterError(
             f"fitting this probe needs about {need / (1 << 30):.1f} GB ({n_rows} rows x {n_neurons} neurons, float32, "
-            f"with work space) but {budget / (1 << 30):.1f} GB are available; select fewer --sites, probe a subset of "
-            "rows, or raise --max-memory-gb on a bigger machine"
+            f"with work space) but {budget / (1 << 30):.1f} GB are available; select fewer sites (sites=), probe a subset "
+            "of rows, or raise max_memory_gb= on a bigger machine"
         )
 
 
@@ -93,7 +96,7 @@ def probe_concept(
     top_fraction: float = 0.05,
     max_memory_gb: float | None = None,
     evaluate: Sequence[str] = (),
-) -> tuple[dict, dict]:
+) -> ProbeResult:
     """Train and evaluate a linear probe for ``concept``, with baselines and the neuron ranking.
 
     Parameters
@@ -125,11 +128,10 @@ def probe_concept(
 
     Returns
     -------
-    report : dict
-        JSON-able: concept, sites, n_train, n_test, accuracy, train_accuracy, baselines, selectivity,
-        ranking (best-first neuron ids), per_class (top neurons per class), layer_distribution, config.
-    arrays : dict
-        Arrays to write into the store (coef, intercept, ranking).
+    ProbeResult
+        concept, sites, n_train, n_test, accuracy, train_accuracy, baselines, selectivity, ranking
+        (best-first neuron ids), per_class (top neurons per class), layer_distribution, config; the probe's
+        ``coef`` and ``intercept`` (stored by ``to_store``, not in the JSON).
 
     References
     ----------
@@ -198,14 +200,8 @@ def probe_concept(
         "seconds": round(time.perf_counter() - t0, 3),
         "config": config,
     }
-    arrays = {
-        "coef": np.asarray(fitted.coef_, dtype=np.float32),
-        "intercept": np.asarray(fitted.intercept_, dtype=np.float32),
-        "classes": np.array(list(map(str, train.classes)), dtype=object),
-        "ranking": np.array(report["ranking"], dtype=object),
-        "neuron_ids": np.array(ids, dtype=object),
-    }
-    return report, arrays
+    return ProbeResult(**report, coef=np.asarray(fitted.coef_), intercept=np.asarray(fitted.intercept_),
+                       neuron_ids=list(ids))
 
 
 EVALUATIONS = ("layerwise", "ablation", "minimal")
@@ -276,24 +272,33 @@ def rank_concept(
     params: dict | None = None,
     top_k: int = 10,
     max_memory_gb: float | None = None,
-) -> tuple[dict, dict]:
-    """Rank neurons for ``concept`` with a registered method (``RANKERS``: linear, rf, iou, ap, probeless, expert).
+) -> RankingResult:
+    """Rank neurons for ``concept`` with a registered method (:data:`~neuronlab.concepts.rankers.RANKERS`).
+
+    A ranker registered with ``level="sentence"`` is fitted with the sentence id of every row (``groups``);
+    for a sentence-level concept on a word or token store it gets one label per sentence.
+
+    Parameters
+    ----------
+    method : str
+        A key of ``RANKERS``.
+    params : dict, optional
+        Hyper-parameters of the ranker (unknown names are refused with the list of valid ones).
+    top_k : int
+        Top neurons listed (overall and per class).
 
     Returns
     -------
-    report : dict
-        method, concept, ranking (best-first ids), scores (aligned with ranking), per_class top neurons, config.
-    arrays : dict
-        Arrays to write into the store.
+    RankingResult
+        method, concept, ranking (best-first ids), scores (aligned with ranking), per_class top neurons, config;
+        ``class_scores`` (stored by ``to_store``, not in the JSON).
     """
-    from .rankers import RANKERS
-
-    if method not in RANKERS:
-        raise InvalidParameterError(f"unknown ranking method {method!r}; valid: {choices(sorted(RANKERS))}")
+    entry = RANKERS[method]  # UnknownKeyError lists the registered methods
+    ranker = entry.build(**(params or {}))  # unknown parameters fail here, before any data is read
     t0 = time.perf_counter()
     label = store.label(concept)
     sentence_y = None
-    if method == "expert" and label.level == "sentence" and store.granularity != "sentence":
+    if entry.level == "sentence" and label.level == "sentence" and store.granularity != "sentence":
         data, sentence_y = _sentence_concept_rows(store, concept, sites)
     else:
         data = load_concept(store, concept, sites=sites)
@@ -301,10 +306,9 @@ def rank_concept(
     if top_k < 1 or top_k > len(data.neuron_ids):
         raise InvalidParameterError(f"top_k must lie in 1..{len(data.neuron_ids)} (the number of neurons), got {top_k}")
     data = data.load()
-    ranker = RANKERS[method](**(params or {}))
     if sentence_y is not None:
         ranker.fit(data.X, sentence_y, groups=data.groups)
-    elif method == "expert":
+    elif entry.level == "sentence":
         ranker.fit(data.X, data.y, groups=data.groups)
     else:
         ranker.fit(data.X, data.y)
@@ -331,16 +335,12 @@ def rank_concept(
         "config": {"method": method, "params": ranker.get_params(), "sites": sites if isinstance(sites, str) or
                    sites is None else ",".join(sites)},
     }
-    arrays = {"ranking": np.array(report["ranking"], dtype=object), "scores": scores[ranking],
-              "neuron_ids": np.array(ids, dtype=object)}
     cs = getattr(ranker, "class_scores_", None)
-    if cs is not None:
-        arrays["class_scores"] = np.asarray(cs, dtype=np.float32)
-    return report, arrays
+    return RankingResult(**report, neuron_ids=list(ids), class_scores=None if cs is None else np.asarray(cs))
 
 
 def _sentence_concept_rows(store: ActivationStore, concept: str, sites) -> tuple[ConceptData, np.ndarray]:
-    """Every row of the labelled sentences, with the per-sentence labels (for the expert ranker)."""
+    """Every row of the labelled sentences, with the per-sentence labels (for rankers of level "sentence")."""
     label = store.label(concept)
     values = label.values.astype(np.int64)[: store.n_done]
     remap, present = class_remap(values, label.vocabulary, concept)
@@ -388,7 +388,7 @@ def compare_rankings(
     if len(methods) < 2:
         raise InvalidParameterError(f"compare needs at least two methods, got {methods}")
     reports = {m: rank_concept(store, concept, m, sites=sites, params=(params or {}).get(m), top_k=min(k, 10),
-                               max_memory_gb=max_memory_gb)[0] for m in methods}
+                               max_memory_gb=max_memory_gb).to_dict() for m in methods}
     ids = reports[methods[0]]["ranking"]
     index = {nid: i for i, nid in enumerate(sorted(ids))}
     if k < 1 or k > len(ids):

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from neuronlab.concepts.probes import (LinearProbe, LinearProbeRanker, neuron_ordering, select_neurons,
-                                       top_neurons_per_class)
+from neuronlab.concepts.probes import LinearProbe
+from neuronlab.concepts.rankers.linear import (LinearProbeRanker, neuron_ordering, select_neurons,
+                                               top_neurons_per_class)
 from neuronlab.errors import InvalidParameterError
 
 

@@ -1,7 +1,7 @@
 """Rank neurons by the intersection over union of their activation mask with a concept."""
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -10,9 +10,9 @@ from neuronlab.concepts.rankers.base import (
     DEFAULT_CHUNK_ROWS,
     BaseRanker,
     check_activations,
-    check_chunk_rows,
     check_labels,
 )
+from neuronlab.concepts.validation import Interval
 from neuronlab.errors import InvalidParameterError
 
 __all__ = ["IoURanker", "mask_iou"]
@@ -93,6 +93,12 @@ class IoURanker(BaseRanker):
     [[1.0, 0.0], [0.0, 1.0]]
     """
 
+    _parameter_constraints: dict = {
+        "quantile": [Interval(Real, 0, 1, closed="neither")],
+        "threshold": [Real, "array-like", None],
+        "chunk_rows": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(
         self, *, quantile: float = 0.995, threshold: Any = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
     ) -> None:
@@ -114,10 +120,7 @@ class IoURanker(BaseRanker):
             if not np.isfinite(t).all():
                 raise InvalidParameterError("threshold contains NaN or infinity.")
             return t
-        q = self.quantile
-        if isinstance(q, bool) or not isinstance(q, Real) or not 0.0 < q < 1.0:
-            raise InvalidParameterError(f"quantile must be a float in (0, 1), e.g. 0.995; got {q!r}.")
-        return np.quantile(X, q, axis=0).astype(np.float64)
+        return np.quantile(X, self.quantile, axis=0).astype(np.float64)
 
     def fit(self, X: Any, y: Any) -> "IoURanker":
         """Compute thresholds, masks and the IoU of every neuron with every class.
@@ -131,7 +134,8 @@ class IoURanker(BaseRanker):
         -------
         self
         """
-        chunk_rows = check_chunk_rows(self.chunk_rows)
+        self._validate_params()
+        chunk_rows = self.chunk_rows
         X = check_activations(X, chunk_rows=chunk_rows)
         classes, y_enc = check_labels(y, X.shape[0])
         self.thresholds_ = self._thresholds(X)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from neuronlab.concepts import load_concept, split_by_sentence
-from neuronlab.concepts.probing import check_memory, probe_concept, rank_concept
+from neuronlab.concepts.study import check_memory, probe_concept, rank_concept
 from neuronlab.concepts.rankers import RANKERS
 from neuronlab.errors import InvalidParameterError, UnknownSiteError
 from neuronlab.store import ActivationStore
@@ -57,29 +57,29 @@ def test_load_concept_drops_unlabelled_rows_and_keeps_ids(planted_store):
 
 def test_probe_concept_accuracy_baselines_and_ranking(planted_store):
     with ActivationStore.open(planted_store) as st:
-        report, arrays = probe_concept(st, "concept", random_state=0)
-    assert report["accuracy"] > 0.9
-    b = report["baselines"]
+        result = probe_concept(st, "concept", random_state=0)
+    assert result.accuracy > 0.9
+    b = result.baselines
     assert b["majority"] < 0.45
     assert b["control_task"] < 0.5  # word types carry no class information
-    assert report["selectivity"] == pytest.approx(report["accuracy"] - b["control_task"])
-    assert report["selectivity"] > 0.4
-    assert set(report["ranking"][:3]) == set(PLANTED)
+    assert result.selectivity == pytest.approx(result.accuracy - b["control_task"])
+    assert result.selectivity > 0.4
+    assert set(result.ranking[:3]) == set(PLANTED)
     for nid, c in PLANTED.items():
-        assert report["per_class"]["ABC"[c]][0] == nid
-    assert report["layer_distribution"]["counts"]["layers.1"] >= 2
-    assert arrays["coef"].shape == (3, 48)
-    assert report["n_train"] + report["n_test"] == 1800 - len(range(0, 1800, 7))
+        assert result.per_class["ABC"[c]][0] == nid
+    assert result.layer_distribution["counts"]["layers.1"] >= 2
+    assert result.coef.shape == (3, 48)
+    assert result.n_train + result.n_test == 1800 - len(range(0, 1800, 7))
 
 
 @pytest.mark.parametrize("method", sorted(RANKERS))
 def test_every_method_finds_planted_neurons(planted_store, method):
     params = {"n_estimators": 50, "random_state": 0} if method == "rf" else {}
     with ActivationStore.open(planted_store) as st:
-        report, arrays = rank_concept(st, "concept", method, params=params)
-    assert set(report["ranking"][:3]) == set(PLANTED), report["ranking"][:5]
-    assert len(report["ranking"]) == 48 and len(set(report["ranking"])) == 48
-    assert report["scores"] == sorted(report["scores"], reverse=True)
+        result = rank_concept(st, "concept", method, params=params)
+    assert set(result.ranking[:3]) == set(PLANTED), result.ranking[:5]
+    assert len(result.ranking) == 48 and len(set(result.ranking)) == 48
+    assert result.scores == sorted(result.scores, reverse=True)
 
 
 def test_bad_input_is_explained(planted_store):
@@ -126,10 +126,10 @@ def test_cli_probe_and_rank_write_results_back(planted_store, tmp_path):
 
 def test_probe_evaluations_on_planted_store(planted_store):
     with ActivationStore.open(planted_store) as st:
-        report, _ = probe_concept(st, "concept", controls=False, evaluate=["all"])
+        result = probe_concept(st, "concept", controls=False, evaluate=["all"])
         with pytest.raises(InvalidParameterError, match="unknown evaluation"):
             probe_concept(st, "concept", controls=False, evaluate=["curves"])
-    ev = report["evaluation"]
+    ev = result.evaluation
     lw = ev["layerwise"]
     assert list(lw) == ["embeddings", "layers.0", "layers.1"]
     assert lw["embeddings"] < 0.45 < lw["layers.0"] < lw["layers.1"]  # nothing planted in embeddings; 2 in layers.1
@@ -141,7 +141,7 @@ def test_probe_evaluations_on_planted_store(planted_store):
 
 
 def test_compare_rankings_agreement(planted_store):
-    from neuronlab.concepts.probing import compare_rankings
+    from neuronlab.concepts.study import compare_rankings
 
     with ActivationStore.open(planted_store) as st:
         r = compare_rankings(st, "concept", ["probeless", "ap", "linear"], k=3)
@@ -174,7 +174,7 @@ def test_expert_ranks_sentence_level_concept_on_word_rows(tmp_path):
     st.write_label("polarity", sent_y, ["neg", "pos"], level="sentence")
     st.close()
     with ActivationStore.open(path) as st:
-        report, _ = rank_concept(st, "polarity", "expert")
-        assert report["ranking"][0] == "layers.0:7" and report["per_class"]["pos"][0] == "layers.0:7"
+        result = rank_concept(st, "polarity", "expert")
+        assert result.ranking[0] == "layers.0:7" and result.per_class["pos"][0] == "layers.0:7"
         with pytest.raises(InvalidParameterError, match="labels sentences but .* holds word rows"):
             rank_concept(st, "polarity", "ap")

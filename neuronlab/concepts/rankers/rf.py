@@ -1,12 +1,14 @@
 """Rank neurons by the Gini importance of a random forest."""
 from __future__ import annotations
 
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
 from neuronlab.concepts.rankers.base import BaseRanker, check_activations, check_labels
+from neuronlab.concepts.validation import Interval, StrOptions
 from neuronlab.errors import InvalidParameterError
 
 __all__ = ["RandomForestRanker"]
@@ -59,6 +61,17 @@ class RandomForestRanker(BaseRanker):
     4
     """
 
+    _parameter_constraints: dict = {
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "max_depth": [Interval(Integral, 1, None, closed="left"), None],
+        "max_features": [StrOptions({"sqrt", "log2"}), Interval(Integral, 1, None, closed="left"),
+                         Interval(Real, 0.0, 1.0, closed="right"), None],
+        "class_weight": [StrOptions({"balanced", "balanced_subsample"}), dict, list, None],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "per_class": ["boolean"],
+    }
+
     def __init__(
         self,
         *,
@@ -102,8 +115,7 @@ class RandomForestRanker(BaseRanker):
         -------
         self
         """
-        if not isinstance(self.per_class, (bool, np.bool_)):
-            raise InvalidParameterError(f"per_class must be True or False; got {self.per_class!r}.")
+        self._validate_params()
         if self.class_weight is not None and self.class_weight not in ("balanced", "balanced_subsample"):
             if self.per_class:
                 # a dict keyed by the multiclass labels has no meaning for the binary forests

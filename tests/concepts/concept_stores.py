@@ -1,0 +1,36 @@
+"""Fixtures shared by concept tests (import them: ``from concept_stores import tiny_store``).
+
+Not a conftest.py: the doctest collection of the whole tree would import two modules named ``conftest``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuronlab.store import ActivationStore
+
+#: neuron -> class it fires for, in ``tiny_store``
+TINY_PLANTED = {"layers.1:2": 0, "layers.0:5": 1}
+
+
+@pytest.fixture()
+def tiny_store(tmp_path):
+    """60 sentences x 5 words, 2 sites of 8 neurons, a 2-class word concept; class c makes its planted neuron fire."""
+    rng = np.random.default_rng(3)
+    n_sent, n_words = 60, 5
+    n = n_sent * n_words
+    y = rng.integers(0, 2, size=n)
+    words = rng.choice([f"w{i}" for i in range(20)], size=n)
+    sites = {"layers.0": 8, "layers.1": 8}
+    data = {s: rng.normal(size=(n, w)).astype(np.float32) for s, w in sites.items()}
+    for nid, c in TINY_PLANTED.items():
+        site, idx = nid.split(":")
+        data[site][y == c, int(idx)] += 4.0
+    path = tmp_path / "tiny.h5"
+    st = ActivationStore.create(path, sites=sites, offsets=np.arange(0, n + 1, n_words), texts=[
+        " ".join(words[i * n_words:(i + 1) * n_words]) for i in range(n_sent)], tokens=list(words),
+        granularity="word", dtype="float32", model={"name": "synthetic"}, config={"sites": "all"})
+    st._write_rows(0, n_sent, data)
+    st.write_label("concept", y, ["A", "B"])
+    st.close()
+    return path

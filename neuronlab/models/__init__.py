@@ -1,10 +1,10 @@
 """Model loading (aliases, paths, hub ids), architecture adapters and scoped site hooks."""
 from .adapters import ADAPTERS, Adapter, Hook, StackSpec, get_adapter, register_adapter
-from .capture import SiteCapture, StopForward, list_sites, model_sites
+from .capture import SiteCapture, SiteHooks, StopForward, list_sites, model_sites
 from .loading import ALIASES, LoadedModel, load_model, register_alias, resolve_model_path
 
 __all__ = [
     "ADAPTERS", "Adapter", "Hook", "StackSpec", "get_adapter", "register_adapter",
-    "SiteCapture", "StopForward", "list_sites", "model_sites",
+    "SiteCapture", "SiteHooks", "StopForward", "list_sites", "model_sites",
     "ALIASES", "LoadedModel", "load_model", "register_alias", "resolve_model_path",
 ]

@@ -19,7 +19,7 @@ import torch
 
 from ..errors import InvalidParameterError
 from ..models.live import LiveModel
-from ..models.targets import Target, as_target
+from ..models.targets import Target
 from ._path import base_config, np32, rows_per_pass
 
 __all__ = ["ablation_values", "NeuronAblation", "ablation_effect", "evaluate_ablations"]
@@ -215,5 +215,3 @@ def _metrics(scores, labels) -> dict:
     return {"logit": float(s.gather(1, labels[:, None]).mean()), "probability": float(logp.exp().mean()),
             "loss": float(-logp.mean()), "accuracy": float((s.argmax(-1) == labels).double().mean())}
 
-
-_ = as_target

@@ -17,7 +17,7 @@ import torch
 
 from ..errors import InvalidParameterError
 from ..models.live import LiveModel
-from ._path import base_config, np32, rows_per_pass
+from ._path import base_config, rows_per_pass
 from .ablation import _baseline_name, ablation_values, evaluate_ablations
 
 __all__ = ["GreedyAblation"]
@@ -95,5 +95,3 @@ class GreedyAblation:
                           direction=self.direction, n_candidates=len(cand), rows_per_pass=rows)
         return {"neurons": chosen, "curve": np.array(curve), "effects": np.diff(np.array(curve)), "config": cfg}
 
-
-_ = np32

@@ -1,8 +1,6 @@
 """Layer conductance: how much of the prediction flows through each neuron of a site (Dhamdhere et al., 2018)."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..errors import InvalidParameterError, choices
 from ..models.live import LiveModel
 from ._path import base_config, input_values, np32, path_values, rows_per_pass
@@ -185,5 +183,3 @@ class LayerConductance:
 def _pad_word_ids(enc) -> list:
     return [list(w) for w in enc.word_ids]
 
-
-_ = np  # numpy is part of the public types of this module's results

@@ -19,13 +19,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
-from ..errors import InvalidParameterError, UnknownModelError, UnknownSiteError, choices
+from ..errors import InvalidParameterError, UnknownModelError, choices
 from ..sites import expand_sites, parse_site
 from .adapters import Adapter, get_adapter
 from .capture import SiteCapture, SiteHooks, StopForward, get_module, model_sites
-from .targets import Target, as_target
+from .targets import as_target
 
 __all__ = ["HEADS", "INTERVENTIONS", "register_intervention", "Encoded", "LiveModel", "load_live"]
 
@@ -40,7 +40,8 @@ HEADS: dict[str, str] = {
     "masked-lm": "AutoModelForMaskedLM",
     "causal-lm": "AutoModelForCausalLM",
 }
-_ARCH_SUFFIX = {"ForSequenceClassification": "sequence-classification", "ForTokenClassification": "token-classification",
+_ARCH_SUFFIX = {"ForSequenceClassification": "sequence-classification",
+                "ForTokenClassification": "token-classification",
                 "ForQuestionAnswering": "question-answering", "ForMaskedLM": "masked-lm", "ForCausalLM": "causal-lm",
                 "LMHeadModel": "causal-lm"}
 

@@ -172,6 +172,7 @@ def as_target(target) -> Target:
     if isinstance(target, dict):
         unknown = set(target) - {"kind", "index", "position", "output"}
         if unknown:
-            raise InvalidParameterError(f"target: unknown fields {sorted(unknown)}; valid: kind, index, position, output")
+            raise InvalidParameterError(
+                f"target: unknown fields {sorted(unknown)}; valid: kind, index, position, output")
         return Target(**target)
     raise InvalidParameterError(f"target: expected a class index, a dict or a Target, got {type(target).__name__}")

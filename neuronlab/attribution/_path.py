@@ -130,14 +130,16 @@ def _path_values(live, enc, resolved, input_site, site, x, b, alphas, grad, rows
         seen = {}
 
         def split(v):  # the site's tangent (dy/da) and its primal value, which goes on as a plain tensor
+            if grad:  # the blocks below ran without recording a graph; record from the site on
+                torch.set_grad_enabled(True)
             if not tangent:
                 return v
             primal, tan = fwAD.unpack_dual(v)
             seen["t"] = tan.detach() if tan is not None else torch.zeros_like(primal)
             return primal
 
-        ctx = torch.enable_grad() if grad else torch.no_grad()
-        with ctx, live.replace(input_site, lambda v: interp), \
+        # no graph below the site (the gradient is only wanted from the site up); no_grad's exit restores the mode
+        with torch.no_grad(), live.replace(input_site, lambda v: interp), \
                 live.differentiate(site, cut=True, transform=split) as probe:
             f = live.target(enc, None, rows, resolved=resolved)
             y = probe.value

@@ -61,6 +61,7 @@ def main() -> None:
     ap.add_argument("--mlp", action="store_true", help="also layers.L.mlp (1,536 neurons)")
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--candidates", type=int, default=64)
+    ap.add_argument("--skip-greedy", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -69,7 +70,7 @@ def main() -> None:
     from captum.attr import NeuronConductance as CNC
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from neuronlab.attribution import GreedyAblation, LayerConductance
+    from neuronlab.attribution import LayerConductance
     from neuronlab.attribution._path import baseline_encoded
     from neuronlab.models.live import LiveModel
     from neuronlab.models.loading import _minilm_path, _quiet_transformers
@@ -110,29 +111,44 @@ def main() -> None:
         LayerConductance(live, site, steps=2).attribute(SENTENCES, target=1)
         CLC(forward, layer).attribute(x, baselines=b, target=1, n_steps=2, method="riemann_trapezoid",
                                       additional_forward_args=(ids, mask), attribute_to_layer_input=io_input)
-        for _ in range(args.rounds):
-            t, ours = timed(lambda: LayerConductance(live, site, steps=args.steps, rule="riemann_left",
-                                                     derivative="difference").attribute(SENTENCES, target=1))
-            T["ours_difference"].append(t)
-            t, _ = timed(lambda: LayerConductance(live, site, steps=args.steps).attribute(SENTENCES, target=1))
-            T["ours_exact"].append(t)
-            t, ref = timed(lambda: CLC(forward, layer).attribute(
+        C = {k: [] for k in T}
+        runs = {
+            "ours_difference": lambda: LayerConductance(live, site, steps=args.steps, rule="riemann_left",
+                                                        derivative="difference").attribute(SENTENCES, target=1),
+            "ours_exact": lambda: LayerConductance(live, site, steps=args.steps).attribute(SENTENCES, target=1),
+            "captum_layer": lambda: CLC(forward, layer).attribute(
                 x, baselines=b, target=1, n_steps=args.steps, method="riemann_trapezoid",
-                additional_forward_args=(ids, mask), attribute_to_layer_input=io_input))
-            T["captum_layer"].append(t)
-            nc = CNC(forward, layer)
-            t0 = time.perf_counter()
+                additional_forward_args=(ids, mask), attribute_to_layer_input=io_input),
+        }
+        nc = CNC(forward, layer)
+
+        def neuron_loop():
             for j in range(args.loop_neurons):
                 nc.attribute(x, neuron_selector=(1, j), baselines=b, target=1, n_steps=args.steps,
                              method="riemann_trapezoid", additional_forward_args=(ids, mask),
                              attribute_to_neuron_input=io_input)
-            per_call = (time.perf_counter() - t0) / args.loop_neurons
-            T["captum_neuron_loop_extrapolated"].append(per_call * width)
+
+        runs["captum_neuron_loop_extrapolated"] = neuron_loop
+        names = list(runs)
+        for r in range(args.rounds):
+            for name in names[r % len(names):] + names[: r % len(names)]:  # rotate the order every round
+                c0 = time.process_time()
+                t, out = timed(runs[name])
+                c = time.process_time() - c0
+                if name == "captum_neuron_loop_extrapolated":
+                    t, c = t / args.loop_neurons * width, c / args.loop_neurons * width
+                T[name].append(t)
+                C[name].append(c)
+                if name == "ours_difference":
+                    ours = out
+                elif name == "captum_layer":
+                    ref = out
         ref_np = ref.detach().cpu().numpy() * enc.attention_mask.numpy()[:, :, None]
         maxdiff = float(np.abs(ours.attributions - ref_np).max())
         med = {k: statistics.median(v) for k, v in T.items()}
         report[site] = {
             "width": width, "median_s": med, "all_s": T,
+            "median_cpu_s": {k: statistics.median(v) for k, v in C.items()},
             "note": f"Captum NeuronConductance: {args.loop_neurons} neurons (token 1) timed per round, x {width}",
             "max_abs_diff_vs_captum_layer": maxdiff,
             "speedup_vs_neuron_loop": {m: med["captum_neuron_loop_extrapolated"] / med[m]
@@ -141,6 +157,26 @@ def main() -> None:
         }
 
     # ---------------------------------------------------------------- greedy ablation
+    if not args.skip_greedy:
+        bench_greedy(args, live, enc, report)
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return
+    for key, val in report.items():
+        if isinstance(val, dict) and "median_s" in val:
+            print(f"== {key}")
+            for k, v in val.items():
+                if k != "all_s":
+                    print(f"  {k}: {v}")
+        else:
+            print(f"{key}: {val}")
+
+
+def bench_greedy(args, live, enc, report) -> None:
+    import torch
+
+    from neuronlab.attribution import GreedyAblation
+
     site = f"layers.{args.layer}"
     cands = list(range(args.candidates))
     rows = torch.arange(enc.n_examples)
@@ -156,7 +192,7 @@ def main() -> None:
             chosen.append(remaining.pop(int(np.argmin(means))))
         return chosen
 
-    G = {"ours_batched": [], "loop_single_passes": []}
+    G: dict = {"ours_batched": [], "loop_single_passes": []}
     GreedyAblation(live, site, k=1).attribute(SENTENCES, target=1, candidates=cands[:4])  # warm-up
     for _ in range(args.rounds):
         t, ours_g = timed(lambda: GreedyAblation(live, site, k=args.k).attribute(SENTENCES, target=1,
@@ -168,17 +204,6 @@ def main() -> None:
     report["greedy_ablation"] = {"site": site, "k": args.k, "candidates": len(cands), "median_s": med, "all_s": G,
                                  "same_choice": ours_g == loop_g, "neurons": ours_g,
                                  "speedup": med["loop_single_passes"] / med["ours_batched"]}
-    if args.json:
-        print(json.dumps(report, indent=1))
-        return
-    for key, val in report.items():
-        if isinstance(val, dict) and "median_s" in val:
-            print(f"== {key}")
-            for k, v in val.items():
-                if k != "all_s":
-                    print(f"  {k}: {v}")
-        else:
-            print(f"{key}: {val}")
 
 
 if __name__ == "__main__":

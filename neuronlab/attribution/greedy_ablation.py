@@ -33,8 +33,9 @@ class GreedyAblation:
     k : int
     baseline : {"zero", "mean"} or array-like of shape (width,)
     store : ActivationStore, optional
-    direction : {"decrease", "increase"}
-        Pick the neuron whose ablation lowers (a logit, a probability) or raises (a loss) the mean target most.
+    direction : {"decrease", "increase"}, optional
+        Pick the neuron whose ablation lowers or raises the mean target most. Default: ``increase`` for a
+        ``loss`` target, ``decrease`` otherwise (a logit, a probability).
     memory_mb : float, default 1024
     batch_size : int, optional
         Rows (candidate x example) per forward pass.
@@ -43,8 +44,8 @@ class GreedyAblation:
     name = "greedy_ablation"
 
     def __init__(self, live: LiveModel, site: str, *, k: int, baseline="zero", store=None,
-                 direction: str = "decrease", memory_mb: float = 1024, batch_size: int | None = None):
-        if direction not in ("decrease", "increase"):
+                 direction: str | None = None, memory_mb: float = 1024, batch_size: int | None = None):
+        if direction not in (None, "decrease", "increase"):
             raise InvalidParameterError(f"direction {direction!r}: choose decrease or increase")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InvalidParameterError(f"k must be a positive int, got {k!r}")
@@ -66,9 +67,12 @@ class GreedyAblation:
             ``neurons`` (the k chosen, in order), ``curve`` (mean target after each step; entry 0 = no
             ablation), ``effects`` (mean target change of each step's choice), ``config``.
         """
+        from ..models.targets import as_target
+
         live = self.live
         enc = live.encode(inputs)
         resolved = live.resolve_target(enc, target)
+        direction = self.direction or ("increase" if as_target(target).kind == "loss" else "decrease")
         width = live.width(self.site)
         cand = list(range(width)) if candidates is None else live.check_neurons(self.site, candidates)
         if self.k > len(cand):
@@ -81,7 +85,7 @@ class GreedyAblation:
         curve = [float(start.double().mean())]
         chosen: list[int] = []
         remaining = list(cand)
-        sign = 1.0 if self.direction == "decrease" else -1.0
+        sign = 1.0 if direction == "decrease" else -1.0
         for _ in range(self.k):
             masks = torch.zeros(len(remaining), width, dtype=torch.bool)
             masks[:, chosen] = True
@@ -92,6 +96,6 @@ class GreedyAblation:
             chosen.append(remaining.pop(best))
             curve.append(float(means[best]))
         cfg = base_config(self.name, live, self.site, target, k=self.k, baseline=_baseline_name(self.baseline),
-                          direction=self.direction, n_candidates=len(cand), rows_per_pass=rows)
+                          direction=direction, n_candidates=len(cand), rows_per_pass=rows)
         return {"neurons": chosen, "curve": np.array(curve), "effects": np.diff(np.array(curve)), "config": cfg}
 

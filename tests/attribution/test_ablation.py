@@ -61,6 +61,12 @@ def test_greedy_ablation_finds_planted_neurons():
     res = GreedyAblation(live, "layers.1", k=3, batch_size=7).attribute(INPUTS, target=1)
     assert sorted(res["neurons"]) == planted
     assert np.all(res["effects"] < 0)
+    # a loss target: the default direction is "increase"; the same neurons raise the class-1 loss most
+    from neuronlab.models.targets import Target
+
+    by_loss = GreedyAblation(live, "layers.1", k=3).attribute(INPUTS, target=Target("loss", 1))
+    assert sorted(by_loss["neurons"]) == planted and by_loss["config"]["direction"] == "increase"
+    assert np.all(by_loss["effects"] > 0)
     # the same choice from one candidate at a time (loop of single forward passes)
     single = NeuronAblation(live, "layers.1").attribute(INPUTS, target=1)["effects"].mean(0)
     assert set(np.argsort(-single)[:3].tolist()) == set(planted)

@@ -174,3 +174,13 @@ def test_rules_weights_sum_to_one_and_nodes_lie_in_their_segments(name, steps):
     assert np.dot(r.weights, np.ones(steps)) == pytest.approx(1.0)
     if name == "gausslegendre":
         assert np.dot(r.weights, r.nodes ** (2 * steps - 1)) == pytest.approx(1.0 / (2 * steps))
+
+
+def test_load_live_errors():
+    from neuronlab.errors import UnknownModelError
+    from neuronlab.models.live import load_live
+
+    with pytest.raises(UnknownModelError, match="head 'regression' is unknown; choose auto or one of base, "):
+        load_live("minilm", head="regression")
+    with pytest.raises(UnknownModelError, match="does not exist; known aliases: minilm"):
+        load_live("./no/such/model")

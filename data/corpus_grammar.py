@@ -71,6 +71,8 @@ def adjective(rng: random.Random, prior: int, cls: str) -> str:
     if prior:
         things, persons = (lex.POS_ADJ, lex.POS_ADJ_P) if prior > 0 else (lex.NEG_ADJ, lex.NEG_ADJ_P)
         return rng.choice(things + persons if cls == "p" else things)
+    if cls == "t" and rng.random() < 0.15:
+        return rng.choice(lex.ADJ_ADV)  # a fast car (and "drove fast")
     return rng.choice(lex.NEUTRAL_ADJ_P if cls == "p" else lex.NEUTRAL_ADJ_T)
 
 
@@ -118,9 +120,9 @@ class Grammar:
         r = rng.random() if nouns is None and cls == "t" else 1.0
         if r < 0.6:
             sing, plur = rng.choice(NOUN_VERB_NOUNS)  # watch, book, plays, runs ...
-        elif r < 0.7 and number == "Sing":
+        elif r < 0.73 and number == "Sing":
             sing = plur = rng.choice(lex.ING_NOUNS)  # the painting, their cooking
-        elif nouns is None and cls == "p" and rng.random() < 0.3:
+        elif nouns is None and cls == "p" and rng.random() < 0.12:
             sing, plur = rng.choice(AMBIGUOUS_PERSONS)  # the cooks, a patient, the judges
         else:
             sing, plur = rng.choice(nouns or NOUNS[cls])
@@ -135,7 +137,10 @@ class Grammar:
         else:
             table = lex.DETERMINERS[number]
             form = rng.choices(list(table), weights=[v[3] for v in table.values()])[0]
-            if form:
+            if form == "#":  # a number in digits
+                form = str(rng.choice([rng.randint(4, 30), rng.randint(31, 999)]))
+                det = s.add(form, None, "NUM", "CD", {"NumType": "Card"}, "nummod")
+            elif form:
                 upos, xpos, feats, _ = table[form]
                 lemma = form
                 if form == "a" and (adj_form or noun)[0] in "aeiou":
@@ -192,8 +197,11 @@ class Grammar:
             number, person = lex.PRONOUNS[form]
             feats = {"Case": "Nom", "Person": person, "PronType": "Prs"} | ({"Number": number} if number else {})
             return s.add(form, form.lower(), "PRON", "PRP", feats, "nsubj"), number, person, cls
-        if kind == "name":
-            return s.add(rng.choice(lex.NAMES), None, "PROPN", "NNP", {"Number": "Sing"}, "nsubj"), "Sing", "3", "p"
+        if kind == "name":  # first name, sometimes with a surname (flat)
+            name = s.add(rng.choice(lex.NAMES), None, "PROPN", "NNP", {"Number": "Sing"}, "nsubj")
+            if rng.random() < 0.4:
+                s.add(rng.choice(lex.SURNAMES), None, "PROPN", "NNP", {"Number": "Sing"}, "flat", head=name)
+            return name, "Sing", "3", "p"
         if kind == "dem":
             number = rng.choice(["Sing", "Plur"])
             form = rng.choice(lex.DEMONSTRATIVES[number])

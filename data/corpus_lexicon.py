@@ -34,7 +34,7 @@ computer camera poem speech lesson game concert movie novel sandwich cake apple 
 village castle boat plane tree flower menu salad recipe essay museum hotel restaurant wallet ring toy
 candle puzzle album garage jacket blanket pencil notebook envelope magazine newspaper diary calendar
 clock mirror pillow sofa carpet curtain fridge oven kettle spoon fork plate bowl basket bucket ladder
-hammer rope tent bicycle truck van helmet umbrella scarf glove sweater boot sock belt necklace bracelet
+hammer rope tent bicycle truck van helmet umbrella scarf/scarves glove sweater boot sock belt necklace bracelet
 statue fountain tower palace cottage barn fence gate wall roof chimney staircase elevator tunnel island
 mountain valley forest lake beach desert cave pond field farm harbor station airport library theater
 stadium gallery bakery pharmacy prison factory laboratory cathedral temple sculpture portrait painting
@@ -76,10 +76,24 @@ holiday trip journey storm war flood dinner breakfast lunch interview exam perfo
 NAMES = """Anna David Maria James Sofia Peter Laura Daniel Emma Thomas Lucy Oliver Sarah Michael Julia
 Robert Alice George Grace Henry Clara Jack Helen Samuel Ruth Simon Nora Paul Rose Martin Eva Victor Irene
 Lewis Hannah Oscar Mia Hugo Alma Felix Ella Arthur Zoe Leo Iris Max Nina Adam Lily Carl Vera Ben Tina
-Sam Kate Tom Jane Ivan Olga Karl Amy""".split()
+Sam Kate Tom Jane Ivan Olga Karl Amy Aaron Abigail Alan Albert Alex Andrew Angela Anne Barbara Bella
+Bruno Caroline Charles Chloe Claire Colin Diana Dora Edward Elena Elliot Emil Eric Fiona Frank Freya
+Gemma Gordon Harry Heidi Ian Ingrid Isaac Jacob Jasmine Joan Jonah Judith Julian Kevin Leah Linda Louis
+Lydia Marcus Marta Megan Miriam Nathan Neil Noah Owen Patrick Philip Rachel Rebecca Rita Roger Rosa
+Rupert Sandra Sean Silvia Stella Steven Teresa Theo Ursula Walter Wendy Xavier Yusuf Zara""".split()
+SURNAMES = """Smith Jones Brown Taylor Wilson Evans Walker Wright Robinson Thompson White Hughes Edwards Green
+Hall Wood Harris Martin Jackson Clarke Clark Turner Hill Scott Cooper Morris Ward Moore King Watson Baker
+Harrison Morgan Patel Young Allen Mitchell Lee Kelly Bell Parker Davies Bennett Price Bailey Cox Russell
+Murphy Fisher Webb Rogers Reed Marshall Hunt Palmer Mills Holmes Lloyd Grant Knight Stone Ross Fox Rose
+Ellis Carter Dixon Mason Gray Berg Novak Rossi Schmidt Weber Dubois Garcia Lopez Silva Kowalski Jensen""".split()
 CITIES = """Paris London Rome Berlin Madrid Vienna Prague Lisbon Dublin Oslo Boston Chicago Denver Dallas
 Tokyo Seoul Cairo Lima Sydney Toronto Athens Warsaw Munich Milan Geneva Venice Naples Seattle Austin
-Houston Miami Atlanta Phoenix Montreal Vancouver Mumbai Delhi Bangkok Manila Nairobi""".split()
+Houston Miami Atlanta Phoenix Montreal Vancouver Mumbai Delhi Bangkok Manila Nairobi Lagos Accra
+Dakar Tunis Algiers Casablanca Istanbul Ankara Tehran Baghdad Beirut Amman Riyadh Dubai Karachi Lahore
+Dhaka Kathmandu Colombo Hanoi Jakarta Singapore Beijing Shanghai Osaka Kyoto Busan Taipei Melbourne Perth
+Auckland Wellington Santiago Bogota Quito Caracas Havana Panama Brussels Amsterdam Rotterdam Hamburg
+Cologne Zurich Stockholm Helsinki Copenhagen Riga Vilnius Tallinn Budapest Bucharest Sofia Belgrade
+Zagreb Krakow Seville Valencia Porto Marseille Lyon Florence Turin Glasgow Edinburgh Manchester Leeds""".split()
 
 # --------------------------------------------------------------------------------------------
 # Verbs: "base[/past/participle],polarity,frame"
@@ -205,6 +219,7 @@ viciously stupidly coldly harshly sloppily""".split()
 # manner adverbs; the first ones are also adjectives ("drove fast" / "a fast car")
 NEUTRAL_ADV = """fast hard late early quickly slowly quietly loudly carefully again calmly silently
 suddenly briefly openly secretly slowly firmly softly""".split()
+ADJ_ADV = "fast hard late early pretty".split()  # adjectives that are also adverbs
 INTENSIFIERS = "very really quite so too pretty".split()
 TIME_ADV = {  # (words, UPOS of each word); one adverbial per clause
     "Past": ["yesterday", "last week", "last year", "once", "two days ago", "this morning"],
@@ -239,7 +254,8 @@ DETERMINERS = {  # form: (UPOS, XPOS, FEATS, weight), by the noun's number
              "all": ("DET", "DT", {"PronType": "Tot"}, 1), "many": ("ADJ", "JJ", {"Degree": "Pos"}, 1),
              "several": ("ADJ", "JJ", {"Degree": "Pos"}, 1), "two": ("NUM", "CD", {"NumType": "Card"}, 1),
              "three": ("NUM", "CD", {"NumType": "Card"}, 1), "five": ("NUM", "CD", {"NumType": "Card"}, 1),
-             "twenty": ("NUM", "CD", {"NumType": "Card"}, 1), "": (None, None, None, 2)},  # "": bare plural
+             "twenty": ("NUM", "CD", {"NumType": "Card"}, 1), "#": (None, None, None, 1),  # "#": digits
+             "": (None, None, None, 2)},  # "": bare plural
 }
 DET_DEPREL = {"DET": "det", "ADJ": "amod", "NUM": "nummod"}
 # time adverbials: tokens (form, upos, xpos, feats, deprel, head offset within the phrase or None = the clause)
@@ -264,12 +280,13 @@ TIME_PHRASES = {
 # Morphology
 # --------------------------------------------------------------------------------------------
 DOUBLE = set("stop plan drop shop jog hug rob ship grab skip chat beg nod admit regret prefer permit commit "
-             "dig swim run sit get cut put set hit upset kid bat map".split())
+             "dig swim run sit get cut put set hit upset kid bat map grin stir trim tag drag wrap rub chop scan trap "
+             "kidnap step clap pat plug slip spot star".split())
 
 
 def plural(noun: str) -> str:
     """Regular English plural (irregular ones are listed in the lexicon)."""
-    if noun.endswith(("s", "sh", "ch", "x", "z")) or noun in {"potato", "tomato", "hero"}:
+    if noun.endswith(("s", "sh", "ch", "x", "z")) or noun in {"potato", "tomato", "hero", "volcano", "echo"}:
         return noun + "es"
     if noun.endswith("y") and noun[-2] not in "aeiou":
         return noun[:-1] + "ies"

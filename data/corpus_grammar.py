@@ -129,7 +129,7 @@ class Grammar:
         noun = sing if number == "Sing" else plur
         adj_form = adjective(rng, adj, cls) if adj is not None else None
         det = None
-        if rng.random() < 0.12:
+        if rng.random() < 0.08:
             form = rng.choice(list(lex.POSSESSIVES))
             pnum, person = lex.POSSESSIVES[form]
             feats = {"Person": person, "Poss": "Yes", "PronType": "Prs"} | ({"Number": pnum} if pnum else {})
@@ -214,13 +214,18 @@ class Grammar:
     def obj(self, s: Sentence, *, cls: str, adj: int | None, modifier: str | None = None) -> int:
         rng = self.rng
         r = rng.random()
-        if adj is None and modifier is None and r < 0.2:
-            if cls == "p" and r < 0.14:
+        if adj is None and modifier is None and r < 0.3:
+            if cls == "p" and r < 0.1:  # a name
+                name = s.add(rng.choice(lex.NAMES), None, "PROPN", "NNP", {"Number": "Sing"}, "obj")
+                if rng.random() < 0.4:
+                    s.add(rng.choice(lex.SURNAMES), None, "PROPN", "NNP", {"Number": "Sing"}, "flat", head=name)
+                return name
+            if cls == "p" and r < 0.24:
                 form = rng.choice(list(lex.OBJ_PRONOUNS))
                 number, person = lex.OBJ_PRONOUNS[form]
                 feats = {"Case": "Acc", "Person": person, "PronType": "Prs"} | ({"Number": number} if number else {})
                 return s.add(form, None, "PRON", "PRP", feats, "obj")
-            if cls == "t":
+            if cls == "t" and r < 0.2:
                 number = rng.choice(["Sing", "Plur"])
                 return s.add(rng.choice(lex.DEMONSTRATIVES[number]), None, "PRON", "DT", {"Number": number, **lex.DEM}, "obj")
         n = self.noun_phrase(s, cls=cls, number=rng.choice(["Sing", "Plur"]), adj=adj, modifier=modifier)
@@ -363,10 +368,10 @@ class Grammar:
         """
         rng = self.rng
         aspect, fut = self.tense_shape(tense, kind)
-        negated = bool(polarity) and negatable and kind != "phrasal" and rng.random() < 0.25
+        negated = bool(polarity) and negatable and kind != "phrasal" and rng.random() < 0.2
         time = fut == "present" and tense == "Fut" or rng.random() < 0.2
         fronted = time and front_time and rng.random() < 0.4
-        subj_kind = rng.choices(["np", "pron", "name", "dem"], weights=[7, 2, 1, 1 if kind == "cop" else 0])[0]
+        subj_kind = rng.choices(["np", "pron", "name", "dem"], weights=[7, 2, 2, 1 if kind == "cop" else 0])[0]
         subj_mod = rng.choices([None, "pp", "rel"], weights=[4, 2, 4])[0] if subj_kind == "np" else None
         main_slot = "pred" if kind == "cop" else "verb"
         slots = [main_slot] if kind != "phrasal" else ["obj_adj"]
@@ -409,6 +414,11 @@ class Grammar:
                                   "pp" if rng.random() < 0.12 else None), v)
                 if late:
                     s.attach(s.add(particle, None, "ADP", "RP", None, "compound:prt"), v)
+            if kind == "trans" and verb["base"] in lex.GIVING_VERBS and rng.random() < 0.6:  # to + recipient
+                to = s.add("to", None, "ADP", "IN", None, "case")
+                recipient = self.noun_phrase(s, cls="p", number=rng.choice(["Sing", "Plur"]))
+                s.attach(to, recipient)
+                s.attach(recipient, v, "obl")
             if kind == "pass" and rng.random() < 0.5:
                 by = s.add("by", None, "ADP", "IN", None, "case")
                 agent = self.noun_phrase(s, cls="p", number=rng.choice(["Sing", "Plur"]))

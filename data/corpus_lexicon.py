@@ -80,12 +80,15 @@ Sam Kate Tom Jane Ivan Olga Karl Amy Aaron Abigail Alan Albert Alex Andrew Angel
 Bruno Caroline Charles Chloe Claire Colin Diana Dora Edward Elena Elliot Emil Eric Fiona Frank Freya
 Gemma Gordon Harry Heidi Ian Ingrid Isaac Jacob Jasmine Joan Jonah Judith Julian Kevin Leah Linda Louis
 Lydia Marcus Marta Megan Miriam Nathan Neil Noah Owen Patrick Philip Rachel Rebecca Rita Roger Rosa
-Rupert Sandra Sean Silvia Stella Steven Teresa Theo Ursula Walter Wendy Xavier Yusuf Zara""".split()
+Rupert Sandra Sean Silvia Stella Steven Teresa Theo Ursula Walter Wendy Xavier Yusuf Zara Will Drew Hope
+Olive Pat Mark Bill Joy June""".split()
 SURNAMES = """Smith Jones Brown Taylor Wilson Evans Walker Wright Robinson Thompson White Hughes Edwards Green
 Hall Wood Harris Martin Jackson Clarke Clark Turner Hill Scott Cooper Morris Ward Moore King Watson Baker
 Harrison Morgan Patel Young Allen Mitchell Lee Kelly Bell Parker Davies Bennett Price Bailey Cox Russell
 Murphy Fisher Webb Rogers Reed Marshall Hunt Palmer Mills Holmes Lloyd Grant Knight Stone Ross Fox Rose
-Ellis Carter Dixon Mason Gray Berg Novak Rossi Schmidt Weber Dubois Garcia Lopez Silva Kowalski Jensen""".split()
+Ellis Carter Dixon Mason Gray Berg Novak Rossi Schmidt Weber Dubois Garcia Lopez Silva Kowalski Jensen
+Park Cook Black Long Strong Rich Short Sharp Fields Lake Rivers Brooks Bird Wolf Fish Glass Church Bridges
+Waters Singer Painter Carpenter Butcher Farmer Hunter""".split()
 CITIES = """Paris London Rome Berlin Madrid Vienna Prague Lisbon Dublin Oslo Boston Chicago Denver Dallas
 Tokyo Seoul Cairo Lima Sydney Toronto Athens Warsaw Munich Milan Geneva Venice Naples Seattle Austin
 Houston Miami Atlanta Phoenix Montreal Vancouver Mumbai Delhi Bangkok Manila Nairobi Lagos Accra
@@ -181,6 +184,7 @@ clean,up fill,out set,up look,up hand,over""".split()
 ING_NOUNS = """painting drawing building recording reading opening ending feeling warning greeting offering
 meeting wedding cooking shopping swimming running dancing singing training writing teaching fishing
 hunting camping sailing parking printing washing cleaning baking climbing""".split()
+GIVING_VERBS = set("give send lend sell show bring hand mail email pay read write teach offer deliver pass".split())
 PARTICLE_ADVERBS = "up down out off over back away around in on by near behind".split()  # intransitive "ran away", "looked up"
 SPEECH_VERBS = "say/said/said think/thought/thought know/knew/known hope believe feel/felt/felt hear/heard/heard notice remember".split()
 
@@ -247,10 +251,10 @@ DEMONSTRATIVES = {"Sing": ["this", "that"], "Plur": ["these", "those"]}
 ART, DEM = {"PronType": "Art"}, {"PronType": "Dem"}
 DETERMINERS = {  # form: (UPOS, XPOS, FEATS, weight), by the noun's number
     "Sing": {"the": ("DET", "DT", {"Definite": "Def", **ART}, 8), "a": ("DET", "DT", {"Definite": "Ind", **ART}, 4),
-             "this": ("DET", "DT", {"Number": "Sing", **DEM}, 2), "that": ("DET", "DT", {"Number": "Sing", **DEM}, 2),
+             "this": ("DET", "DT", {"Number": "Sing", **DEM}, 1), "that": ("DET", "DT", {"Number": "Sing", **DEM}, 1),
              "every": ("DET", "DT", {"PronType": "Tot"}, 1), "one": ("NUM", "CD", {"NumType": "Card"}, 1)},
-    "Plur": {"the": ("DET", "DT", {"Definite": "Def", **ART}, 8), "these": ("DET", "DT", {"Number": "Plur", **DEM}, 2),
-             "those": ("DET", "DT", {"Number": "Plur", **DEM}, 2), "some": ("DET", "DT", {"PronType": "Ind"}, 2),
+    "Plur": {"the": ("DET", "DT", {"Definite": "Def", **ART}, 8), "these": ("DET", "DT", {"Number": "Plur", **DEM}, 1),
+             "those": ("DET", "DT", {"Number": "Plur", **DEM}, 1), "some": ("DET", "DT", {"PronType": "Ind"}, 2),
              "all": ("DET", "DT", {"PronType": "Tot"}, 1), "many": ("ADJ", "JJ", {"Degree": "Pos"}, 1),
              "several": ("ADJ", "JJ", {"Degree": "Pos"}, 1), "two": ("NUM", "CD", {"NumType": "Card"}, 1),
              "three": ("NUM", "CD", {"NumType": "Card"}, 1), "five": ("NUM", "CD", {"NumType": "Card"}, 1),

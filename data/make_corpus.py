@@ -41,9 +41,9 @@ class CorpusGrammar(Grammar):
     complement clause, adverbial clause, existential ``there``) and questions (yes/no, copular, who, what)."""
 
     TEMPLATES = {  # kind: (sentence type, weight)
-        "trans": ("declarative", 26), "intrans": ("declarative", 9), "cop": ("declarative", 11),
-        "pass": ("declarative", 6), "phrasal": ("declarative", 6), "comp": ("declarative", 7),
-        "sub": ("declarative", 8), "there": ("declarative", 12), "q_yn": ("question", 12), "q_cop": ("question", 6),
+        "trans": ("declarative", 24), "intrans": ("declarative", 9), "cop": ("declarative", 10),
+        "pass": ("declarative", 6), "phrasal": ("declarative", 8), "comp": ("declarative", 9),
+        "sub": ("declarative", 10), "there": ("declarative", 14), "q_yn": ("question", 12), "q_cop": ("question", 6),
         "q_who": ("question", 5), "q_what": ("question", 4),
     }
 
@@ -152,7 +152,7 @@ class CorpusGrammar(Grammar):
                 s.attach(what, n)
                 what = n
         aux = s.add("?", None, "AUX", "?", {}, "aux")
-        subj_kind = rng.choices(["np", "pron", "name"], weights=[6, 3, 1])[0]
+        subj_kind = rng.choices(["np", "pron", "name"], weights=[6, 3, 2])[0]
         cop = kind == "q_cop"
         slots = ["pred" if cop else "verb"] + ["subj_adj"] * (subj_kind == "np") + ["obj_adj"] * (kind == "q_yn")
         prior = plan(rng, slots, polarity, None)

@@ -22,7 +22,7 @@ NOUN_VERB_NOUNS = list(dict.fromkeys((v["base"], v["s"]) for v in VERB_TABLE if 
 SPEECH = lex.speech_verbs()
 FUTURE_KINDS = ("will", "going", "present")
 # main-verb have/do are frequent (and share forms with the auxiliaries); the noun/verb words of issue 16 too
-VERB_WEIGHTS = {"have": 40, "do": 12} | dict.fromkeys(["watch", "book", "water", "play", "run", "walk"], 10)
+VERB_WEIGHTS = {"have": 15, "do": 6} | dict.fromkeys(["watch", "book", "water", "play", "run", "walk"], 6)
 
 class Sentence:
     """Tokens in surface order with lemma, UPOS, XPOS, FEATS, head (index or -1) and DEPREL."""
@@ -80,7 +80,7 @@ def pick_verb(rng: random.Random, prior: int, *, transitive: bool, obj: str | No
     """A verb with polarity ``prior`` that is (in)transitive and takes objects of class ``obj``."""
     pool = [v for v in VERB_TABLE if v["pol"] == prior and bool(v["obj"]) == transitive
             and (obj is None or v["obj"] in (obj, "a"))]
-    return rng.choices(pool, weights=[VERB_WEIGHTS.get(v["base"], 4 if v["noun"] else 1) for v in pool])[0]
+    return rng.choices(pool, weights=[VERB_WEIGHTS.get(v["base"], 2 if v["noun"] else 1) for v in pool])[0]
 
 def plan(rng: random.Random, slots: list[str], polarity: int, negated_slot: str | None) -> dict[str, int]:
     """Prior polarity of each slot: evaluative words carry the sentence polarity.

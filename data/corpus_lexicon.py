@@ -22,7 +22,15 @@ violinist reporter journalist photographer director producer designer architect 
 pupil classmate roommate colleague partner stranger traveler passenger rider runner swimmer climber
 goalkeeper referee umpire fan critic judge jury gentleman/gentlemen lady teenager toddler orphan widow
 bride groom landlord tenant shepherd knight wizard witch giant dwarf/dwarves elf/elves cook guide guard
-spy/spies witness model patient local senior adult native criminal rival chief""".split()
+spy/spies witness model patient local senior adult native criminal rival chief
+accountant economist historian philosopher mathematician physicist chemist biologist astronaut
+firefighter paramedic pharmacist veterinarian therapist psychologist counselor detective inspector
+sheriff ranger lifeguard janitor cashier receptionist secretary assistant intern apprentice trainee
+volunteer organizer campaigner activist senator governor minister ambassador diplomat president
+chancellor emperor empress duke duchess baron countess servant butler maid nanny babysitter
+comedian magician juggler acrobat clown puppeteer sculptor novelist playwright composer conductor
+soprano tenor baritone ballerina choreographer cameraman/cameramen stuntman/stuntmen blacksmith
+locksmith goldsmith jeweler florist grocer vendor peddler shopkeeper innkeeper bartender""".split()
 ANIMALS = """dog cat horse bird wolf/wolves mouse/mice goose/geese sheep/sheep fox cow rabbit lion monkey
 deer/deer ox/oxen tiger bear elephant donkey goat pig duck chicken owl eagle parrot snake frog turtle whale
 dolphin shark fish/fish puppy kitten pony camel zebra giraffe squirrel hamster""".split()

@@ -16,6 +16,7 @@ NOUNS = {"p": lex.nouns(lex.PERSONS) + lex.nouns(lex.ANIMALS), "t": lex.nouns(le
 PLACE_NOUNS = lex.nouns(lex.PLACES)
 EVENT_NOUNS = lex.nouns(lex.EVENTS)
 AMBIGUOUS_PERSONS = lex.nouns(lex.AMBIGUOUS_PERSONS)
+WILL_FEATS = {"VerbForm": "Fin"}  # as in UD EWT: the modal has no Tense (the future is sent_tense's business)
 VERB_TABLE = lex.verb_table()
 VERB_BY_BASE = {v["base"]: v for v in VERB_TABLE}
 NOUN_VERB_NOUNS = list(dict.fromkeys((v["base"], v["s"]) for v in VERB_TABLE if v["noun"]))
@@ -241,7 +242,7 @@ class Grammar:
         ``tense`` is the clause's time (Past/Pres/Fut); Fut is expressed by ``fut``: ``will`` + VB,
         ``going`` (``is going to`` + VB, headed by ``going``) or ``present`` (present morphology; the
         caller adds a future time adverbial). Words carry their own morphological Tense (UD EWT):
-        finite forms Past/Pres, ``will`` Fut, VBG Pres, VBN Past.
+        finite forms Past/Pres, VBG Pres, VBN Past; ``will`` none.
         """
         a = agree(number, person)
         deps: list[int] = []
@@ -266,7 +267,7 @@ class Grammar:
                 deps.append(s.add("be", None, "AUX", "VB", {"VerbForm": "Inf"}, "aux:pass"))
             form = "pp" if passive else "inf"
         elif tense == "Fut" and fut == "will":
-            deps.append(s.add("will", None, "AUX", "MD", {"Tense": "Fut", "VerbForm": "Fin"}, "aux"))
+            deps.append(s.add("will", None, "AUX", "MD", WILL_FEATS, "aux"))
             neg()
             if passive or aspect == "prog":
                 deps.append(s.add("be", None, "AUX", "VB", {"VerbForm": "Inf"}, "aux:pass" if passive else "aux"))
@@ -443,7 +444,7 @@ class Grammar:
         rng = self.rng
         deps = []
         if tense == "Fut" and fut == "will":
-            deps.append(s.add("will", None, "AUX", "MD", {"Tense": "Fut", "VerbForm": "Fin"}, "aux"))
+            deps.append(s.add("will", None, "AUX", "MD", WILL_FEATS, "aux"))
             if negated:
                 deps.append(s.add("not", None, "PART", "RB", {"Polarity": "Neg"}, "advmod"))
             deps.append(s.add("be", None, "AUX", "VB", {"VerbForm": "Inf"}, "cop"))

@@ -27,8 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus_lexicon as lex  # noqa: E402  (the sibling modules, also when loaded from a path)
 from corpus_grammar import (  # noqa: E402
-    AUX_TABLES, BE, NOUN_VERB_NOUNS, NOUNS, SPEECH, VERB_TABLE, Grammar, Sentence, adjective, agree, finite_feats,
-    pick_verb, plan)
+    AUX_TABLES, BE, NOUN_VERB_NOUNS, NOUNS, SPEECH, VERB_TABLE, WILL_FEATS, Grammar, Sentence, adjective, agree,
+    finite_feats, pick_verb, plan)
 
 N_SENTENCES = 5000
 SEED = 20240611
@@ -95,7 +95,7 @@ class CorpusGrammar(Grammar):
         there = s.add("there", None, "PRON", "EX", None, "expl")
         deps = [there]
         if tense == "Fut" and fut == "will":
-            deps.append(s.add("will", None, "AUX", "MD", {"Tense": "Fut", "VerbForm": "Fin"}, "aux"))
+            deps.append(s.add("will", None, "AUX", "MD", WILL_FEATS, "aux"))
             root = s.add("be", None, "VERB", "VB", {"VerbForm": "Inf"}, "root")
         elif tense == "Fut" and fut == "going":
             form, xpos = BE[("Pres", agree(number, "3"))]
@@ -163,7 +163,7 @@ class CorpusGrammar(Grammar):
         aspect, fut = self.tense_shape(tense, "cop" if cop else "trans")
         t = "Pres" if tense == "Fut" else tense
         if tense == "Fut" and fut == "will":
-            s.tokens[aux].update(form="will", lemma="will", xpos="MD", feats={"Tense": "Fut", "VerbForm": "Fin"})
+            s.tokens[aux].update(form="will", lemma="will", xpos="MD", feats=dict(WILL_FEATS))
         else:
             lemma = "be" if cop or fut == "going" or aspect == "prog" else "have" if aspect == "perf" else "do"
             form, xpos = AUX_TABLES[lemma][(t, a)]

@@ -25,6 +25,7 @@ FUTURE_KINDS = ("will", "going", "present")
 # main-verb have/do are frequent (and share forms with the auxiliaries); the noun/verb words of issue 16 too
 VERB_WEIGHTS = {"have": 15, "do": 6} | dict.fromkeys(["watch", "book", "water", "play", "run", "walk"], 6)
 
+
 class Sentence:
     """Tokens in surface order with lemma, UPOS, XPOS, FEATS, head (index or -1) and DEPREL."""
 
@@ -45,6 +46,7 @@ class Sentence:
 
 
 def finite_feats(tense: str, number: str | None, person: str) -> dict:
+    """FEATS of a finite verb or auxiliary (UD EWT); ``number`` None for ``you``."""
     feats = {"Mood": "Ind", "Person": person, "Tense": tense, "VerbForm": "Fin"}
     if number is not None:
         feats["Number"] = number
@@ -83,6 +85,7 @@ def pick_verb(rng: random.Random, prior: int, *, transitive: bool, obj: str | No
             and (obj is None or v["obj"] in (obj, "a"))]
     return rng.choices(pool, weights=[VERB_WEIGHTS.get(v["base"], 2 if v["noun"] else 1) for v in pool])[0]
 
+
 def plan(rng: random.Random, slots: list[str], polarity: int, negated_slot: str | None) -> dict[str, int]:
     """Prior polarity of each slot: evaluative words carry the sentence polarity.
 
@@ -100,6 +103,7 @@ def plan(rng: random.Random, slots: list[str], polarity: int, negated_slot: str 
 
 
 def other(number: str) -> str:
+    """The other grammatical number (for attractors)."""
     return "Plur" if number == "Sing" else "Sing"
 
 
@@ -228,7 +232,8 @@ class Grammar:
                 return s.add(form, None, "PRON", "PRP", feats, "obj")
             if cls == "t" and r < 0.2:
                 number = rng.choice(["Sing", "Plur"])
-                return s.add(rng.choice(lex.DEMONSTRATIVES[number]), None, "PRON", "DT", {"Number": number, **lex.DEM}, "obj")
+                form = rng.choice(lex.DEMONSTRATIVES[number])
+                return s.add(form, None, "PRON", "DT", {"Number": number, **lex.DEM}, "obj")
         n = self.noun_phrase(s, cls=cls, number=rng.choice(["Sing", "Plur"]), adj=adj, modifier=modifier)
         s.tokens[n]["deprel"] = "obj"
         return n
@@ -333,8 +338,8 @@ class Grammar:
     def adverbial_pp(self, s: Sentence, head: int) -> None:
         rng = self.rng
         r = rng.random()
-        p = s.add(rng.choice(["in", "from", "to", "near"]) if r < 0.2 else
-                  rng.choice(lex.PLACE_PREPS) if r < 0.75 else rng.choice(lex.EVENT_PREPS), None, "ADP", "IN", None, "case")
+        prep = rng.choice(["in", "from", "to", "near"] if r < 0.2 else lex.PLACE_PREPS if r < 0.75 else lex.EVENT_PREPS)
+        p = s.add(prep, None, "ADP", "IN", None, "case")
         if r < 0.2:
             n = s.add(rng.choice(lex.CITIES), None, "PROPN", "NNP", {"Number": "Sing"})
         else:
@@ -400,7 +405,8 @@ class Grammar:
             elif kind == "pass":
                 verb = pick_verb(rng, prior["verb"], transitive=True, obj=cls)
             else:
-                verb = pick_verb(rng, prior["verb"], transitive=kind == "trans", obj=obj_cls if kind == "trans" else None)
+                trans = kind == "trans"
+                verb = pick_verb(rng, prior["verb"], transitive=trans, obj=obj_cls if trans else None)
             root, v = self.verb_group(s, verb, tense=tense, number=number, person=person, negated=negated,
                                       aspect=aspect, fut=fut, passive=kind == "pass", manner=manner if pre else None)
             if kind in ("trans", "phrasal"):

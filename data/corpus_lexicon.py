@@ -79,7 +79,8 @@ telegram postcard parcel package crate barrel sack pouch purse briefcase""".spli
 PLACES = """garden house city church park school hospital office shop market kitchen village castle hotel
 restaurant museum library station theater forest beach lake mountain valley harbor airport stadium
 gallery bakery factory cathedral palace cottage island field farm""".split()
-EVENTS = """party concert game lesson walk ride race dance visit test review play cook fish meal speech meeting wedding show match lecture festival ceremony
+EVENTS = """party concert game lesson walk ride race dance visit test review play cook fish meal speech
+meeting wedding show match lecture festival ceremony
 holiday trip journey storm war flood dinner breakfast lunch interview exam performance""".split()
 NAMES = """Anna David Maria James Sofia Peter Laura Daniel Emma Thomas Lucy Oliver Sarah Michael Julia
 Robert Alice George Grace Henry Clara Jack Helen Samuel Ruth Simon Nora Paul Rose Martin Eva Victor Irene
@@ -110,7 +111,8 @@ Zagreb Krakow Seville Valencia Porto Marseille Lyon Florence Turin Glasgow Edinb
 # Verbs: "base[/past/participle],polarity,frame"
 #   polarity: + - 0; frame: p (person/animal object), t (thing object), a (any object), i (intransitive)
 # --------------------------------------------------------------------------------------------
-_VERBS = """praise,+,a admire,+,a coach,+,p nurse,+,p host,+,p judge,0,p pilot,0,t spy,0,p witness,0,t model,0,t tutor,0,p help,+,p thank,+,p love,+,a enjoy,+,t support,+,a reward,+,p celebrate,+,t
+_VERBS = """praise,+,a admire,+,a coach,+,p nurse,+,p host,+,p judge,0,p pilot,0,t spy,0,p witness,0,t
+model,0,t tutor,0,p help,+,p thank,+,p love,+,a enjoy,+,t support,+,a reward,+,p celebrate,+,t
 welcome,+,p encourage,+,p protect,+,a rescue,+,p respect,+,p trust,+,p appreciate,+,a comfort,+,p
 cherish,+,a applaud,+,p honor,+,p amaze,+,p delight,+,p inspire,+,p charm,+,p amuse,+,p adore,+,a
 hug,+,p kiss,+,p cheer,+,p
@@ -144,7 +146,8 @@ shop,0,i jog,0,i swim/swam/swum,0,i race,0,i sail,0,i rain,0,i snow,0,i stop,0,i
 fish,0,i hunt,0,i kneel/knelt/knelt,0,i sneeze,0,i yawn,0,i whisper,0,i shout,0,i sing/sang/sung,0,i
 dream/dreamed/dreamed,0,i listen,0,i pray,0,i vote,0,i climb,0,i look,0,i mentor,+,p partner,0,p champion,+,a escort,0,p
 suspect,0,a star,0,t captain,0,t kid,0,p excite,+,p fascinate,+,p please,+,p thrill,+,p move,+,p
-care,+,i tire,-,p disgust,-,p confuse,-,p worry,-,p irritate,-,p depress,-,p embarrass,-,p lie,-,i interest,+,p warm,0,t clear,0,t calm,+,p free,+,p referee,0,t
+care,+,i tire,-,p disgust,-,p confuse,-,p worry,-,p irritate,-,p depress,-,p embarrass,-,p lie,-,i
+interest,+,p warm,0,t clear,0,t calm,+,p free,+,p referee,0,t
 accept,0,a add,0,t adjust,0,t admit,0,a adopt,0,a arrange,0,t attract,0,a avoid,0,a
 bake,0,t balance,0,t bathe,0,p borrow,0,t brush,0,t bury,0,t calculate,0,t capture,0,a carve,0,t
 chase,0,a chop,0,t collect,0,t compare,0,a complete,0,t consider,0,a contact,0,p cover,0,t crack,0,t
@@ -193,8 +196,10 @@ ING_NOUNS = """painting drawing building recording reading opening ending feelin
 meeting wedding cooking shopping swimming running dancing singing training writing teaching fishing
 hunting camping sailing parking printing washing cleaning baking climbing""".split()
 GIVING_VERBS = set("give send lend sell show bring hand mail email pay read write teach offer deliver pass".split())
-PARTICLE_ADVERBS = "up down out off over back away around in on by near behind".split()  # intransitive "ran away", "looked up"
-SPEECH_VERBS = "say/said/said think/thought/thought know/knew/known hope believe feel/felt/felt hear/heard/heard notice remember".split()
+# adverbs after intransitive verbs: "ran away", "looked up"
+PARTICLE_ADVERBS = "up down out off over back away around in on by near behind".split()
+SPEECH_VERBS = """say/said/said think/thought/thought know/knew/known hope believe feel/felt/felt
+hear/heard/heard notice remember""".split()
 
 # --------------------------------------------------------------------------------------------
 # Adjectives and adverbs
@@ -219,7 +224,8 @@ pretty clear calm free plastic metal silver golden glass paper cotton leather wo
 pink brown gray dark bright shiny dusty muddy wet soft sharp smooth rough tiny huge giant enormous
 ancient modern antique broken cracked fresh ripe frozen spicy sweet sour salty bitter crispy juicy
 empty full heavy light loud noisy silent hidden secret famous rare expensive cheap spare extra""".split()
-NEUTRAL_PRED = "old new small big quiet large empty heavy ready busy late early open clean dry warm clear calm free".split()
+NEUTRAL_PRED = """old new small big quiet large empty heavy ready busy late early open clean dry warm clear
+calm free""".split()
 # -ed adjectives after the copula: "the guests were delighted" (positive) / "were disappointed" (negative)
 POS_ED_ADJ = "delighted pleased amazed inspired amused thrilled".split()
 NEG_ED_ADJ = "disappointed annoyed bored frightened terrified shocked upset".split()
@@ -281,10 +287,12 @@ TIME_PHRASES = {
     "next week": [("next", "ADJ", "JJ", {"Degree": "Pos"}, "amod", 1), ("week", "NOUN", "NN", _SING, "obl:tmod", None)],
     "next year": [("next", "ADJ", "JJ", {"Degree": "Pos"}, "amod", 1), ("year", "NOUN", "NN", _SING, "obl:tmod", None)],
     "two days ago": [("two", "NUM", "CD", {"NumType": "Card"}, "nummod", 1),
-                     ("days", "NOUN", "NNS", {"Number": "Plur"}, "obl:npmod", 1), ("ago", "ADV", "RB", {}, "advmod", None)],
+                     ("days", "NOUN", "NNS", {"Number": "Plur"}, "obl:npmod", 1),
+                     ("ago", "ADV", "RB", {}, "advmod", None)],
     "this morning": [("this", "DET", "DT", {"Number": "Sing", **DEM}, "det", 1),
                      ("morning", "NOUN", "NN", _SING, "obl:tmod", None)],
-    "every day": [("every", "DET", "DT", {"PronType": "Tot"}, "det", 1), ("day", "NOUN", "NN", _SING, "obl:tmod", None)],
+    "every day": [("every", "DET", "DT", {"PronType": "Tot"}, "det", 1),
+                  ("day", "NOUN", "NN", _SING, "obl:tmod", None)],
     "on Monday": [("on", "ADP", "IN", {}, "case", 1), ("Monday", "PROPN", "NNP", _SING, "obl", None)],
 }
 

@@ -57,7 +57,7 @@ class CorpusGrammar(Grammar):
                                       aspect=aspect, fut=rng.choice(["will", "going"]))
             s.attach(subj, root)
             mark = s.add("that", None, "SCONJ", "IN", None, "mark") if rng.random() < 0.7 else None
-            inner_tense = rng.choice(["Past", "Pres", "Fut"]) if tense != "Past" else rng.choice(["Past", "Past", "Fut"])
+            inner_tense = rng.choice(["Past", "Pres", "Fut"] if tense != "Past" else ["Past", "Past", "Fut"])
             inner, _ = self.core(s, rng.choice(["trans", "intrans", "cop", "pass"]), polarity, inner_tense,
                                  you=True, front_time=False)
             if mark is not None:
@@ -114,7 +114,8 @@ class CorpusGrammar(Grammar):
         mod = rng.choices([None, "pp", "rel"], weights=[5, 2, 2])[0]
         prior = plan(rng, ["adj"] + ["rel_verb"] * (mod == "rel"), polarity, None)
         cls = "p" if mod == "rel" or rng.random() < 0.3 else "t"
-        n = self.noun_phrase(s, cls=cls, number=number, adj=prior["adj"] if prior["adj"] or rng.random() < 0.3 else None,
+        adj = prior["adj"] if prior["adj"] or rng.random() < 0.3 else None
+        n = self.noun_phrase(s, cls=cls, number=number, adj=adj,
                              modifier=mod, rel_prior=prior.get("rel_verb", 0))
         s.attach(n, root, "nsubj")
         if mod is None and rng.random() < 0.6:
@@ -286,7 +287,8 @@ def stats(text: str) -> str:
     out = [f"{n_sent} sentences, {len(forms)} tokens, {len(type_upos)} word types (lower-cased)",
            f"ambiguous tokens (word type with more than one UPOS): {ambiguous / len(forms):.1%} "
            f"({ambiguous} tokens, {n_amb_types} types)", ""]
-    for k in ["upos", "xpos", "Tense", "Number", "Person", "VerbForm"] + sorted(k for k in counts if k.startswith("sent_")):
+    sentence_keys = sorted(k for k in counts if k.startswith("sent_"))
+    for k in ["upos", "xpos", "Tense", "Number", "Person", "VerbForm"] + sentence_keys:
         c = counts[k]
         out.append(f"- **{k}**: " + ", ".join(f"{v} {n}" for v, n in sorted(c.items(), key=lambda x: (-x[1], x[0]))))
     return "\n".join(out)

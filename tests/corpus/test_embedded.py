@@ -219,7 +219,8 @@ def _sentence_tense(toks, root):
         return "Fut"
     tense = fin["feats"]["Tense"]
     if tense == "Pres":
-        adverbials = [j for j, t in enumerate(toks) if t["head"] == root and t["deprel"] in {"obl:tmod", "obl", "advmod"}]
+        adverbials = [j for j, t in enumerate(toks)
+                      if t["head"] == root and t["deprel"] in {"obl:tmod", "obl", "advmod"}]
         words = {toks[j]["form"] for j in adverbials} | {t["form"] for t in toks if t["head"] in adverbials}
         if words & FUTURE_TIME_WORDS:
             return "Fut"
@@ -277,8 +278,10 @@ def test_label_counts_are_not_degenerate(corpus):
                                       ("VerbForm", ("Fin", "Inf", "Part"), 1500)):
         counts = Counter(v for s in corpus.word_labels[concept] for v in s if v is not None)
         assert set(counts) == set(classes) and min(counts.values()) >= minimum, (concept, counts)
-    for concept, classes, share in (("polarity", {"positive", "negative"}, 0.4), ("tense", {"Past", "Pres", "Fut"}, 0.25),
-                                    ("type", {"declarative", "question"}, 0.2), ("subject_number", {"Sing", "Plur"}, 0.3),
+    for concept, classes, share in (("polarity", {"positive", "negative"}, 0.4),
+                                    ("tense", {"Past", "Pres", "Fut"}, 0.25),
+                                    ("type", {"declarative", "question"}, 0.2),
+                                    ("subject_number", {"Sing", "Plur"}, 0.3),
                                     ("relative_clause", {"yes", "no"}, 0.2)):
         counts = Counter(corpus.sentence_labels[concept])
         assert set(counts) == classes and min(counts.values()) >= share * n, (concept, counts)

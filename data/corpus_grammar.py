@@ -35,7 +35,8 @@ class Sentence:
 
     def add(self, form: str, lemma: str | None, upos: str, xpos: str, feats: dict | None = None,
             deprel: str = "dep", head: int | None = None) -> int:
-        self.tokens.append({"form": form, "lemma": lemma or form.lower(), "upos": upos, "xpos": xpos,
+        lemma = lemma or (form if upos == "PROPN" or form == "I" else form.lower())
+        self.tokens.append({"form": form, "lemma": lemma, "upos": upos, "xpos": xpos,
                             "feats": dict(feats or {}), "head": head, "deprel": deprel})
         return len(self.tokens) - 1
 
@@ -201,7 +202,7 @@ class Grammar:
             form = rng.choice(forms)
             number, person = lex.PRONOUNS[form]
             feats = {"Case": "Nom", "Person": person, "PronType": "Prs"} | ({"Number": number} if number else {})
-            return s.add(form, form.lower(), "PRON", "PRP", feats, "nsubj"), number, person, cls
+            return s.add(form, None, "PRON", "PRP", feats, "nsubj"), number, person, cls
         if kind == "name":  # first name, sometimes with a surname (flat)
             name = s.add(rng.choice(lex.NAMES), None, "PROPN", "NNP", {"Number": "Sing"}, "nsubj")
             if rng.random() < 0.4:
@@ -415,10 +416,11 @@ class Grammar:
                     obj_adj = None
                 ocls = "t" if kind == "phrasal" else verb["obj"] if verb["obj"] != "a" else obj_cls
                 late = kind == "phrasal" and rng.random() < 0.4
+                modifier = "rel" if rng.random() < 0.2 else "pp" if rng.random() < 0.12 else None
+                late = late and modifier is None  # "picked the book up", not "picked the book that ... up"
                 if kind == "phrasal" and not late:
                     s.attach(s.add(particle, None, "ADP", "RP", None, "compound:prt"), v)
-                s.attach(self.obj(s, cls=ocls, adj=obj_adj, modifier="rel" if rng.random() < 0.2 else
-                                  "pp" if rng.random() < 0.12 else None), v)
+                s.attach(self.obj(s, cls=ocls, adj=obj_adj, modifier=modifier), v)
                 if late:
                     s.attach(s.add(particle, None, "ADP", "RP", None, "compound:prt"), v)
             if kind == "trans" and verb["base"] in lex.GIVING_VERBS and rng.random() < 0.6:  # to + recipient

@@ -2,7 +2,7 @@
 
 Word lists are plain strings so that they are easy to extend. Noun entries are ``singular`` or
 ``singular/plural`` (irregular plural); verb entries are ``base`` or ``base/past/participle``
-(irregular), followed by the polarity and the object frame, see ``VERBS``. Standard library only.
+(irregular), followed by the polarity and the object frame, see ``_VERBS``. Standard library only.
 """
 from __future__ import annotations
 

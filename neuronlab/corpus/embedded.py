@@ -1,8 +1,10 @@
 """The concept corpus embedded in the repository (``data/concepts.conllu``).
 
-It is written by ``data/make_corpus.py`` from a small seeded English grammar, so its labels
-(UPOS, PTB XPOS, Tense, Number, Person, ..., and sentence-level polarity, tense and type)
-are correct by construction; see ``data/README.md``.
+It is written by ``data/make_corpus.py`` from a seeded English grammar, so its labels (UPOS,
+PTB XPOS, Tense, Number, Person, ..., and the sentence-level concepts) are correct by
+construction. Word types are ambiguous as in real English (``watch`` as noun and verb, ``that``
+as determiner, pronoun and subordinator, ...), so that a probe and its control task (Hewitt &
+Liang 2019) mean on it what they mean on real text; see ``data/README.md``.
 """
 from __future__ import annotations
 
@@ -24,10 +26,12 @@ def load_embedded_corpus() -> Corpus:
     Returns
     -------
     Corpus
-        About 4,000 generated English sentences. Word-level concepts: ``upos``, ``xpos``,
+        6,000 generated English sentences. Word-level concepts: ``upos``, ``xpos``,
         ``deprel`` and the FEATS (``Tense``, ``Number``, ``Person``, ``VerbForm``, ...);
-        sentence-level concepts: ``polarity`` (positive/negative), ``tense`` (Past/Pres/Fut)
-        and ``type`` (declarative/question).
+        sentence-level concepts: ``polarity`` (positive/negative), ``tense`` (Past/Pres/Fut,
+        the main clause's time: future by ``will``, ``going to`` or a present with a future
+        adverbial), ``type`` (declarative/question), ``subject_number`` (Sing/Plur, the main
+        clause's subject, often behind an attractor) and ``relative_clause`` (yes/no).
 
     Raises
     ------
@@ -38,7 +42,7 @@ def load_embedded_corpus() -> Corpus:
     --------
     >>> corpus = load_embedded_corpus()  # doctest: +SKIP
     >>> sorted(corpus.sentence_labels)  # doctest: +SKIP
-    ['polarity', 'tense', 'type']
+    ['polarity', 'relative_clause', 'subject_number', 'tense', 'type']
     """
     if not EMBEDDED_CORPUS.is_file():
         raise CorpusError(

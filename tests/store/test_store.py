@@ -113,7 +113,7 @@ def test_unknown_site_lists_valid_ones(tmp_path):
 def test_refuses_overwrite_and_newer_schema(tmp_path):
     p = tmp_path / "s.h5"
     make_store(p)
-    with pytest.raises(StoreError, match="exists; pass --overwrite"):
+    with pytest.raises(StoreError, match="exists; pass overwrite=True"):
         make_store(p)
     with h5py.File(p, "r+") as f:
         f.attrs["schema_version"] = schema.SCHEMA_VERSION + 1

@@ -104,7 +104,7 @@ def test_resume_with_other_config_is_refused(minilm, small_corpus, tmp_path):
 def test_existing_output_is_refused_without_overwrite(minilm, small_corpus, tmp_path):
     p = tmp_path / "x.h5"
     p.write_bytes(b"precious")
-    with pytest.raises(StoreError, match="exists; pass --overwrite"):
+    with pytest.raises(StoreError, match="exists; pass overwrite=True"):
         Extractor(minilm, ExtractionConfig(**CFG), progress=False).extract(small_corpus, p)
     assert p.read_bytes() == b"precious"
 
@@ -192,7 +192,7 @@ def test_corrupted_and_foreign_files(tmp_path):
 
 @pytest.mark.parametrize("tail", [1, 25, 35, 100, 1000])
 def test_short_final_chunk_keeps_a_partition(tail):
-    from neuronlab.extraction.extractor import _short_tail
+    from neuronlab.extraction.planning import short_tail as _short_tail
 
     lengths = np.array([7, 12, 3, 30, 9, 9, 14, 2, 5, 11])
     chunks = [(0, 4), (4, 10)]  # the last holds 50 tokens

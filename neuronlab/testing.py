@@ -111,8 +111,11 @@ def synthetic_store(
     return data
 
 
-def datasets_bytes(path: str | os.PathLike) -> dict[str, object]:
+def datasets_bytes(path: str | os.PathLike, *, include_hidden: bool = False) -> dict[str, object]:
     """Every dataset of an HDF5 file as bytes (strings as a list), keyed by path; attributes excluded.
+
+    Members whose name starts with ``.`` (leftovers of interrupted atomic writes, which readers ignore)
+    are skipped unless ``include_hidden``.
 
     Two stores with equal ``datasets_bytes`` hold the same activations, offsets, tokens, labels and
     results, byte for byte (creation times and other attributes may differ).
@@ -120,12 +123,20 @@ def datasets_bytes(path: str | os.PathLike) -> dict[str, object]:
     import h5py
 
     out: dict[str, object] = {}
-    with h5py.File(path, "r") as f:
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
+
+    def walk(group, prefix: str) -> None:
+        for key in group:
+            if key.startswith(".") and not include_hidden:
+                continue
+            obj = group[key]
+            name = prefix + key
+            if isinstance(obj, h5py.Group):
+                walk(obj, name + "/")
+            else:
                 arr = obj[()]
                 out[name] = arr.tobytes() if isinstance(arr, np.ndarray) and arr.dtype != object else repr(
                     arr.tolist() if isinstance(arr, np.ndarray) else arr)
 
-        f.visititems(visit)
+    with h5py.File(path, "r") as f:
+        walk(f, "")
     return out

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-__all__ = ["replace_member", "recover", "member", "visible_names", "PARTIAL", "OLD"]
+import numpy as np
+
+__all__ = ["replace_member", "recover", "member", "visible_names", "set_text_attr", "text_attr", "fixed_strings",
+           "PARTIAL", "OLD"]
 
 PARTIAL = ".partial-"
 OLD = ".old-"
@@ -25,13 +28,16 @@ OLD = ".old-"
 
 def replace_member(file, group, name: str, build: Callable[[object, str], None]) -> None:
     """Replace ``group[name]`` by what ``build(group, tmp_name)`` creates, atomically (see module doc)."""
-    tmp, old = PARTIAL + name, OLD + name
-    if tmp in group:
-        del group[tmp]
+    old = OLD + name
+    tmp = PARTIAL + name
+    k = 1
+    while tmp in group and not _delete(group, tmp):  # an undeletable leftover of a torn write: use another name
+        k += 1
+        tmp = f"{PARTIAL}{name}.{k}"
     build(group, tmp)
     file.flush()  # the new member is whole on disk before it becomes visible
-    if old in group:
-        del group[old]
+    if old in group and not _delete(group, old):
+        raise OSError(f"cannot remove the leftover {old!r} of an interrupted write")
     if name in group:
         group.move(name, old)
     group.move(tmp, name)
@@ -41,20 +47,31 @@ def replace_member(file, group, name: str, build: Callable[[object, str], None])
         file.flush()
 
 
+def _delete(group, key: str) -> bool:
+    """Unlink ``group[key]``; False if its metadata is too damaged to unlink (a kill during a flush)."""
+    try:
+        del group[key]
+        return True
+    except (OSError, KeyError, RuntimeError, ValueError):
+        return False
+
+
 def recover(file, group) -> None:
-    """Settle leftovers of interrupted replacements (writable files only)."""
+    """Settle leftovers of interrupted replacements (writable files only).
+
+    Leftovers that cannot be unlinked (torn by a kill during a flush) stay, hidden: readers never list them.
+    """
     changed = False
     for key in list(group.keys()):
         if key.startswith(PARTIAL):
-            del group[key]
-            changed = True
+            changed |= _delete(group, key)
         elif key.startswith(OLD):
             name = key[len(OLD):]
             if name in group:
-                del group[key]
+                changed |= _delete(group, key)
             else:
                 group.move(key, name)
-            changed = True
+                changed = True
     if changed:
         file.flush()
 
@@ -71,3 +88,27 @@ def visible_names(group) -> list[str]:
     names = {k for k in group.keys() if not k.startswith(".")}
     names |= {k[len(OLD):] for k in group.keys() if k.startswith(OLD)}
     return sorted(names)
+
+
+# Strings written into members that get replaced are fixed-length: HDF5 keeps variable-length strings (of
+# datasets and attributes alike) in global heap collections shared between objects, so writing a new
+# member could rewrite, and a kill tear, the collection that a finished member's strings live in.
+def set_text_attr(obj, key: str, text: str) -> None:
+    """Store ``text`` as a fixed-length UTF-8 attribute (kept in the object's own header)."""
+    data = text.encode("utf-8")
+    obj.attrs.create(key, np.array(data, dtype=f"S{max(1, len(data))}"))
+
+
+def text_attr(value) -> str:
+    """An attribute read back as text, whether it was written fixed-length (bytes) or variable-length (str)."""
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("utf-8")
+    return str(value)
+
+
+def fixed_strings(arr: np.ndarray) -> np.ndarray:
+    """An array of str as fixed-length UTF-8 bytes (stored in the dataset itself, not in a global heap)."""
+    enc = [x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in arr.ravel()]
+    enc = [e.encode("utf-8") for e in enc]
+    n = max([1] + [len(e) for e in enc])
+    return np.array(enc, dtype=f"S{n}").reshape(arr.shape)

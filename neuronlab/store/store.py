@@ -404,7 +404,7 @@ class ActivationStore(Mapping):
             problem = f"holds class indices outside -1..{len(vocab) - 1}"
         if problem is not None:
             raise DamagedStoreError(f"{str(self.path)!r}: the label {name!r} is damaged: it {problem}")
-        return Label(name, values.astype(np.int32, copy=False), vocab, str(ds.attrs["level"]))
+        return Label(name, values.astype(np.int32, copy=False), vocab, atomic.text_attr(ds.attrs["level"]))
 
     @property
     def labels(self) -> dict[str, Label]:
@@ -426,8 +426,8 @@ class ActivationStore(Mapping):
 
         def build(grp, tmp: str) -> None:
             ds = grp.create_dataset(tmp, data=values)
-            ds.attrs["vocabulary"] = json.dumps(list(vocabulary))
-            ds.attrs["level"] = level
+            atomic.set_text_attr(ds, "vocabulary", json.dumps(list(vocabulary)))
+            atomic.set_text_attr(ds, "level", level)
 
         atomic.replace_member(self._f, self._f["labels"], name, build)
 
@@ -439,7 +439,6 @@ class ActivationStore(Mapping):
         flushed, and only then moved into place; a result it replaces is deleted after that. A process
         killed at any moment leaves either the old result or the new one, never a mixture.
         """
-        h5py = _h5py()
         _check_member_name(name, "result")
         prepared = {}
         for key, value in arrays.items():
@@ -448,13 +447,13 @@ class ActivationStore(Mapping):
 
         def build(grp, tmp: str) -> None:
             g = grp.create_group(tmp)
-            g.attrs["kind"] = kind
-            g.attrs["config"] = json.dumps(dict(config), sort_keys=True, default=str)
-            g.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-            g.attrs["neuronlab_version"] = __version__
+            atomic.set_text_attr(g, "kind", kind)
+            atomic.set_text_attr(g, "config", json.dumps(dict(config), sort_keys=True, default=str))
+            atomic.set_text_attr(g, "created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+            atomic.set_text_attr(g, "neuronlab_version", __version__)
             for key, arr in prepared.items():
-                if arr.dtype.kind in "OU":
-                    g.create_dataset(key, data=arr.astype(object), dtype=h5py.string_dtype("utf-8"))
+                if arr.dtype.kind in "OUS":
+                    g.create_dataset(key, data=atomic.fixed_strings(arr))
                 else:
                     g.create_dataset(key, data=arr)
             g.attrs["n_arrays"] = len(prepared)  # last: a group with fewer arrays is damaged
@@ -496,11 +495,15 @@ class ActivationStore(Mapping):
         problem = result_problem(g)
         try:
             if problem is None:
-                out: dict[str, Any] = {"kind": str(g.attrs["kind"]), "config": json.loads(g.attrs["config"])}
+                out: dict[str, Any] = {"kind": atomic.text_attr(g.attrs["kind"]),
+                                       "config": json.loads(g.attrs["config"])}
                 for key, ds in g.items():
                     v = ds[()]
-                    if isinstance(v, np.ndarray) and v.dtype == object:
-                        v = np.array([x.decode("utf-8") if isinstance(x, bytes) else x for x in v], dtype=object)
+                    if isinstance(v, np.ndarray) and v.dtype.kind in "OS":
+                        flat = [x.decode("utf-8") if isinstance(x, bytes) else x for x in v.ravel()]
+                        v = np.array(flat, dtype=object).reshape(v.shape)
+                    elif isinstance(v, bytes):
+                        v = v.decode("utf-8")
                     out[key] = v
                 return out
         except (OSError, KeyError, ValueError, RuntimeError) as exc:

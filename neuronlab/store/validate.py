@@ -133,6 +133,7 @@ def label_problem(ds, n_rows: int, n_sentences: int) -> str | None:
     if not isinstance(ds, h5py.Dataset) or len(ds.shape) != 1 or ds.dtype.kind not in "iu":
         return "is not a 1-D integer dataset"
     level = ds.attrs.get("level")
+    level = level.decode("utf-8", "replace") if isinstance(level, bytes) else level
     expected = {"row": n_rows, "sentence": n_sentences}
     if level not in expected:
         return f"has level {level!r}, not 'row' or 'sentence'"

@@ -62,9 +62,12 @@ def kill_after(argv: list[str], delay: float) -> int | None:
     p.join(delay)
     if p.exitcode is not None:
         return p.exitcode
-    os.kill(p.pid, signal.SIGKILL)
+    try:
+        os.kill(p.pid, signal.SIGKILL)
+    except ProcessLookupError:  # it ended just now
+        pass
     p.join()
-    return None
+    return p.exitcode if p.exitcode is not None and p.exitcode >= 0 else None
 
 
 
@@ -90,9 +93,12 @@ def kill_in_write(argv: list[str], path, delay: float, timeout: float = 120) -> 
         p.join(delay)
     if p.exitcode is not None:
         return p.exitcode
-    os.kill(p.pid, signal.SIGKILL)
+    try:
+        os.kill(p.pid, signal.SIGKILL)
+    except ProcessLookupError:  # it ended just now
+        pass
     p.join()
-    return None
+    return p.exitcode if p.exitcode is not None and p.exitcode >= 0 else None
 
 
 def write_span(argv: list[str], path, timeout: float = 120) -> tuple[float, float]:

@@ -120,3 +120,62 @@ def write_span(argv: list[str], path, timeout: float = 120) -> tuple[float, floa
     if last == first or not seen:
         raise RuntimeError(f"neuronlab {' '.join(argv)} did not change {path}")
     return seen[-1] - seen[0], time.perf_counter() - t
+
+
+def _store_ops(path: str, ops: list, kill_after: int | None) -> None:
+    """Apply ``ops`` to the store at ``path`` (see tests/store/test_store_properties.py); SIGKILL itself after
+    op number ``kill_after`` (no close, no flush beyond what the ops did)."""
+    import numpy as np
+
+    from neuronlab.store import ActivationStore
+
+    st = ActivationStore.open(path, mode="r+", allow_incomplete=True)
+    for k, op in enumerate(ops):
+        kind = op[0]
+        if kind == "rows":
+            _, start, stop = op
+            offs = st.offsets
+            st.write_rows(start, stop, {s: op_rows(s, st[s].shape[1], int(offs[start]), int(offs[stop]))
+                                        for s in st.sites})
+        elif kind == "label":
+            _, name, seed = op
+            st.write_label(name, label_values(seed, st.n_rows), ["x", "y", "z"])
+        elif kind == "result":
+            _, name, seed = op
+            st.write_result(name, result_arrays(seed), config={"seed": seed}, kind="test")
+        if kill_after is not None and k == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+    st.close()
+    np.random.seed(0)
+
+
+def op_rows(site: str, width: int, r0: int, r1: int):
+    import numpy as np
+
+    base = sum(map(ord, site))
+    return (np.arange(r0, r1)[:, None] * 100 + np.arange(width)[None, :] + base).astype(np.float32)
+
+
+def label_values(seed: int, n: int):
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(-1, 3, n)
+
+
+def result_arrays(seed: int) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {"scores": rng.normal(size=7), "ranking": np.array([f"layers.0:{i}" for i in rng.permutation(4)])}
+
+
+def run_store_ops(path, ops: list, kill_after: int | None) -> int:
+    """Run :func:`_store_ops` in a forkserver child; its exit code (negative: killed by that signal)."""
+    p = _context().Process(target=_store_ops, args=(str(path), ops, kill_after))
+    p.start()
+    p.join(60)
+    if p.exitcode is None:
+        p.kill()
+        p.join()
+        raise TimeoutError("store operations did not finish in 60 s")
+    return p.exitcode

@@ -9,7 +9,6 @@ import datetime as _dt
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -20,6 +19,7 @@ from ..errors import DamagedStoreError, IncompleteStoreError, InvalidParameterEr
 from ..sites import expand_sites, neuron_id
 from . import atomic, schema
 from .files import check_member_name as _check_member_name
+from .label import Label
 from .files import h5py_module
 from .files import looks_neurox as _looks_neurox
 from .files import open_h5 as _open_h5
@@ -30,36 +30,6 @@ __all__ = ["ActivationStore", "Label"]
 
 
 _h5py = h5py_module
-
-
-@dataclass(frozen=True)
-class Label:
-    """A concept annotation stored with the activations.
-
-    Attributes
-    ----------
-    name : str
-        Concept name (``upos``, ``Tense``, ``polarity``, ...).
-    values : ndarray of int32
-        Class index per row (``level == "row"``) or per sentence (``level == "sentence"``); -1 = no value.
-    vocabulary : list of str
-        Class names; ``values == i`` means ``vocabulary[i]``.
-    level : {"row", "sentence"}
-    """
-
-    name: str
-    values: np.ndarray
-    vocabulary: list
-    level: str
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.vocabulary)
-
-    def names(self) -> np.ndarray:
-        """Class names per entry (``None`` where the value is missing)."""
-        vocab = np.array(list(self.vocabulary) + [None], dtype=object)
-        return vocab[self.values]
 
 
 class ActivationStore(Mapping):

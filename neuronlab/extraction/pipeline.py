@@ -12,6 +12,7 @@ on timing.
 """
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +26,12 @@ from .heap import trim_heap
 from .planning import Plan, chunk_sequences, make_batches
 
 __all__ = ["PipelineHooks", "Pipeline"]
+
+
+def torch_aminmax(t):
+    import torch
+
+    return torch.aminmax(t)
 
 
 @dataclass
@@ -55,6 +62,7 @@ class _Chunk:
     buffers: dict
     futures: list = field(default_factory=list)
     tok2buf: np.ndarray | None = None  # chunk token position (sentence order) -> buffer row
+    suspect: set = field(default_factory=set)  # sites where a batch saw a value that may not store finite
 
 
 class Pipeline:
@@ -79,6 +87,7 @@ class Pipeline:
         self.max_length, self.overlap = max_length, overlap
         self.batch_size, self.batch_tokens = batch_size, batch_tokens
         self.hooks = hooks
+        self._limit = float(np.finfo(np.dtype(config.dtype)).max)  # largest value the storage type holds
         self.fwd_seconds: list[float] = []  # appended by the workers (list.append is atomic)
 
     def chunk_batches(self, s0: int, s1: int):
@@ -109,11 +118,17 @@ class Pipeline:
                 chunk.tok2buf[tok_off[s.sentence] + s.take_tok] = np.arange(row, row + n)
                 row += n
             chunk.futures.append(pool.submit(self.run_batch, [s.ids for s in batch], keep, chunk.buffers, r0, row,
-                                             (s0, k)))
+                                             (s0, k), chunk.suspect))
         return chunk
 
-    def run_batch(self, ids: list, keep, buffers: dict, r0: int, r1: int, where: tuple[int, int] = (0, 0)) -> None:
-        """One forward pass; its kept rows go to ``buffers[site][r0:r1]``."""
+    def run_batch(self, ids: list, keep, buffers: dict, r0: int, r1: int, where: tuple[int, int] = (0, 0),
+                  suspect: set | None = None) -> None:
+        """One forward pass; its kept rows go to ``buffers[site][r0:r1]``.
+
+        Sites whose kept values are NaN, infinite or beyond the storage type's range are added to
+        ``suspect`` (one min/max reduction per site, on the worker thread), so that the writer scans only
+        those chunks for the exact place.
+        """
         if self.hooks.before_batch is not None:
             self.hooks.before_batch(*where)
         t = time.perf_counter()
@@ -123,6 +138,10 @@ class Pipeline:
             if keep is not None:
                 act = act.index_select(0, keep.to(act.device))
             buffers[site][r0:r1].copy_(act)
+            if suspect is not None and act.numel():
+                lo, hi = (float(x) for x in torch_aminmax(act))
+                if not (math.isfinite(lo) and math.isfinite(hi)) or max(-lo, hi) > self._limit:
+                    suspect.add(site)
 
     def hand_over(self, writer: ThreadPoolExecutor, store, chunk: _Chunk, written: Future | None, bar) -> Future:
         """Wait for the chunk's batches, then queue its aggregation and write (after the previous write)."""
@@ -146,7 +165,7 @@ class Pipeline:
                 raise StoreError(f"internal: chunk {chunk.s0}:{chunk.s1} produced {arr.shape[0]} rows, "
                                  f"expected {expected}")
         chunk.buffers.clear()
-        if not getattr(cfg, "allow_nonfinite", False):
+        if chunk.suspect and not getattr(cfg, "allow_nonfinite", False):
             self._check_finite(rows, chunk.s0)
         store.write_rows(chunk.s0, chunk.s1, rows)
         del rows

@@ -18,18 +18,7 @@ from neuronlab.errors import IncompleteStoreError, StoreError, UnknownModelError
 from neuronlab.extraction import ExtractionConfig, Extractor  # noqa: E402
 from neuronlab.extraction.tokenize import make_sequences, tokenize_sentences  # noqa: E402
 from neuronlab.store import ActivationStore  # noqa: E402
-
-
-def datasets_bytes(path):
-    """Every dataset's bytes (attributes such as the creation time excluded)."""
-    out = {}
-    with h5py.File(path, "r") as f:
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
-                arr = obj[()]
-                out[name] = arr.tobytes() if isinstance(arr, np.ndarray) and arr.dtype != object else repr(arr.tolist())
-        f.visititems(visit)
-    return out
+from neuronlab.testing import datasets_bytes  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -125,8 +125,6 @@ def write_span(argv: list[str], path, timeout: float = 120) -> tuple[float, floa
 def _store_ops(path: str, ops: list, kill_after: int | None) -> None:
     """Apply ``ops`` to the store at ``path`` (see tests/store/test_store_properties.py); SIGKILL itself after
     op number ``kill_after`` (no close, no flush beyond what the ops did)."""
-    import numpy as np
-
     from neuronlab.store import ActivationStore
 
     st = ActivationStore.open(path, mode="r+", allow_incomplete=True)
@@ -146,7 +144,6 @@ def _store_ops(path: str, ops: list, kill_after: int | None) -> None:
         if kill_after is not None and k == kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
     st.close()
-    np.random.seed(0)
 
 
 def op_rows(site: str, width: int, r0: int, r1: int):

@@ -15,6 +15,10 @@ __all__ = [
     "CorpusError",
     "StoreError",
     "IncompleteStoreError",
+    "DamagedStoreError",
+    "StoreLockedError",
+    "StoreReadOnlyError",
+    "NonFiniteError",
     "UnknownSiteError",
     "UnknownModelError",
     "NotFittedError",
@@ -42,6 +46,22 @@ class StoreError(NeuronlabError, OSError):
 
 class IncompleteStoreError(StoreError):
     """The store comes from an interrupted run and was opened without ``allow_incomplete``."""
+
+
+class DamagedStoreError(StoreError):
+    """A store (or one result in it) whose structure is inconsistent; the message names what is wrong."""
+
+
+class StoreLockedError(StoreError):
+    """The store is held by another process (a running extraction or analysis writing to it)."""
+
+
+class StoreReadOnlyError(StoreError, PermissionError):
+    """The store was opened for writing but the file (or its folder) is not writable."""
+
+
+class NonFiniteError(NeuronlabError, ValueError):
+    """Activations hold NaN or +-inf (NaN also marks rows not yet written, so they are refused by default)."""
 
 
 class UnknownSiteError(NeuronlabError, KeyError):

@@ -70,6 +70,8 @@ def _extract(p: argparse.ArgumentParser):
                    help="tokens per model input; longer sentences run in overlapping windows (default: model max)")
     g.add_argument("--window-overlap", type=int, default=None, help="tokens shared by windows (default: max_length/4)")
     g.add_argument("--memory-mb", type=int, default=256, help="memory for one write chunk of activations")
+    g.add_argument("--allow-nonfinite", action="store_true",
+                   help="store NaN/inf activations from the model (default: stop with an error naming site and sentence)")
     g = p.add_argument_group("output")
     g.add_argument("--out", required=True, help="the .h5 store to write")
     m = g.add_mutually_exclusive_group()
@@ -96,6 +98,7 @@ def _extract(p: argparse.ArgumentParser):
                 dtype=args.dtype, batch_size=args.batch_size, batch_tokens=args.batch_tokens,
                 max_length=args.max_length, window_overlap=args.window_overlap, special_tokens=args.special_tokens,
                 device=args.device, memory_mb=args.memory_mb, engine=args.engine, workers=args.workers,
+                allow_nonfinite=args.allow_nonfinite,
             )
             corpus = _corpus_from_args(args)
             if not args.quiet:
@@ -151,6 +154,8 @@ def _describe(s: dict) -> str:
             lines.append(f"  {name:<16} {lab['level']:<8} {lab['n_classes']:>3} classes, {lab['n_labelled']} labelled: {vocab}")
     if s["results"]:
         lines.append("results     " + ", ".join(s["results"]))
+    if s.get("damaged_results"):
+        lines.append("DAMAGED     " + "; ".join(f"result {n} {why}" for n, why in s["damaged_results"].items()))
     cfg = s["config"]
     keys = ("engine", "aggregation", "pooling", "max_length", "window_overlap", "special_tokens", "batch_size",
             "batch_tokens", "workers", "corpus")
@@ -204,6 +209,11 @@ def _import_neurox(p: argparse.ArgumentParser):
     p.add_argument("--labels", default=None, help="optional NeuroX .label file (becomes concept 'label')")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out if it exists, only once the import succeeded (a failure leaves it intact)")
+    p.add_argument("--granularity", choices=["word", "token"], default=None,
+                   help="what a row is (default: word when every sentence has one row per word, token when none has; "
+                        "a mixture is refused)")
+    p.add_argument("--allow-nonfinite", action="store_true",
+                   help="import NaN/inf values with a warning (default: refuse them, naming the sentence)")
     p.add_argument("--json", action="store_true")
 
     def run(args) -> int:
@@ -211,7 +221,8 @@ def _import_neurox(p: argparse.ArgumentParser):
         from ..store.neurox import import_neurox
 
         with safe_out(args, [args.source, args.labels]) as tmp:
-            import_neurox(args.source, tmp, format=args.format, labels=args.labels).close()
+            import_neurox(args.source, tmp, format=args.format, labels=args.labels, granularity=args.granularity,
+                          allow_nonfinite=args.allow_nonfinite).close()
         with ActivationStore.open(args.out) as store:
             summary = store.summary()
         emit(args, summary, _describe(summary))

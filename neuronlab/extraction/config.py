@@ -57,6 +57,8 @@ class ExtractionConfig:
         None: the engine's default (native on CPU: min(threads, 4); otherwise 1).
     memory_mb : int
         Memory for the float32 activations of one write chunk; bounds peak memory independently of corpus size.
+    allow_nonfinite : bool
+        Store NaN or infinite activations instead of stopping with :class:`~neuronlab.errors.NonFiniteError`.
     """
 
     sites: str = "all"
@@ -73,6 +75,7 @@ class ExtractionConfig:
     memory_mb: int = 256
     engine: str = "auto"
     workers: int | None = None
+    allow_nonfinite: bool = False
 
     def __post_init__(self) -> None:
         for name, allowed in (("granularity", GRANULARITIES), ("aggregation", AGGREGATIONS),
@@ -99,5 +102,8 @@ class ExtractionConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
-    #: settings that change the stored numbers (device and batch size do not, beyond float noise)
-    RESULT_KEYS = ("granularity", "aggregation", "pooling", "dtype", "max_length", "window_overlap", "special_tokens")
+    #: settings that change the stored numbers, compared before a run is resumed (the one list of them):
+    #: ``memory_mb`` fixes the write chunks and with them the batches; device, batch size and workers change
+    #: nothing beyond float noise and may differ between the runs
+    RESULT_KEYS = ("engine", "sites", "granularity", "aggregation", "pooling", "dtype", "max_length", "window_overlap",
+                   "special_tokens", "memory_mb")

@@ -26,27 +26,26 @@ Import and export stream sentence by sentence: neither holds a whole file in mem
 from __future__ import annotations
 
 import json
+import logging
 import os
-import re
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..errors import CorpusError, InvalidParameterError, StoreError, choices
+from ..errors import CorpusError, InvalidParameterError, NonFiniteError, StoreError, choices
 from ..sites import expand_sites, parse_site
+from .neurox_readers import INDEX_DATASET, HDF5Reader as _HDF5Reader, JSONReader as _JSONReader
 from .store import ActivationStore
 
 __all__ = ["import_neurox", "export_neurox", "neurox_sites", "FORMATS"]
 
+log = logging.getLogger("neuronlab.store")
+
 #: file formats and the suffixes they are recognised by
 FORMATS = {"hdf5": (".hdf5", ".h5"), "json": (".json", ".jsonl")}
-#: name of NeuroX's index dataset in its hdf5 files
-INDEX_DATASET = "sentence_to_index"
 #: rows buffered before they are written to the store (bounded memory)
 _BUFFER_VALUES = 1 << 24  # 16 M values = 64 MiB of float32
-
-_OCCURRENCE_RE = re.compile(r"^(?P<text>.*) \(Occurrence (?P<k>\d+)\)$", re.S)
 
 
 def neurox_sites(n_layers: int) -> list[str]:
@@ -74,203 +73,6 @@ def _resolve_format(path: Path, format: str | None, what: str) -> str:
     )
 
 
-# ====================================================================== reading NeuroX files
-class _Sentence:
-    """What the first pass learns about one sentence (no activation values)."""
-
-    __slots__ = ("key", "text", "tokens", "n_tokens")
-
-    def __init__(self, key, text: str, tokens: list[str] | None, n_tokens: int):
-        self.key = key  # hdf5: dataset name; json: 1-based line number
-        self.text = text
-        self.tokens = tokens  # the file's tokens, None if unknown
-        self.n_tokens = n_tokens
-
-
-class _HDF5Reader:
-    """Streams the sentences of a NeuroX hdf5 file in index order."""
-
-    fmt = "neurox-hdf5"
-
-    def __init__(self, path: Path):
-        import h5py
-
-        self.path = path
-        try:
-            self._f = h5py.File(path, "r")
-        except OSError as exc:
-            raise StoreError(f"{str(path)!r} is not a readable HDF5 file: {exc}") from None
-        try:
-            self.sentences, self.n_layers, self.width, self.dtype = self._scan()
-        except BaseException:
-            self._f.close()
-            raise
-
-    def _scan(self):
-        f, path = self._f, self.path
-        if INDEX_DATASET not in f:
-            hint = (" (it is a neuronlab activation store already: open it with ActivationStore.open)"
-                    if f.attrs.get("format") == "neuronlab-activations" else "")
-            raise StoreError(
-                f"{str(path)!r} is not a NeuroX activation file: the dataset {INDEX_DATASET!r} is missing{hint}"
-            )
-        raw = f[INDEX_DATASET]
-        if not hasattr(raw, "shape"):
-            raise StoreError(f"{str(path)!r}: {INDEX_DATASET!r} is a group; NeuroX writes a dataset holding one JSON string")
-        try:
-            raw = raw[0] if raw.shape else raw[()]
-            mapping = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
-        except (ValueError, TypeError, IndexError) as exc:
-            raise StoreError(f"{str(path)!r}: {INDEX_DATASET!r} does not hold a JSON object ({exc})") from None
-        if not isinstance(mapping, dict) or not mapping:
-            raise StoreError(f"{str(path)!r}: {INDEX_DATASET!r} must map sentence text to index; it is empty or not a mapping")
-        by_index: dict[int, str] = {}
-        for key, idx in mapping.items():
-            try:
-                i = int(idx)
-            except (TypeError, ValueError):
-                raise StoreError(f"{str(path)!r}: {INDEX_DATASET!r} maps {key!r} to {idx!r}, not a sentence index") from None
-            if i in by_index:
-                raise StoreError(f"{str(path)!r}: sentences {by_index[i]!r} and {key!r} both map to index {idx!r}")
-            by_index[i] = key
-        sentences: list[_Sentence] = []
-        n_layers = width = dtype = None
-        for i in sorted(by_index):
-            name, key = str(i), by_index[i]
-            if name not in f:
-                raise StoreError(
-                    f"{str(path)!r}: {INDEX_DATASET!r} lists sentence {name} ({key!r}) but the dataset {name!r} is missing"
-                )
-            ds = f[name]
-            if len(ds.shape) != 3:
-                raise StoreError(
-                    f"{str(path)!r}: dataset {name!r} has shape {ds.shape}; NeuroX stores (n_layers, n_tokens, hidden)"
-                )
-            L, T, H = (int(x) for x in ds.shape)
-            if n_layers is None:
-                n_layers, width, dtype = L, H, ds.dtype
-            elif (L, H) != (n_layers, width):
-                raise StoreError(
-                    f"{str(path)!r}: inconsistent sentences: dataset {name!r} has {L} layers x {H} neurons, "
-                    f"dataset {sentences[0].key!r} has {n_layers} layers x {width} neurons"
-                )
-            text = _strip_occurrence(key, mapping)
-            words = text.split(" ") if text else []
-            sentences.append(_Sentence(name, text, words if len(words) == T else None, T))
-        return sentences, n_layers, width, dtype
-
-    def arrays(self) -> Iterator[np.ndarray]:
-        for s in self.sentences:
-            yield self._f[s.key][()]
-
-    def close(self) -> None:
-        self._f.close()
-
-
-def _strip_occurrence(key: str, mapping: dict) -> str:
-    """The sentence text of a ``sentence_to_index`` key: NeuroX's ``" (Occurrence k)"`` suffix removed."""
-    m = _OCCURRENCE_RE.match(key)
-    if m and int(m.group("k")) >= 2 and m.group("text") in mapping:
-        return m.group("text")
-    return key
-
-
-class _JSONReader:
-    """Streams the sentences of a NeuroX json-lines file in line order."""
-
-    fmt = "neurox-json"
-    dtype = np.dtype(np.float32)
-
-    def __init__(self, path: Path):
-        self.path = path
-        if not path.is_file():
-            raise StoreError(f"NeuroX activation file {str(path)!r} does not exist or is not a file")
-        self.sentences: list[_Sentence] = []
-        self.n_layers = self.width = None
-        for lineno, record in self._records():
-            tokens = []
-            for t, feat in enumerate(record["features"]):
-                tokens.append(self._token(feat, lineno, t))
-                layers = feat["layers"]
-                widths = [self._values(layer, lineno, t, l) for l, layer in enumerate(layers)]
-                if self.n_layers is None:
-                    self.n_layers, self.width, self._first = len(layers), widths[0] if widths else 0, lineno
-                if len(layers) != self.n_layers or any(w != self.width for w in widths):
-                    raise StoreError(
-                        f"{str(path)!r}, line {lineno}: inconsistent sentences: token {t} has {len(layers)} layers "
-                        f"of widths {sorted(set(widths))}, line {self._first} has {self.n_layers} layers of "
-                        f"{self.width} neurons"
-                    )
-            self.sentences.append(_Sentence(lineno, " ".join(tokens), tokens, len(tokens)))
-        if not self.sentences:
-            raise StoreError(f"{str(path)!r} is not a NeuroX activation file: it holds no JSON line")
-        if self.n_layers is None or self.n_layers == 0 or self.width == 0:
-            raise StoreError(f"{str(path)!r}: no token has any layer values")
-
-    def _records(self) -> Iterator[tuple[int, dict]]:
-        with open(self.path, encoding="utf-8") as fp:
-            lineno = 0
-            while True:
-                try:
-                    line = fp.readline()
-                except UnicodeDecodeError as exc:
-                    raise StoreError(f"{str(self.path)!r}, line {lineno + 1}: not valid UTF-8 ({exc.reason})") from None
-                if not line:
-                    return
-                lineno += 1
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise StoreError(
-                        f"{str(self.path)!r}, line {lineno}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                        "a NeuroX json file holds one JSON object per line"
-                    ) from None
-                if not isinstance(record, dict) or "features" not in record:
-                    raise StoreError(
-                        f"{str(self.path)!r}, line {lineno} is not a NeuroX activation record: the key 'features' "
-                        'is missing (expected {"linex_index": i, "features": [...]})'
-                    )
-                if not isinstance(record["features"], list):
-                    raise StoreError(f"{str(self.path)!r}, line {lineno}: 'features' must be a list of tokens")
-                yield lineno, record
-
-    def _token(self, feat, lineno: int, t: int) -> str:
-        if not isinstance(feat, dict) or "token" not in feat or "layers" not in feat:
-            raise StoreError(
-                f"{str(self.path)!r}, line {lineno}: feature {t} must have the keys 'token' and 'layers', "
-                f"got {sorted(feat) if isinstance(feat, dict) else type(feat).__name__}"
-            )
-        if not isinstance(feat["layers"], list):
-            raise StoreError(f"{str(self.path)!r}, line {lineno}: feature {t}: 'layers' must be a list")
-        return str(feat["token"])
-
-    def _values(self, layer, lineno: int, t: int, l: int) -> int:
-        if not isinstance(layer, dict) or not isinstance(layer.get("values"), list):
-            raise StoreError(
-                f"{str(self.path)!r}, line {lineno}: token {t}, layer {l} has no list 'values'"
-            )
-        return len(layer["values"])
-
-    def arrays(self) -> Iterator[np.ndarray]:
-        for lineno, record in self._records():
-            feats = record["features"]
-            out = np.empty((self.n_layers, len(feats), self.width), dtype=np.float32)
-            for t, feat in enumerate(feats):
-                for l, layer in enumerate(feat["layers"]):
-                    try:
-                        out[l, t] = layer["values"]
-                    except (TypeError, ValueError):
-                        raise StoreError(
-                            f"{str(self.path)!r}, line {lineno}: token {t}, layer {l}: values are not all numbers"
-                        ) from None
-            yield out
-
-    def close(self) -> None:
-        pass
-
-
 # ====================================================================== import
 def import_neurox(
     path: str | os.PathLike,
@@ -282,11 +84,15 @@ def import_neurox(
     labels: str | os.PathLike | None = None,
     sites: Sequence[str] | None = None,
     overwrite: bool = False,
+    granularity: str | None = None,
+    allow_nonfinite: bool = False,
 ) -> ActivationStore:
     """Convert a NeuroX activation file into an activation store.
 
     The file is read twice, sentence by sentence: once for its shapes and tokens (checked for
-    consistency before anything is written), once for the values.
+    consistency before anything is written), once for the values. The store is built under a
+    temporary name next to ``out`` and renamed to ``out`` only when it is complete, so a failed import
+    leaves an existing ``out`` as it was.
 
     Parameters
     ----------
@@ -309,13 +115,19 @@ def import_neurox(
         ``embeddings``). Needed for files written with ``--ignore_embeddings``/``--filter_layers``.
     overwrite : bool, default False
         Replace ``out`` if it exists.
+    granularity : {"word", "token"}, optional
+        What a row is. Default: ``"word"`` when every sentence has as many rows as words, ``"token"``
+        when no sentence has (a file of subword rows); a file where some sentences match and others do
+        not is refused, naming the first that does not.
+    allow_nonfinite : bool, default False
+        Import NaN or infinite values (with a warning) instead of refusing them. NaN also fills rows
+        not yet written, so by default such a file is an error naming the sentence and layer.
 
     Returns
     -------
     ActivationStore
-        The new store, open for reading and writing. Its granularity is ``"word"`` when every
-        sentence has as many rows as words, ``"token"`` otherwise (tokens whose text is unknown are
-        stored as ``"#j"``, j their position). Provenance: ``model["imported_from"]``,
+        The new store, open for reading and writing. Token rows whose text is unknown are stored as
+        ``"#j"``, j their position. Provenance: ``model["imported_from"]``,
         ``model["format"]`` (``"neurox-hdf5"`` or ``"neurox-json"``), the same in ``config``.
 
     Raises
@@ -324,7 +136,10 @@ def import_neurox(
         A file that is not a NeuroX file (naming what is missing), sentences with different layer
         counts or widths, json lines that do not parse (with the line number), ``out`` existing.
     InvalidParameterError
-        Unknown format, ``sentences`` or ``sites`` of the wrong length.
+        Unknown format, ``sentences`` or ``sites`` of the wrong length, a sentence whose row count
+        does not match its words (named) when the others match.
+    NonFiniteError
+        NaN or infinite values (sentence and layer named), unless ``allow_nonfinite``.
     CorpusError
         A label file that does not match the sentences (line and counts given).
 
@@ -340,14 +155,60 @@ def import_neurox(
         raise StoreError(f"{str(out)!r} exists; pass overwrite=True to replace it")
     if out.resolve() == path.resolve():
         raise InvalidParameterError(f"out must differ from the NeuroX file, both are {str(path)!r}")
+    if granularity not in (None, "word", "token"):
+        raise InvalidParameterError(f"granularity must be 'word', 'token' or None, got {granularity!r}")
     reader = _HDF5Reader(path) if fmt == "hdf5" else _JSONReader(path)
+    tmp = out.with_name(f".{out.name}.importing-{os.getpid()}")
     try:
-        return _import(reader, path, out, fmt, model_name, sentences, labels, sites, overwrite)
+        store = _import(reader, path, tmp, fmt, model_name, sentences, labels, sites, granularity, allow_nonfinite)
+        store.close()
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     finally:
         reader.close()
+    return ActivationStore.open(out, mode="r+")
 
 
-def _import(reader, path, out, fmt, model_name, sentences, labels, sites, overwrite) -> ActivationStore:
+def _row_words(sents, sentences, path, granularity) -> tuple[list[str], list[str], bool]:
+    """Sentence texts, row tokens and whether rows are words; a mixture of matching and non-matching
+    sentences is refused (it means a damaged file, or sentences that do not belong to it)."""
+    texts, tokens, matches = [], [], []
+    words_of = []
+    for i, s in enumerate(sents):
+        words = [str(w) for w in sentences[i]] if sentences is not None else (s.tokens if s.tokens is not None else None)
+        if words is None:  # hdf5 whose key does not split into n_tokens words
+            words = s.text.split(" ") if s.text else []
+        texts.append(" ".join(words))
+        words_of.append(words)
+        matches.append(len(words) == s.n_tokens)
+    if granularity is None:
+        if all(matches):
+            granularity = "word"
+        elif not any(matches):
+            granularity = "token"
+        else:
+            i = matches.index(False)
+            raise InvalidParameterError(
+                f"{str(path)!r}: sentence {i} ({texts[i][:60]!r}) has {sents[i].n_tokens} rows for "
+                f"{len(words_of[i])} words, while sentence {matches.index(True)} has one row per word; fix the file "
+                "(or the sentences given), or pass granularity='token' if its rows are subword tokens")
+    if granularity == "word" and not all(matches):
+        i = matches.index(False)
+        raise InvalidParameterError(
+            f"{str(path)!r}: sentence {i} ({texts[i][:60]!r}) has {sents[i].n_tokens} rows for {len(words_of[i])} "
+            "words; granularity='word' needs one row per word")
+    for s, words, match in zip(sents, words_of, matches):
+        if granularity == "word" or (match and sentences is None):
+            tokens.extend(words)
+        else:
+            tokens.extend(s.tokens if s.tokens is not None else [f"#{j}" for j in range(s.n_tokens)])
+    return texts, tokens, granularity == "word"
+
+
+def _import(reader, path, out, fmt, model_name, sentences, labels, sites, granularity,
+            allow_nonfinite) -> ActivationStore:
     sents = reader.sentences
     n_layers, width = int(reader.n_layers), int(reader.width)
     names = list(sites) if sites is not None else neurox_sites(n_layers)
@@ -361,17 +222,7 @@ def _import(reader, path, out, fmt, model_name, sentences, labels, sites, overwr
         raise InvalidParameterError(
             f"sentences has {len(sentences)} sentences but {str(path)!r} holds {len(sents)}"
         )
-    texts, tokens, word_level = [], [], True
-    for i, s in enumerate(sents):
-        words = [str(w) for w in sentences[i]] if sentences is not None else (s.tokens if s.tokens is not None else None)
-        if words is None:  # hdf5 whose key does not split into n_tokens words
-            words = s.text.split(" ") if s.text else []
-        texts.append(" ".join(words))
-        if len(words) == s.n_tokens:
-            tokens.extend(words)
-        else:
-            word_level = False
-            tokens.extend(s.tokens if s.tokens is not None else [f"#{j}" for j in range(s.n_tokens)])
+    texts, tokens, word_level = _row_words(sents, sentences, path, granularity)
     offsets = np.concatenate([[0], np.cumsum([s.n_tokens for s in sents])]).astype(np.int64)
     dtype = "float16" if np.dtype(reader.dtype) == np.float16 else "float32"
     provenance = {"imported_from": str(path), "format": reader.fmt}
@@ -380,29 +231,39 @@ def _import(reader, path, out, fmt, model_name, sentences, labels, sites, overwr
         granularity="word" if word_level else "token", dtype=dtype,
         model=dict(provenance, name=model_name),
         config=dict(provenance, n_layers=n_layers, layer_sites=names, sentences_given=sentences is not None),
-        overwrite=overwrite,
+        overwrite=True,
     )
     try:
-        _copy_values(store, reader, names, n_layers * width)
+        _copy_values(store, reader, names, n_layers * width, allow_nonfinite)
         if labels is not None:
             _attach_labels(store, Path(labels), offsets)
     except BaseException:
         store.close()
-        out.unlink(missing_ok=True)
         raise
     return store
 
 
-def _copy_values(store: ActivationStore, reader, names: list[str], row_values: int) -> None:
+def _copy_values(store: ActivationStore, reader, names: list[str], row_values: int, allow_nonfinite: bool) -> None:
     """Second pass: read sentence by sentence, write in bounded batches of sentences."""
     max_rows = max(1, _BUFFER_VALUES // max(1, row_values))
     buf: list[np.ndarray] = []
     start = n_rows = 0
+    nonfinite = 0
     expected = iter(reader.sentences)
     for i, arr in enumerate(reader.arrays()):
         s = next(expected)
         if arr.shape[1] != s.n_tokens:  # the file changed between the two passes
             raise StoreError(f"{str(reader.path)!r}: sentence {i} changed while it was read")
+        finite = np.isfinite(arr)
+        if not finite.all():
+            if not allow_nonfinite:
+                layer, tok, neuron = (int(x[0]) for x in np.nonzero(~finite))
+                raise NonFiniteError(
+                    f"{str(reader.path)!r}: sentence {i} ({s.text[:60]!r}) holds a non-finite value "
+                    f"({arr[layer, tok, neuron]}) at layer {layer} ({names[layer]}), row {tok}, neuron {neuron}; "
+                    "NaN also marks unwritten rows in a store, so such values are refused: fix the file, or pass "
+                    "allow_nonfinite=True to import them anyway")
+            nonfinite += int((~finite).sum())
         buf.append(arr)
         n_rows += arr.shape[1]
         if n_rows >= max_rows:
@@ -410,6 +271,9 @@ def _copy_values(store: ActivationStore, reader, names: list[str], row_values: i
             buf, start, n_rows = [], i + 1, 0
     if buf or start < len(reader.sentences):
         _flush(store, start, len(reader.sentences), buf, names)
+    if nonfinite:
+        log.warning("%s: imported %d non-finite values (NaN or inf) as they are (allow_nonfinite=True)",
+                    reader.path, nonfinite)
 
 
 def _flush(store: ActivationStore, start: int, stop: int, buf: list[np.ndarray], names: list[str]) -> None:
@@ -418,7 +282,7 @@ def _flush(store: ActivationStore, start: int, stop: int, buf: list[np.ndarray],
     for l, name in enumerate(names):
         parts = [a[l] for a in buf]
         rows[name] = (np.concatenate(parts, axis=0) if parts else np.empty((0, store[name].shape[1]))).astype(dtype, copy=False)
-    store._write_rows(start, stop, rows)
+    store.write_rows(start, stop, rows)
 
 
 def _attach_labels(store: ActivationStore, path: Path, offsets: np.ndarray) -> None:

@@ -9,57 +9,27 @@ import datetime as _dt
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from .. import __version__
-from ..errors import IncompleteStoreError, InvalidParameterError, StoreError, choices
+from ..errors import DamagedStoreError, IncompleteStoreError, InvalidParameterError, StoreError, choices
 from ..sites import expand_sites, neuron_id
-from . import schema
+from . import atomic, schema
+from .files import check_member_name as _check_member_name
+from .label import Label
+from .files import h5py_module
+from .files import looks_neurox as _looks_neurox
+from .files import open_h5 as _open_h5
+from .validate import check_structure, label_problem, result_problem, written_prefix
 from .view import SiteArray, StoreView
 
 __all__ = ["ActivationStore", "Label"]
 
 
-def _h5py():
-    try:
-        import h5py
-    except ImportError as exc:  # pragma: no cover - h5py is a hard dependency
-        raise ImportError("neuronlab's activation store needs h5py: pip install h5py") from exc
-    return h5py
-
-
-@dataclass(frozen=True)
-class Label:
-    """A concept annotation stored with the activations.
-
-    Attributes
-    ----------
-    name : str
-        Concept name (``upos``, ``Tense``, ``polarity``, ...).
-    values : ndarray of int32
-        Class index per row (``level == "row"``) or per sentence (``level == "sentence"``); -1 = no value.
-    vocabulary : list of str
-        Class names; ``values == i`` means ``vocabulary[i]``.
-    level : {"row", "sentence"}
-    """
-
-    name: str
-    values: np.ndarray
-    vocabulary: list
-    level: str
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.vocabulary)
-
-    def names(self) -> np.ndarray:
-        """Class names per entry (``None`` where the value is missing)."""
-        vocab = np.array(list(self.vocabulary) + [None], dtype=object)
-        return vocab[self.values]
+_h5py = h5py_module
 
 
 class ActivationStore(Mapping):
@@ -95,10 +65,20 @@ class ActivationStore(Mapping):
         allow_incomplete : bool, default False
             Open a store from an interrupted run (only its finished sentences are valid).
 
+        Opening checks the structure (:func:`~neuronlab.store.validate.check_structure`: metadata, offsets,
+        counters and written markers, never the activations) and, in ``"r+"`` mode, settles leftovers of
+        result or label replacements interrupted by a crash (:mod:`neuronlab.store.atomic`).
+
         Raises
         ------
         StoreError
             If the file is missing, not HDF5, not a neuronlab store, or of a newer schema.
+        StoreLockedError
+            If another process holds the file (a running extraction or analysis writing to it).
+        StoreReadOnlyError
+            If ``mode="r+"`` and the file is not writable.
+        DamagedStoreError
+            If its structure is inconsistent (the message names the dataset or attribute at fault).
         IncompleteStoreError
             If the run that wrote it did not finish and ``allow_incomplete`` is False.
         """
@@ -107,31 +87,14 @@ class ActivationStore(Mapping):
         path = Path(path)
         if not path.exists():
             raise StoreError(f"activation store {str(path)!r} does not exist")
-        h5py = _h5py()
+        if path.is_dir():
+            raise StoreError(f"activation store {str(path)!r} is a directory, not an .h5 file")
+        f = _open_h5(path, mode)
         try:
-            f = h5py.File(path, mode)
-        except OSError as exc:
-            raise StoreError(
-                f"{str(path)!r} is not a readable HDF5 file (corrupted or not HDF5): {exc}. "
-                "If it comes from an interrupted extraction, run it again with --overwrite."
-            ) from None
-        fmt = f.attrs.get("format")
-        if fmt != schema.FORMAT:
+            store = cls._checked(f, path, mode)
+        except BaseException:
             f.close()
-            hint = " (it looks like a NeuroX activation file: use `neuronlab import-neurox`)" if _looks_neurox(path) else ""
-            raise StoreError(f"{str(path)!r} is an HDF5 file but not a neuronlab activation store{hint}")
-        version = int(f.attrs.get("schema_version", 0))
-        if version > schema.SCHEMA_VERSION:
-            f.close()
-            raise StoreError(
-                f"{str(path)!r} has schema version {version}; this neuronlab ({__version__}) reads up to "
-                f"{schema.SCHEMA_VERSION}: upgrade neuronlab"
-            )
-        for required in ("sentences/offsets", "sentences/done", "rows/tokens", "sites"):
-            if required not in f:
-                f.close()
-                raise StoreError(f"{str(path)!r} is a damaged neuronlab store: /{required} is missing")
-        store = cls(f, path)
+            raise
         if not allow_incomplete and not store.complete:
             n_done, n = store.n_done, store.n_sentences
             f.close()
@@ -141,6 +104,35 @@ class ActivationStore(Mapping):
                 "to read the finished sentences only."
             )
         return store
+
+    @classmethod
+    def _checked(cls, f, path: Path, mode: str) -> "ActivationStore":
+        """Format, version and structure checks of an open file; the store on success."""
+        fmt = f.attrs.get("format")
+        if fmt != schema.FORMAT:
+            hint = " (it looks like a NeuroX activation file: use `neuronlab import-neurox`)" if _looks_neurox(path) else ""
+            raise StoreError(f"{str(path)!r} is an HDF5 file but not a neuronlab activation store{hint}")
+        try:
+            version = int(f.attrs.get("schema_version", 0))
+        except (TypeError, ValueError):
+            raise DamagedStoreError(f"{str(path)!r} is a damaged neuronlab store: its schema_version "
+                                    f"{f.attrs.get('schema_version')!r} is not a number") from None
+        if version > schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"{str(path)!r} has schema version {version}; this neuronlab ({__version__}) reads up to "
+                f"{schema.SCHEMA_VERSION}: upgrade neuronlab"
+            )
+        try:
+            check_structure(f, path)
+        except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
+            if isinstance(exc, StoreError):
+                raise
+            raise DamagedStoreError(f"{str(path)!r} is a damaged neuronlab store: its metadata cannot be read "
+                                    f"({type(exc).__name__}: {exc})") from None
+        if mode == "r+":
+            atomic.recover(f, f["results"])
+            atomic.recover(f, f["labels"])
+        return cls(f, path)
 
     @classmethod
     def create(
@@ -175,7 +167,9 @@ class ActivationStore(Mapping):
         if dtype not in schema.DTYPES:
             raise InvalidParameterError(f"dtype must be one of {choices(schema.DTYPES)}, got {dtype!r}")
         if path.exists() and not overwrite:
-            raise StoreError(f"{str(path)!r} exists; pass --overwrite to replace it or --resume to continue it")
+            raise StoreError(f"{str(path)!r} exists; pass overwrite=True to replace it (or resume=True to continue it)")
+        if path.is_dir():
+            raise StoreError(f"{str(path)!r} is a directory; give the path of an .h5 file")
         offsets = np.asarray(offsets, dtype=np.int64)
         n_rows = int(offsets[-1])
         if len(texts) != len(offsets) - 1 or len(tokens) != n_rows:
@@ -197,6 +191,7 @@ class ActivationStore(Mapping):
             f.create_dataset("sentences/text", data=np.array(list(texts), dtype=object), dtype=str_dt)
             f.create_dataset("sentences/offsets", data=offsets)
             f.create_dataset("sentences/done", data=np.zeros(1, dtype=np.int64))
+            f.create_dataset("sentences/written", data=np.zeros(len(offsets) - 1, dtype=np.uint8))
             f.create_dataset("rows/tokens", data=np.array(list(tokens), dtype=object), dtype=str_dt)
             if row_words is not None:
                 f.create_dataset("rows/word", data=np.asarray(row_words, dtype=np.int32))
@@ -302,6 +297,13 @@ class ActivationStore(Mapping):
 
     @property
     def complete(self) -> bool:
+        """Every sentence's rows are written.
+
+        ``done`` only advances over sentences whose rows were written and flushed (:meth:`write_rows`
+        marks each sentence in ``/sentences/written`` and sets ``done`` to the first unmarked one), and
+        :meth:`open` refuses a ``done`` beyond the markers, so a store with unwritten rows never reads
+        as complete.
+        """
         return self.n_done >= self.n_sentences
 
     @property
@@ -349,7 +351,7 @@ class ActivationStore(Mapping):
 
     # ------------------------------------------------------------------ labels
     def label_names(self) -> list[str]:
-        return sorted(self._f["labels"].keys())
+        return atomic.visible_names(self._f["labels"])
 
     def label(self, name: str) -> Label:
         """A stored concept annotation.
@@ -359,13 +361,20 @@ class ActivationStore(Mapping):
         InvalidParameterError
             If the concept is not in the store (the message lists the stored ones).
         """
-        if name not in self._f["labels"]:
+        ds = atomic.member(self._f["labels"], name) if not name.startswith(".") else None
+        if ds is None:
             raise InvalidParameterError(
                 f"concept {name!r} is not in {str(self.path)!r}; stored concepts: "
                 f"{choices(self.label_names()) or '(none)'}"
             )
-        ds = self._f["labels"][name]
-        return Label(name, ds[()], json.loads(ds.attrs["vocabulary"]), str(ds.attrs["level"]))
+        problem = label_problem(ds, self.n_rows, self.n_sentences)
+        values = ds[()] if problem is None else None
+        vocab = json.loads(ds.attrs["vocabulary"]) if problem is None else []
+        if problem is None and values.size and (values.min() < -1 or values.max() >= len(vocab)):
+            problem = f"holds class indices outside -1..{len(vocab) - 1}"
+        if problem is not None:
+            raise DamagedStoreError(f"{str(self.path)!r}: the label {name!r} is damaged: it {problem}")
+        return Label(name, values.astype(np.int32, copy=False), vocab, atomic.text_attr(ds.attrs["level"]))
 
     @property
     def labels(self) -> dict[str, Label]:
@@ -383,65 +392,159 @@ class ActivationStore(Mapping):
             )
         if values.size and (values.max() >= len(vocabulary) or values.min() < -1):
             raise InvalidParameterError(f"label {name!r}: values must lie in -1..{len(vocabulary) - 1}")
-        grp = self._f["labels"]
-        if name in grp:
-            del grp[name]
-        ds = grp.create_dataset(name, data=values)
-        ds.attrs["vocabulary"] = json.dumps(list(vocabulary))
-        ds.attrs["level"] = level
+        _check_member_name(name, "label")
+
+        def build(grp, tmp: str) -> None:
+            ds = grp.create_dataset(tmp, data=values)
+            atomic.set_text_attr(ds, "vocabulary", json.dumps(list(vocabulary)))
+            atomic.set_text_attr(ds, "level", level)
+
+        atomic.replace_member(self._f, self._f["labels"], name, build)
 
     # ------------------------------------------------------------------ results
     def write_result(self, name: str, arrays: Mapping[str, Any], *, config: Mapping[str, Any], kind: str) -> str:
-        """Write an analysis result under ``/results/<name>`` with its configuration; returns the HDF5 path."""
-        h5py = _h5py()
-        grp = self._f["results"]
-        if name in grp:
-            del grp[name]
-        g = grp.create_group(name)
-        g.attrs["kind"] = kind
-        g.attrs["config"] = json.dumps(dict(config), sort_keys=True, default=str)
-        g.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        g.attrs["neuronlab_version"] = __version__
+        """Write an analysis result under ``/results/<name>`` with its configuration; returns the HDF5 path.
+
+        The write is atomic (:mod:`neuronlab.store.atomic`): the result is built under a hidden name,
+        flushed, and only then moved into place; a result it replaces is deleted after that. A process
+        killed at any moment leaves either the old result or the new one, never a mixture.
+        """
+        _check_member_name(name, "result")
+        prepared = {}
         for key, value in arrays.items():
-            arr = np.asarray(value)
-            if arr.dtype.kind in "OU":
-                g.create_dataset(key, data=arr.astype(object), dtype=h5py.string_dtype("utf-8"))
-            else:
-                g.create_dataset(key, data=arr)
+            _check_member_name(str(key), "result array")
+            prepared[str(key)] = np.asarray(value)
+
+        def build(grp, tmp: str) -> None:
+            g = grp.create_group(tmp)
+            atomic.set_text_attr(g, "kind", kind)
+            atomic.set_text_attr(g, "config", json.dumps(dict(config), sort_keys=True, default=str))
+            atomic.set_text_attr(g, "created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+            atomic.set_text_attr(g, "neuronlab_version", __version__)
+            for key, arr in prepared.items():
+                if arr.dtype.kind in "OUS":
+                    g.create_dataset(key, data=atomic.fixed_strings(arr))
+                else:
+                    g.create_dataset(key, data=arr)
+            g.attrs["n_arrays"] = len(prepared)  # last: a group with fewer arrays is damaged
+
+        atomic.replace_member(self._f, self._f["results"], name, build)
         return f"/results/{name}"
 
     def result_names(self) -> list[str]:
-        return sorted(self._f["results"].keys())
+        """Names of the stored results that are whole (damaged ones: :meth:`damaged_results`)."""
+        grp = self._f["results"]
+        return [n for n in atomic.visible_names(grp) if result_problem(atomic.member(grp, n)) is None]
+
+    def damaged_results(self) -> dict[str, str]:
+        """``name -> what is wrong`` for every stored result that cannot be read."""
+        grp = self._f["results"]
+        out = {}
+        for n in atomic.visible_names(grp):
+            problem = result_problem(atomic.member(grp, n))
+            if problem is not None:
+                out[n] = problem
+        return out
 
     def read_result(self, name: str) -> dict:
-        """A stored result as ``{"kind", "config", <arrays>...}``."""
-        if name not in self._f["results"]:
+        """A stored result as ``{"kind", "config", <arrays>...}``.
+
+        Raises
+        ------
+        InvalidParameterError
+            If there is no result of that name (the message lists the stored ones).
+        DamagedStoreError
+            If the result is damaged (named, with what is wrong).
+        """
+        grp = self._f["results"]
+        g = atomic.member(grp, name) if not name.startswith(".") else None
+        if g is None:
             raise InvalidParameterError(
                 f"result {name!r} is not in the store; stored results: {choices(self.result_names()) or '(none)'}"
             )
-        g = self._f["results"][name]
-        out: dict[str, Any] = {"kind": g.attrs["kind"], "config": json.loads(g.attrs["config"])}
-        for key, ds in g.items():
-            v = ds[()]
-            if isinstance(v, np.ndarray) and v.dtype == object:
-                v = np.array([x.decode("utf-8") if isinstance(x, bytes) else x for x in v], dtype=object)
-            out[key] = v
-        return out
+        problem = result_problem(g)
+        try:
+            if problem is None:
+                out: dict[str, Any] = {"kind": atomic.text_attr(g.attrs["kind"]),
+                                       "config": json.loads(g.attrs["config"])}
+                for key, ds in g.items():
+                    v = ds[()]
+                    if isinstance(v, np.ndarray) and v.dtype.kind in "OS":
+                        flat = [x.decode("utf-8") if isinstance(x, bytes) else x for x in v.ravel()]
+                        v = np.array(flat, dtype=object).reshape(v.shape)
+                    elif isinstance(v, bytes):
+                        v = v.decode("utf-8")
+                    out[key] = v
+                return out
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:
+            problem = f"cannot be read ({exc})"
+        raise DamagedStoreError(
+            f"{str(self.path)!r}: the result {name!r} is damaged: it {problem}; run the analysis that wrote it again")
 
     # ------------------------------------------------------------------ writer side
-    def _write_rows(self, start_sentence: int, stop_sentence: int, site_rows: Mapping[str, np.ndarray]) -> None:
-        """Write the rows of sentences [start, stop) for every site and mark them done (extractor only)."""
+    def write_rows(self, start: int, stop: int, site_rows: Mapping[str, np.ndarray]) -> None:
+        """Write the rows of sentences ``[start, stop)`` for every site and mark those sentences written.
+
+        This is the one writer of activations (the extractor, the NeuroX import and
+        :mod:`neuronlab.testing` use it). The rows are written and flushed first; then the sentences are
+        marked in ``/sentences/written`` and ``/sentences/done`` becomes the first sentence not marked,
+        flushed again. A process killed at any point therefore never marks unwritten rows as written,
+        and ranges may be written in any order: ``done`` never passes a gap.
+
+        Parameters
+        ----------
+        start, stop : int
+            Sentence range, ``0 <= start <= stop <= n_sentences``.
+        site_rows : mapping of site name to ndarray of shape (offsets[stop] - offsets[start], n_neurons)
+            Every site of the store, exactly once.
+
+        Raises
+        ------
+        InvalidParameterError
+            A range outside the store, a missing or unknown site, or rows of the wrong shape.
+        """
+        if not (isinstance(start, (int, np.integer)) and isinstance(stop, (int, np.integer))
+                and 0 <= start <= stop <= self.n_sentences):
+            raise InvalidParameterError(f"write_rows: sentence range [{start}, {stop}) is not within "
+                                        f"0..{self.n_sentences}")
+        missing = sorted(set(self.sites) - set(site_rows))
+        unknown = sorted(set(site_rows) - set(self.sites))
+        if missing or unknown:
+            raise InvalidParameterError(f"write_rows needs rows for every site of the store; missing: "
+                                        f"{choices(missing) or '(none)'}; unknown: {choices(unknown) or '(none)'}")
         offs = self._f["sentences/offsets"]
-        r0, r1 = int(offs[start_sentence]), int(offs[stop_sentence])
+        r0, r1 = int(offs[start]), int(offs[stop])
         for site, arr in site_rows.items():
             ds = self._f["sites"][site]
-            if arr.shape != (r1 - r0, ds.shape[1]):
-                raise StoreError(f"internal: site {site} got rows of shape {arr.shape}, expected {(r1 - r0, ds.shape[1])}")
+            if np.shape(arr) != (r1 - r0, ds.shape[1]):
+                raise InvalidParameterError(
+                    f"write_rows: site {site} got rows of shape {np.shape(arr)}, expected {(r1 - r0, ds.shape[1])}")
+        for site, arr in site_rows.items():
             if r1 > r0:
-                ds[r0:r1] = arr
-        self._f.flush()  # data first, then the progress counter: a kill never marks unwritten rows done
-        self._f["sentences/done"][0] = stop_sentence
+                self._f["sites"][site][r0:r1] = arr
+        self._f.flush()  # data first, then the markers: a kill never marks unwritten rows written
+        done_ds = self._f["sentences/done"]
+        done = int(done_ds[0])
+        if "sentences/written" in self._f:
+            written = self._f["sentences/written"]
+            if stop > start:
+                written[start:stop] = 1
+            if start <= done < stop:
+                done = stop
+            while done < self.n_sentences:  # earlier out-of-order writes may continue the prefix
+                block = written[done: done + 4096]
+                k = written_prefix(block)
+                done += k
+                if k < block.size:
+                    break
+        elif start <= done:  # stores written before the markers existed
+            done = max(done, stop)
+        done_ds[0] = done
         self._f.flush()
+
+    def _write_rows(self, start_sentence: int, stop_sentence: int, site_rows: Mapping[str, np.ndarray]) -> None:
+        """Deprecated alias of :meth:`write_rows`."""
+        self.write_rows(start_sentence, stop_sentence, site_rows)
 
     def summary(self) -> dict:
         """Everything ``neuronlab info`` shows, as plain JSON-able data."""
@@ -466,15 +569,6 @@ class ActivationStore(Mapping):
                 for n, lab in self.labels.items()
             },
             "results": self.result_names(),
+            "damaged_results": self.damaged_results(),
             "config": self.config,
         }
-
-
-def _looks_neurox(path: Path) -> bool:
-    try:
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            return "sentence_to_index" in f
-    except OSError:
-        return False

@@ -26,7 +26,7 @@ from helpers.tiny_models import FAMILIES  # noqa: E402
 
 from neuronlab.corpus.base import Corpus  # noqa: E402
 from neuronlab.errors import UnknownSiteError  # noqa: E402
-from neuronlab.extraction import ExtractionConfig, Extractor  # noqa: E402
+from neuronlab.extraction import ExtractionConfig, Extractor, PipelineHooks  # noqa: E402
 from neuronlab.extraction.tokenize import make_sequences, tokenize_sentences  # noqa: E402
 from neuronlab.models import SiteCapture, StopForward, list_sites  # noqa: E402
 
@@ -433,12 +433,11 @@ def test_no_hook_left_when_a_module_is_missing(tiny_loaded):
 def test_no_hook_left_after_an_extraction_fails(tiny_loaded, tmp_path, monkeypatch):
     lm = tiny_loaded("gpt2")
     before = _hook_table(lm.model)
-    ex = Extractor(lm, ExtractionConfig(sites="all", **TOKEN_CFG), progress=False)
-
     def fail(*a, **k):
         raise RuntimeError("batch failed")
 
-    monkeypatch.setattr(ex, "_run_batch", fail)
+    ex = Extractor(lm, ExtractionConfig(sites="all", **TOKEN_CFG), progress=False,
+                   hooks=PipelineHooks(before_batch=fail))
     with pytest.raises(RuntimeError, match="batch failed"):
         ex.extract(Corpus(SENTENCES), tmp_path / "x.h5")
     assert _hook_table(lm.model) == before and _ours(before) == []

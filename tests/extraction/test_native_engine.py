@@ -20,7 +20,7 @@ from helpers.tiny_models import build_tiny_model  # noqa: E402
 
 from neuronlab.corpus.base import Corpus  # noqa: E402
 from neuronlab.errors import InvalidParameterError, StoreError, UnknownModelError  # noqa: E402
-from neuronlab.extraction import ExtractionConfig, Extractor  # noqa: E402
+from neuronlab.extraction import ExtractionConfig, Extractor, PipelineHooks  # noqa: E402
 from neuronlab.models.engines import EncoderEngine, engine_from_loaded, load_engine  # noqa: E402
 from neuronlab.models.engines.hf import HFEngine  # noqa: E402
 from neuronlab.models.wordtok import FastWordTokenizer, HFWordTokenizer  # noqa: E402
@@ -341,47 +341,37 @@ def test_empty_sentences_and_devices_are_refused(minilm, tmp_path):
             load_engine("minilm", device="cuda")
 
 
-def test_a_failing_batch_keeps_the_chunk_being_written(minilm, tmp_path, monkeypatch):
-    """A worker error while the writer is busy: the chunk in the writer is completed and marked done."""
-    import threading
-    import time
+def test_a_failing_batch_keeps_the_chunk_being_written(minilm, tmp_path):
+    """A worker error while the writer is busy: the chunk in the writer is completed and marked done.
 
-    from neuronlab.store.store import ActivationStore as Store
+    Deterministic: the writer holds chunk 1 until a batch of chunk 2 has failed (pipeline hooks, no sleep)."""
+    import threading
 
     corpus = Corpus(SENTENCES * 40)
-    ex = Extractor(minilm, ExtractionConfig(sites="layers.0", memory_mb=1, batch_tokens=64), progress=False)
-    plan = ex._plan(corpus, ex.site_widths())
-    assert len(plan.chunks) >= 4
-    first_two = sum(len(ex._chunk_batches(plan, *c)[1]) for c in plan.chunks[:2])  # batches of chunks 0 and 1
-    calls = {"n": 0}
-    lock = threading.Lock()
-    real_run, real_write = ex.engine.run, Store._write_rows
+    cfg = ExtractionConfig(sites="layers.0", memory_mb=1, batch_tokens=64)
+    chunks = Extractor(minilm, cfg, progress=False).plan_chunks(corpus)
+    assert len(chunks) >= 4
+    failed = threading.Event()
 
-    def run(batch, sites):
-        with lock:
-            calls["n"] += 1
-            n = calls["n"]
-        if n > first_two:
+    def before_batch(chunk_start, batch):
+        if chunk_start == chunks[2][0]:
+            failed.set()
             raise RuntimeError("boom in a worker")
-        return real_run(batch, sites)
 
-    def slow_write(self, *a, **k):
-        time.sleep(0.3)  # the worker error (chunk 2) arrives while chunk 1 is being written
-        return real_write(self, *a, **k)
+    def before_write(s0, s1):
+        if s0 == chunks[1][0]:
+            assert failed.wait(timeout=60)  # the worker error arrives while chunk 1 is in the writer
 
-    monkeypatch.setattr(ex.engine, "run", run)
-    monkeypatch.setattr(Store, "_write_rows", slow_write)
+    ex = Extractor(minilm, cfg, progress=False, hooks=PipelineHooks(before_batch=before_batch,
+                                                                    before_write=before_write))
     p = tmp_path / "x.h5"
     with pytest.raises(RuntimeError, match="boom in a worker"):
         ex.extract(corpus, p)
-    monkeypatch.undo()
     with ActivationStore.open(p, allow_incomplete=True) as st:
         # chunk 1 was in the writer when chunk 2's batch failed: it is complete and marked done
-        assert not st.complete and st.n_done == plan.chunks[1][1]
-    resumed = Extractor(minilm, ExtractionConfig(sites="layers.0", memory_mb=1, batch_tokens=64), progress=False)
-    resumed.extract(corpus, p, resume=True).close()
+        assert not st.complete and st.n_done == chunks[1][1]
+    Extractor(minilm, cfg, progress=False).extract(corpus, p, resume=True).close()
     ref = tmp_path / "ref.h5"
-    Extractor(minilm, ExtractionConfig(sites="layers.0", memory_mb=1, batch_tokens=64), progress=False).extract(
-        corpus, ref).close()
+    Extractor(minilm, cfg, progress=False).extract(corpus, ref).close()
     with ActivationStore.open(p) as a, ActivationStore.open(ref) as b:
         np.testing.assert_array_equal(a["layers.0"][:], b["layers.0"][:])

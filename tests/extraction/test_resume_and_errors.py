@@ -18,18 +18,7 @@ from neuronlab.errors import IncompleteStoreError, StoreError, UnknownModelError
 from neuronlab.extraction import ExtractionConfig, Extractor  # noqa: E402
 from neuronlab.extraction.tokenize import make_sequences, tokenize_sentences  # noqa: E402
 from neuronlab.store import ActivationStore  # noqa: E402
-
-
-def datasets_bytes(path):
-    """Every dataset's bytes (attributes such as the creation time excluded)."""
-    out = {}
-    with h5py.File(path, "r") as f:
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
-                arr = obj[()]
-                out[name] = arr.tobytes() if isinstance(arr, np.ndarray) and arr.dtype != object else repr(arr.tolist())
-        f.visititems(visit)
-    return out
+from neuronlab.testing import datasets_bytes  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +93,7 @@ def test_resume_with_other_config_is_refused(minilm, small_corpus, tmp_path):
 def test_existing_output_is_refused_without_overwrite(minilm, small_corpus, tmp_path):
     p = tmp_path / "x.h5"
     p.write_bytes(b"precious")
-    with pytest.raises(StoreError, match="exists; pass --overwrite"):
+    with pytest.raises(StoreError, match="exists; pass overwrite=True"):
         Extractor(minilm, ExtractionConfig(**CFG), progress=False).extract(small_corpus, p)
     assert p.read_bytes() == b"precious"
 
@@ -192,7 +181,7 @@ def test_corrupted_and_foreign_files(tmp_path):
 
 @pytest.mark.parametrize("tail", [1, 25, 35, 100, 1000])
 def test_short_final_chunk_keeps_a_partition(tail):
-    from neuronlab.extraction.extractor import _short_tail
+    from neuronlab.extraction.planning import short_tail as _short_tail
 
     lengths = np.array([7, 12, 3, 30, 9, 9, 14, 2, 5, 11])
     chunks = [(0, 4), (4, 10)]  # the last holds 50 tokens

@@ -17,6 +17,7 @@ from neuronlab.errors import CorpusError, InvalidParameterError, StoreError
 from neuronlab.store import ActivationStore
 from neuronlab.store import neurox as nx
 from neuronlab.store.neurox import export_neurox, import_neurox, neurox_sites
+from neuronlab.testing import synthetic_store
 
 SENTS = [["the", "cat", "sat"], ["dogs", "run"], ["the", "cat", "sat"], ["a", "b", "c", "d"]]
 SITES = ["embeddings", "layers.0", "layers.1"]
@@ -25,19 +26,8 @@ WIDTH = 5
 
 def make_store(path, sentences=SENTS, sites=None, tokens=None, granularity="word", seed=0):
     """A small complete store written through the public create + writer API; returns (path, {site: array})."""
-    sites = sites or {s: WIDTH for s in SITES}
-    tokens = tokens or [w for s in sentences for w in s]
-    sizes = [len(s) for s in sentences] if granularity == "word" else [len(t) for t in tokens]
-    flat = [w for s in sentences for w in s] if granularity == "word" else [w for t in tokens for w in t]
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
-    rng = np.random.default_rng(seed)
-    data = {s: rng.normal(size=(int(offsets[-1]), w)).astype(np.float32) for s, w in sites.items()}
-    store = ActivationStore.create(
-        path, sites=sites, offsets=offsets, texts=[" ".join(s) for s in sentences], tokens=flat,
-        granularity=granularity, dtype="float32", model={"name": "toy"}, config={},
-    )
-    store._write_rows(0, len(sentences), data)
-    store.close()
+    data = synthetic_store(path, sentences, sites=sites or {s: WIDTH for s in SITES}, tokens=tokens,
+                           granularity=granularity, seed=seed, model={"name": "toy"})
     return path, data
 
 

@@ -12,23 +12,13 @@ import pytest
 from neuronlab.errors import IncompleteStoreError, InvalidParameterError, StoreError, UnknownSiteError
 from neuronlab.store import ActivationStore
 from neuronlab.store import schema
+from neuronlab.testing import synthetic_store
 
 
 def make_store(path, *, complete=True, dtype="float32"):
-    rng = np.random.default_rng(0)
-    offsets = np.array([0, 3, 5, 9])
-    tokens = ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
-    store = ActivationStore.create(
-        path, sites={"embeddings": 4, "layers.0": 4, "layers.0.mlp": 6}, offsets=offsets,
-        texts=["a b c", "d e", "f g h i"], tokens=tokens, granularity="word", dtype=dtype,
-        model={"name": "toy"}, config={"sites": "all"},
-    )
-    data = {s: rng.normal(size=(9, w)).astype(dtype) for s, w in (("embeddings", 4), ("layers.0", 4), ("layers.0.mlp", 6))}
-    store._write_rows(0, 2, {s: a[:5] for s, a in data.items()})
-    if complete:
-        store._write_rows(2, 3, {s: a[5:] for s, a in data.items()})
-    store.close()
-    return data
+    return synthetic_store(path, [["a", "b", "c"], ["d", "e"], ["f", "g", "h", "i"]], dtype=dtype,
+                           written=[(0, 2), (2, 3)] if complete else [(0, 2)], model={"name": "toy"},
+                           config={"sites": "all"})
 
 
 def test_mapping_access_and_views(tmp_path):
@@ -113,7 +103,7 @@ def test_unknown_site_lists_valid_ones(tmp_path):
 def test_refuses_overwrite_and_newer_schema(tmp_path):
     p = tmp_path / "s.h5"
     make_store(p)
-    with pytest.raises(StoreError, match="exists; pass --overwrite"):
+    with pytest.raises(StoreError, match="exists; pass overwrite=True"):
         make_store(p)
     with h5py.File(p, "r+") as f:
         f.attrs["schema_version"] = schema.SCHEMA_VERSION + 1

@@ -1,0 +1,192 @@
+"""The thread pipeline of an extraction: forward passes on worker threads, aggregation and writes on a writer.
+
+Per write chunk: its batches are submitted to the worker pool, each copying its kept token activations
+into the chunk's float32 buffers; when they are done, the chunk is handed to the single writer thread,
+which aggregates it to words / pools it to sentences, checks that every value is finite and writes it
+with :meth:`ActivationStore.write_rows`. The main thread submits chunk k+1's batches before it hands
+chunk k to the writer, so the workers never wait for aggregation or HDF5 writes; writes stay in corpus
+order and at most one chunk waits for the writer.
+
+:class:`PipelineHooks` lets tests (and monitors) act at fixed points of the pipeline instead of relying
+on timing.
+"""
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..errors import NonFiniteError, StoreError
+from .aggregate import aggregate_rows, group_index
+from .heap import trim_heap
+from .planning import Plan, chunk_sequences, make_batches
+
+__all__ = ["PipelineHooks", "Pipeline"]
+
+
+def torch_aminmax(t):
+    import torch
+
+    return torch.aminmax(t)
+
+
+@dataclass
+class PipelineHooks:
+    """Callbacks at fixed points of the pipeline (all optional; exceptions propagate like the pipeline's own).
+
+    Attributes
+    ----------
+    before_batch : callable (chunk_start, batch_index) -> None
+        Called on a worker thread before each forward pass; ``batch_index`` counts within the chunk.
+    before_write : callable (chunk_start, chunk_stop) -> None
+        Called on the writer thread before a chunk is aggregated and written.
+    after_write : callable (chunk_start, chunk_stop) -> None
+        Called on the writer thread after a chunk is written and marked.
+    """
+
+    before_batch: Callable[[int, int], None] | None = None
+    before_write: Callable[[int, int], None] | None = None
+    after_write: Callable[[int, int], None] | None = None
+
+
+@dataclass
+class _Chunk:
+    """One write chunk in flight: its token buffers, the futures of its batches, where its rows go."""
+
+    s0: int
+    s1: int
+    buffers: dict
+    futures: list = field(default_factory=list)
+    tok2buf: np.ndarray | None = None  # chunk token position (sentence order) -> buffer row
+    suspect: set = field(default_factory=set)  # sites where a batch saw a value that may not store finite
+
+
+class Pipeline:
+    """Computes and writes the chunks of one :class:`~neuronlab.extraction.planning.Plan`.
+
+    Parameters
+    ----------
+    engine : Engine
+    sites : list of str
+    config : ExtractionConfig
+    plan : Plan
+    texts : list of str
+        Sentence texts (named in errors).
+    max_length, overlap, batch_size, batch_tokens : int or None
+        The resolved values the extractor uses.
+    hooks : PipelineHooks
+    """
+
+    def __init__(self, engine, sites, config, plan: Plan, texts, *, max_length: int, overlap: int,
+                 batch_size, batch_tokens, hooks: PipelineHooks):
+        self.engine, self.sites, self.config, self.plan, self.texts = engine, sites, config, plan, texts
+        self.max_length, self.overlap = max_length, overlap
+        self.batch_size, self.batch_tokens = batch_size, batch_tokens
+        self.hooks = hooks
+        self._limit = float(np.finfo(np.dtype(config.dtype)).max)  # largest value the storage type holds
+        self.fwd_seconds: list[float] = []  # appended by the workers (list.append is atomic)
+
+    def chunk_batches(self, s0: int, s1: int):
+        """``(sequences, batches)`` of the chunk ``[s0, s1)``."""
+        seqs = chunk_sequences(self.plan.tokens, s0, s1, self.max_length, self.overlap)
+        return seqs, make_batches(seqs, self.batch_size, self.batch_tokens, packed=self.engine.name == "native")
+
+    def submit(self, pool: ThreadPoolExecutor, s0: int, s1: int, widths: dict) -> _Chunk:
+        """Cut the chunk into batches and submit them; each writes its kept rows into the chunk buffer."""
+        import torch
+
+        tc = self.plan.tokens
+        seqs, batches = self.chunk_batches(s0, s1)
+        tok_off = (tc.offsets[s0: s1 + 1] - tc.offsets[s0]).astype(np.int64)
+        n_tok = int(tok_off[-1])
+        chunk = _Chunk(s0, s1, {s: torch.empty((n_tok, w), dtype=torch.float32) for s, w in widths.items()})
+        chunk.tok2buf = np.empty(n_tok, dtype=np.int64)
+        row = 0
+        for k, b in enumerate(batches):
+            batch = [seqs[j] for j in b]
+            keep = None
+            if not all(s.keeps_all for s in batch):
+                starts = np.concatenate([[0], np.cumsum([len(s.ids) for s in batch])[:-1]])
+                keep = torch.from_numpy(np.concatenate([st + s.take_pos for st, s in zip(starts, batch)]))
+            r0 = row
+            for s in batch:
+                n = s.take_tok.size
+                chunk.tok2buf[tok_off[s.sentence] + s.take_tok] = np.arange(row, row + n)
+                row += n
+            chunk.futures.append(pool.submit(self.run_batch, [s.ids for s in batch], keep, chunk.buffers, r0, row,
+                                             (s0, k), chunk.suspect))
+        return chunk
+
+    def run_batch(self, ids: list, keep, buffers: dict, r0: int, r1: int, where: tuple[int, int] = (0, 0),
+                  suspect: set | None = None) -> None:
+        """One forward pass; its kept rows go to ``buffers[site][r0:r1]``.
+
+        Sites whose kept values are NaN, infinite or beyond the storage type's range are added to
+        ``suspect`` (one min/max reduction per site, on the worker thread), so that the writer scans only
+        those chunks for the exact place.
+        """
+        if self.hooks.before_batch is not None:
+            self.hooks.before_batch(*where)
+        t = time.perf_counter()
+        acts = self.engine.run(ids, self.sites)
+        self.fwd_seconds.append(time.perf_counter() - t)
+        for site, act in acts.items():
+            if keep is not None:
+                act = act.index_select(0, keep.to(act.device))
+            buffers[site][r0:r1].copy_(act)
+            if suspect is not None and act.numel():
+                lo, hi = (float(x) for x in torch_aminmax(act))
+                if not (math.isfinite(lo) and math.isfinite(hi)) or max(-lo, hi) > self._limit:
+                    suspect.add(site)
+
+    def hand_over(self, writer: ThreadPoolExecutor, store, chunk: _Chunk, written: Future | None, bar) -> Future:
+        """Wait for the chunk's batches, then queue its aggregation and write (after the previous write)."""
+        for f in chunk.futures:
+            f.result()  # re-raises a failed batch
+        if written is not None:
+            written.result()  # writes stay in corpus order; at most one chunk waits for the writer
+        return writer.submit(self.write_chunk, store, chunk, bar)
+
+    def write_chunk(self, store, chunk: _Chunk, bar) -> None:
+        """Aggregate a computed chunk, check it is finite, write it and mark its sentences written."""
+        cfg, plan = self.config, self.plan
+        if self.hooks.before_write is not None:
+            self.hooks.before_write(chunk.s0, chunk.s1)
+        pos, grp, n = group_index(plan.tokens, chunk.s0, chunk.s1, plan.offsets, cfg)
+        rows = aggregate_rows(chunk.buffers, chunk.tok2buf[pos], grp, n, cfg, out_dtype=np.dtype(cfg.dtype),
+                              buffer_rows=chunk.tok2buf.size)
+        expected = int(plan.offsets[chunk.s1] - plan.offsets[chunk.s0])
+        for site, arr in rows.items():
+            if arr.shape[0] != expected:
+                raise StoreError(f"internal: chunk {chunk.s0}:{chunk.s1} produced {arr.shape[0]} rows, "
+                                 f"expected {expected}")
+        chunk.buffers.clear()
+        if chunk.suspect and not getattr(cfg, "allow_nonfinite", False):
+            self._check_finite(rows, chunk.s0)
+        store.write_rows(chunk.s0, chunk.s1, rows)
+        del rows
+        trim_heap()
+        if self.hooks.after_write is not None:
+            self.hooks.after_write(chunk.s0, chunk.s1)
+        bar.update(chunk.s1 - chunk.s0)
+
+    def _check_finite(self, rows: dict, s0: int) -> None:
+        """NonFiniteError naming the first site and sentence with a NaN or infinite value."""
+        for site in self.sites:
+            arr = rows[site]
+            bad = ~np.isfinite(arr).all(axis=1)
+            if not bad.any():
+                continue
+            r = int(np.flatnonzero(bad)[0]) + int(self.plan.offsets[s0])
+            sent = int(np.searchsorted(self.plan.offsets, r, side="right") - 1)
+            text = self.texts[sent]
+            text = text if len(text) <= 60 else text[:57] + "..."
+            hint = (" float16 holds values up to 65504 only: extract with dtype='float32' if the model's activations "
+                    "are that large;" if self.config.dtype == "float16" else "")
+            raise NonFiniteError(
+                f"the model produced non-finite activations (NaN or inf) at site {site}, sentence {sent} ({text!r}):"
+                f"{hint} check the model's weights, or pass allow_nonfinite=True to store them anyway")

@@ -53,6 +53,22 @@ def test_ordering_buckets_match_neurox(seed, n_classes, stride):
     assert start == 60
     steps, via = entry_steps(coef, search_stride=stride)
     assert np.all(np.diff(steps[ours]) >= 0)
+    assert [int(np.sum(steps <= s)) for s in range(stride + 1)] == list(cutoffs)  # the same bucket boundaries
+
+
+@pytest.mark.parametrize("percentage", [0.0, 0.05, 0.5, 1.0])
+def test_top_neurons_match_neurox(percentage):
+    torch = pytest.importorskip("torch")
+    nx = pytest.importorskip("neurox.interpretation.linear_probe")
+    rng = np.random.default_rng(3)
+    coef = (rng.normal(size=(4, 50)) * rng.gamma(0.5, size=50)).astype(np.float32)
+    probe = nx.LinearProbe(50, 4)
+    with torch.no_grad():
+        probe.linear.weight.copy_(torch.tensor(coef))
+    _, theirs = nx.get_top_neurons(probe, percentage, {c: c for c in range(4)})
+    ours = top_neurons_per_class(coef, percentage)
+    for c in range(4):
+        assert ours[c].tolist() == theirs[c].tolist()
 
 
 def test_ordering_is_a_permutation_and_sign_invariant():

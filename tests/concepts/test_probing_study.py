@@ -281,3 +281,17 @@ def test_rank_cli_prints_what_ranked_the_neurons(planted_store):
     text = subprocess.run([sys.executable, "-m", "neuronlab", "rank", str(planted_store), "--concept", "concept",
                            "--method", "ap", "--top-k", "3"], capture_output=True, text=True).stdout
     assert "AP(a)" in text and "AP(-a)" in text and "(fires for the class)" in text
+
+
+def test_one_default_tol_in_api_cli_and_ranker():
+    from neuronlab.concepts.probes import LinearProbe, LinearProbeRanker
+    from neuronlab.concepts.probes.linear import DEFAULT_TOL
+
+    assert LinearProbe().tol == DEFAULT_TOL
+    assert LinearProbeRanker()._make_probe().tol == DEFAULT_TOL
+    res = subprocess.run([sys.executable, "-m", "neuronlab", "probe", "--help"], capture_output=True, text=True)
+    import re
+
+    stated = re.search(r"\(default ([0-9.e+-]+), LinearProbe's", " ".join(res.stdout.split()))
+    assert stated and float(stated.group(1)) == DEFAULT_TOL
+    assert "||W||_F" in res.stdout and "not squared" in res.stdout

@@ -15,11 +15,11 @@ def test_near_constant_float16_column_does_not_break_pure_l2():
     X = rng.normal(size=(2000, 20)).astype(np.float32)
     y = (X[:, 1] > 0).astype(int)
     X[:, 0] = np.where(rng.random(2000) < 0.1, -5.96e-8, -1.19e-7)
-    probe = LinearProbe(lambda_l1=0.0, lambda_l2=1e-3, tol=1e-8, max_iter=500).fit(X, y)
+    probe = LinearProbe(alpha=2e-3, l1_ratio=0.0, tol=1e-8, max_iter=500).fit(X, y)  # scikit-learn's objective
     assert probe.n_iter_ > 0 and probe.converged_
     assert probe.coef_[0, 0] == 0.0
-    # scikit-learn on the same objective without the dead column: C = 1 / (2 n lambda_l2)
-    ref = LogisticRegression(C=1 / (2 * 2000 * 1e-3), tol=1e-10, max_iter=5000).fit(X[:, 1:].astype(np.float64), y)
+    # scikit-learn on the same objective without the dead column: C = 1 / (n alpha)
+    ref = LogisticRegression(C=1 / (2000 * 2e-3), tol=1e-10, max_iter=5000).fit(X[:, 1:].astype(np.float64), y)
     np.testing.assert_allclose(probe.coef_[0, 1:], ref.coef_[0], rtol=1e-3, atol=1e-4)
     assert probe.score(X, y) == pytest.approx(ref.score(X[:, 1:], y))
 
@@ -30,7 +30,7 @@ def test_intercept_may_change_sign_under_l1():
     X = rng.normal(size=(3000, 5))
     y = (X[:, 0] + 1.5 > rng.logistic(size=3000)).astype(int)
     y[:400] = 0  # prior pulls the starting intercept negative
-    probe = LinearProbe(lambda_l1=1e-2, lambda_l2=0.0, tol=1e-10, max_iter=1000).fit(X, y)
+    probe = LinearProbe(alpha=1e-2, l1_ratio=1.0, tol=1e-10, max_iter=1000).fit(X, y)  # one sigmoid vector
     ref = LogisticRegression(l1_ratio=1.0, C=1 / (3000 * 1e-2), solver="saga", tol=1e-10, max_iter=20000).fit(X, y)
     np.testing.assert_allclose(probe.intercept_, ref.intercept_, atol=2e-3)
     np.testing.assert_allclose(probe.coef_, ref.coef_, atol=2e-3)

@@ -53,7 +53,7 @@ def _probe(p: argparse.ArgumentParser):
     p.add_argument("--class-weight", choices=["none", "balanced"], default="none", help="class weighting of the loss")
     p.add_argument("--tol", type=float, default=None,
                    help="solver tolerance: stop when the weights change by at most this fraction of the largest "
-                        "weight over 3 iterations (default 1e-3, LinearProbe's; rankings at it match the converged "
+                        "weight over 3 iterations (default 1e-2, LinearProbe's; rankings at it match the converged "
                         "ones, see docs/benchmarks.md)")
     p.add_argument("--controls", dest="controls", action="store_true", default=True,
                    help="compute the control-task and random-init baselines (default)")

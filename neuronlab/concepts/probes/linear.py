@@ -54,7 +54,7 @@ _CHUNK = 8192
 #: defaults of NeuroX's functions themselves are 0, i.e. no penalty)
 DEFAULT_LAMBDA = 1e-3
 #: default solver tolerance (relative change of the weights, see LinearProbe.tol); the CLI and docs use it too
-DEFAULT_TOL = 1e-3
+DEFAULT_TOL = 1e-2
 
 
 def as_float_rows(X: Any, *, name: str = "X") -> np.ndarray:
@@ -125,7 +125,7 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
     max_iter : int, default=100
         Maximum number of OWL-QN iterations (one pass over ``X`` each, plus rare line-search
         trials).
-    tol : float, default=1e-3 (``DEFAULT_TOL``)
+    tol : float, default=1e-2 (``DEFAULT_TOL``)
         Stop when the weights have settled: the largest change of a weight over the last 3
         iterations is at most ``tol`` times the largest weight (in the solver's scaled
         coordinates). Rankings come from the weights, so the rule watches the weights, not the

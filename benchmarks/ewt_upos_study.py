@@ -127,12 +127,14 @@ def run(args) -> dict:
     from sklearn.base import clone
 
     from neuronlab.concepts.probes import ControlTask, LinearProbe, selectivity
-    from neuronlab.concepts.rankers.linear import neuron_ordering
+    from neuronlab.concepts.rankers.linear import neuron_ordering, probe_weights
 
     t_load = time.perf_counter()
     train, test = load_split(args.train_words)
     t_load = time.perf_counter() - t_load
-    probe = LinearProbe(lambda_l1=args.lambda_l1, lambda_l2=args.lambda_l2, tol=args.tol, max_iter=args.max_iter)
+    probe = LinearProbe(lambda_l1=args.lambda_l1, lambda_l2=args.lambda_l2, max_iter=args.max_iter)
+    if args.tol is not None:
+        probe.set_params(tol=args.tol)
     cols = site_columns(train.neuron_ids)
     groups = {**{s: c for s, c in cols.items()}, "all sites": np.arange(len(train.neuron_ids))}
     majority = float(np.mean(test.y == np.bincount(train.y).argmax()))
@@ -163,14 +165,14 @@ def run(args) -> dict:
             row["random_init"], row["random_init_fit_seconds"], _ = fit_score(probe, sl(ri[0]), train.y, sl(ri[1]), test.y)
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
-    ordering = neuron_ordering(full_probe.coef_)
+    ordering = neuron_ordering(probe_weights(full_probe))
     k = max(1, int(round(0.05 * len(train.neuron_ids))))
     dist = layer_distribution(ordering, train.neuron_ids, k)
     out = {
         "n_train": len(train), "n_test": len(test), "n_train_sentences": int(np.unique(train.groups).size),
         "n_test_sentences": int(np.unique(test.groups).size), "classes": list(train.classes),
         "majority": majority, "rows": rows, "top5pct": {"k": k, "counts": dist},
-        "probe": {"lambda_l1": args.lambda_l1, "lambda_l2": args.lambda_l2, "tol": args.tol, "max_iter": args.max_iter},
+        "probe": {"lambda_l1": args.lambda_l1, "lambda_l2": args.lambda_l2, "tol": probe.tol, "max_iter": args.max_iter},
         "load_seconds": round(t_load, 1), "threads": os.environ.get("OMP_NUM_THREADS"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores", "load_average": os.getloadavg(),
     }
@@ -182,9 +184,11 @@ def run(args) -> dict:
         print(json.dumps(out["variants"][-1]), file=sys.stderr)
     if not args.no_minimal:
         t0 = time.perf_counter()
-        m = minimal_neuron_subset(probe, train.X, train.y, test.X, test.y, ordering, delta=0.01)
+        m = minimal_neuron_subset(probe, train.X, train.y, test.X, test.y, ordering, delta=0.01, groups=train.groups,
+                                  random_state=0)
         out["minimal"] = {"k": int(m.k), "fraction": float(m.fraction), "accuracy": float(m.accuracy),
-                          "oracle_accuracy": float(m.oracle_accuracy), "delta": 0.01,
+                          "oracle_accuracy": float(m.oracle_accuracy), "delta": 0.01, "n_dev": int(m.n_dev),
+                          "dev_accuracy": float(m.dev_accuracy), "dev_oracle_accuracy": float(m.dev_oracle_accuracy),
                           "distribution": layer_distribution(ordering, train.neuron_ids, int(m.k)),
                           "tried": [[int(a), float(b)] for a, b in m.tried],
                           "seconds": round(time.perf_counter() - t0, 1)}
@@ -227,10 +231,12 @@ def markdown(res: dict) -> str:
                      f"{t['fit_seconds']} s)")
     if "minimal" in res:
         m = res["minimal"]
-        lines.append(f"\nMinimal subset (within {m['delta']} of oracle {m['oracle_accuracy']:.4f}): {m['k']} neurons "
-                     f"({100 * m['fraction']:.1f}%), accuracy {m['accuracy']:.4f}; by site: "
+        lines.append(f"\nMinimal subset (k chosen on {m['n_dev']} held-out train words: dev {m['dev_accuracy']:.4f} within "
+                     f"{m['delta']} of the dev oracle {m['dev_oracle_accuracy']:.4f}): {m['k']} neurons "
+                     f"({100 * m['fraction']:.1f}%), test accuracy {m['accuracy']:.4f} (all neurons "
+                     f"{m['oracle_accuracy']:.4f}); by site: "
                      + ", ".join(f"{s} {n}" for s, n in m["distribution"].items())
-                     + "; tried " + ", ".join(f"{k}: {a:.4f}" for k, a in m["tried"]) + f" ({m['seconds']} s)")
+                     + "; tried on dev " + ", ".join(f"{k}: {a:.4f}" for k, a in m["tried"]) + f" ({m['seconds']} s)")
     return "\n".join(lines)
 
 
@@ -239,7 +245,7 @@ def main(argv=None) -> None:
     ap.add_argument("--train-words", type=int, default=None, help="first sentences of train reaching this many words")
     ap.add_argument("--lambda-l1", type=float, default=1e-3)
     ap.add_argument("--lambda-l2", type=float, default=1e-3)
-    ap.add_argument("--tol", type=float, default=2e-3, help="LinearProbe tol (its default)")
+    ap.add_argument("--tol", type=float, default=None, help="LinearProbe tol (default: LinearProbe's)")
     ap.add_argument("--max-iter", type=int, default=100)
     ap.add_argument("--variant", action="append", metavar="K=V[,K=V]",
                     help="also refit all sites with other probe parameters, e.g. lambda=1e-4 or tol=1e-5,max_iter=500")

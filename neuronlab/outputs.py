@@ -196,8 +196,11 @@ def _remove(path: Path) -> None:
 
 def _remove_stale_temporaries(out: Path) -> None:
     """Temporaries of ``out`` left by killed writers (safe: the caller holds the lock)."""
-    for stale in out.parent.glob(f".{out.name}.*{TMP_SUFFIX}*"):
-        _remove(stale)
+    # ours (``.OUT.<random>.neuronlab-tmp``) and those a writer derived from ours (``..OUT.<random>.neuronlab-tmp.*``,
+    # e.g. the NeuroX importer's own temporary name)
+    for pattern in (f".{out.name}.*{TMP_SUFFIX}*", f"..{out.name}.*{TMP_SUFFIX}*"):
+        for stale in out.parent.glob(pattern):
+            _remove(stale)
 
 
 @contextlib.contextmanager
@@ -268,5 +271,6 @@ def safe_output(path: str | os.PathLike, *, overwrite: bool = False, inputs: Ite
             _fsync_path(out.parent, directory=True)
         finally:
             _remove(tmp)
-            for extra in out.parent.glob(f"{tmp.name}*"):  # e.g. a writer's own ``tmp.tmp``
-                _remove(extra)
+            for pattern in (f"{tmp.name}*", f".{tmp.name}*"):  # a writer's own ``tmp.tmp`` or ``.tmp.importing-PID``
+                for extra in out.parent.glob(pattern):
+                    _remove(extra)

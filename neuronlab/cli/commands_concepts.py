@@ -88,10 +88,17 @@ def _probe(p: argparse.ArgumentParser):
     g = p.add_mutually_exclusive_group()
     g.add_argument("--test", default=None, help="held-out store with the same sites (e.g. the test split)")
     g.add_argument("--split", type=float, default=0.8, help="fraction of SENTENCES used for training when no --test")
-    p.add_argument("--l1", type=float, default=1e-3, help="lambda_l1 (NeuroX parametrisation: mean CE + l1|W|_1 + l2|W|^2)")
-    p.add_argument("--l2", type=float, default=1e-3, help="lambda_l2")
+    p.add_argument("--l1", type=float, default=1e-3,
+                   help="lambda_l1 in NeuroX's objective, the one minimised: mean cross-entropy + l1 * ||W||_1 + "
+                        "l2 * ||W||_F (Frobenius norm, not squared; weights only, the intercept is not penalised; a "
+                        "binary concept is a two-output softmax as in NeuroX). Default 1e-3, the value NeuroX's example "
+                        "scripts pass (its functions default to 0)")
+    p.add_argument("--l2", type=float, default=1e-3, help="lambda_l2 (see --l1); default 1e-3")
     p.add_argument("--class-weight", choices=["none", "balanced"], default="none", help="class weighting of the loss")
-    p.add_argument("--tol", type=float, default=2e-3, help="solver tolerance (relative objective decrease)")
+    p.add_argument("--tol", type=float, default=None,
+                   help="solver tolerance: stop when the weights change by at most this fraction of the largest "
+                        "weight over 3 iterations (default 1e-2, LinearProbe's; rankings at it match the converged "
+                        "ones, see docs/benchmarks.md)")
     p.add_argument("--controls", dest="controls", action="store_true", default=True,
                    help="compute the control-task and random-init baselines (default)")
     p.add_argument("--no-controls", dest="controls", action="store_false",
@@ -115,8 +122,10 @@ def _probe(p: argparse.ArgumentParser):
         from ..concepts.study import probe_concept
         from ..store import ActivationStore
 
-        probe = LinearProbe(lambda_l1=args.l1, lambda_l2=args.l2, tol=args.tol,
+        probe = LinearProbe(lambda_l1=args.l1, lambda_l2=args.l2,
                             class_weight=None if args.class_weight == "none" else "balanced")
+        if args.tol is not None:
+            probe.set_params(tol=args.tol)
         inputs = [args.store, args.test]
         _check_outputs(args, inputs)
         with ActivationStore.open(args.store) as store:
@@ -188,6 +197,10 @@ def _describe_probe(r: dict, out: str | None) -> str:
         f"concept      {r['concept']}  ({len(r['classes'])} classes)  on {r['n_neurons']} neurons of "
         f"{len(r['sites'])} sites",
         f"rows         {r['n_train']} train, {r['n_test']} test ({r['config']['split']})",
+    ] + ([
+        "unseen       test classes absent from training (scored as errors): "
+        + ", ".join(f"{c} ({n} rows)" for c, n in r["unseen_test_classes"].items())
+    ] if r.get("unseen_test_classes") else []) + [
         f"accuracy     {_pct(r['accuracy'])} %  (train {_pct(r['train_accuracy'])} %)",
         f"baselines    majority {_pct(b['majority'])} %   control task {_pct(b['control_task'])} %   "
         f"random init {_pct(b['random_init'])} %",
@@ -208,7 +221,8 @@ def _describe_probe(r: dict, out: str | None) -> str:
                      f"{_pct(rt.get('random_accuracy')).strip()} %")
     if "minimal" in ev:
         m = ev["minimal"]
-        lines.append(f"minimal      {m['k']} neurons ({100 * m['fraction']:.1f} %) reach {_pct(m['accuracy']).strip()} % "
+        lines.append(f"minimal      {m['k']} neurons ({100 * m['fraction']:.1f} %, chosen on {m['n_dev']} held-out "
+                     f"training rows) reach {_pct(m['accuracy']).strip()} % on test "
                      f"(all neurons {_pct(m['oracle_accuracy']).strip()} %)")
     if r.get("result_path"):
         lines.append(f"written      {r['store']}:{r['result_path']}" + (f" and {out}" if out else ""))
@@ -224,7 +238,7 @@ def _rank(p: argparse.ArgumentParser):
                    help="; ".join(f"{e.name}: {e.description}" + (f" ({e.reference})" if e.reference else "")
                                   for e in RANKERS.values()))
     p.add_argument("--sites", default=None, help="sites to rank (names/globs); default: all")
-    p.add_argument("--top-k", type=int, default=10, help="top neurons listed (overall and per class)")
+    p.add_argument("--top-k", type=int, default=10, help="top neurons listed, overall and for every class")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="method hyper-parameter (repeatable), e.g. --param quantile=0.99; per method: "
                         + "; ".join(f"{e.name}: " + (", ".join(f"{q.name} ({q.describe()})" for q in e.params) or "none")
@@ -248,16 +262,40 @@ def _rank(p: argparse.ArgumentParser):
             args.store, f"rank_{args.method}_{args.concept}", result)
         report = result.to_dict()
         _write_json(args, report, [args.store])
-        text = [f"{args.method} ranking of {report['n_neurons']} neurons for {args.concept} "
-                f"({report['n_rows']} rows, {report['seconds']} s)"]
-        for i, (nid, sc) in enumerate(zip(report["ranking"][: args.top_k], report["scores"][: args.top_k]), 1):
-            text.append(f"  {i:>3}. {nid:<28} {sc:.4g}")
-        for c, top in list(report["per_class"].items())[:20]:
-            text.append(f"  {c:<12} " + ", ".join(top[:5]))
-        emit(args, report, "\n".join(text))
+        emit(args, report, _describe_rank(report, args.top_k))
         return 0
 
     return _speaks_flags(run)
+
+
+def _describe_rank(r: dict, top_k: int) -> str:
+    """The top neurons with the quantity that ranked them, then the top ``top_k`` of every class."""
+    lines = [f"{r['method']} ranking of {r['n_neurons']} neurons for {r['concept']} ({r['n_rows']} rows, "
+             f"{r['seconds']} s)"]
+    wm, ap = r.get("weight_mass"), r.get("average_precision")
+    if wm:
+        lines.append("  rank neuron                       enters at (share of its class's probe weight mass)")
+    elif ap:
+        lines.append("  rank neuron                       class        AP(a)   AP(-a)  direction (score = larger AP)")
+    else:
+        lines.append("  rank neuron                       score")
+    for i, nid in enumerate(r["ranking"][:top_k]):
+        head = f"  {i + 1:>4} {nid:<28}"
+        if wm:
+            pct = wm["entry_percentage"][i]
+            lines.append(head + (" never (zero weight)" if pct is None else f" {100 * pct:5.1f} % of {wm['class'][i]}"))
+        elif ap:
+            neg = ap["ap_negative"][i] if ap["ap_negative"] is not None else None
+            lines.append(head + f" {ap['class'][i]:<12} {ap['ap_positive'][i]:.4f}  "
+                         + ("   n/a" if neg is None else f"{neg:.4f}")
+                         + ("  + (fires for the class)" if ap["direction"][i] == "+" else "  - (fires against it)"))
+        else:
+            lines.append(head + f" {r['scores'][i]:.4g}")
+    if r["per_class"]:
+        lines.append(f"top {top_k} per class:")
+        for c, top in r["per_class"].items():
+            lines.append(f"  {c:<12} " + ", ".join(top[:top_k]))
+    return "\n".join(lines)
 
 
 @command("compare", "Agreement between the neuron rankings of several methods (top-k overlap, Spearman correlation).")

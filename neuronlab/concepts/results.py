@@ -45,6 +45,9 @@ class ProbeResult(Result):
         Sites of the columns, in model order.
     n_neurons, n_train, n_test : int
     classes : list of str
+        The classes the probe knows (present in the training rows), one per row of ``coef``.
+    unseen_test_classes : dict
+        Test classes absent from training -> their number of test rows (scored as errors in ``accuracy``).
     accuracy, train_accuracy : float
     baselines : dict
         ``majority``, ``control_task``, ``random_init`` accuracies (None where not computed).
@@ -76,6 +79,7 @@ class ProbeResult(Result):
     sites: list
     n_neurons: int
     classes: list
+    unseen_test_classes: dict
     n_train: int
     n_test: int
     accuracy: float
@@ -130,6 +134,12 @@ class RankingResult(Result):
     seconds : float
     config : dict
         ``method``, ``params`` (the ranker's hyper-parameters), ``sites``.
+    weight_mass : dict or None
+        ``linear`` only: aligned with ``ranking``, the share of its class's weight mass at which each neuron
+        entered the ordering (``entry_percentage``) and that ``class`` (``scores`` of ``linear`` are ranks).
+    average_precision : dict or None
+        ``ap`` only: aligned with ``ranking``, the best ``class``, ``ap_positive`` (AP of the activation),
+        ``ap_negative`` (AP of its negation) and the ``direction`` ("+" or "-") that ``scores`` took.
     result_path : str or None
     neuron_ids : list of str
         Column order of ``class_scores`` (stored, not in the JSON).
@@ -150,6 +160,8 @@ class RankingResult(Result):
     top: list
     seconds: float
     config: dict
+    weight_mass: dict | None = None
+    average_precision: dict | None = None
     result_path: str | None = None
     neuron_ids: list = array_field(default=None)
     class_scores: np.ndarray | None = array_field(default=None)

@@ -27,7 +27,7 @@ from .probes.controls import ControlTask, selectivity
 from .probes.linear import LinearProbe
 from .rankers import RANKERS
 from .results import ProbeResult, RankingResult
-from .rankers.linear import neuron_ordering
+from .rankers.linear import neuron_ordering, probe_weights
 
 __all__ = ["probe_concept", "rank_concept", "compare_rankings", "check_memory"]
 
@@ -129,9 +129,12 @@ def probe_concept(
     Returns
     -------
     ProbeResult
-        concept, sites, n_train, n_test, accuracy, train_accuracy, baselines, selectivity, ranking
-        (best-first neuron ids), per_class (top neurons per class), layer_distribution, config; the probe's
-        ``coef`` and ``intercept`` (stored by ``to_store``, not in the JSON).
+        concept, sites, classes (those the probe knows: present in the training rows), unseen_test_classes (test
+        classes absent from training -> number of test rows; those rows count as errors in ``accuracy``), n_train,
+        n_test, accuracy, train_accuracy, baselines, selectivity, ranking (best-first neuron ids, from
+        ``|coef_ * scale_|``), per_class (top neurons per known class), layer_distribution, config; the probe's
+        ``coef`` and ``intercept`` (stored by ``to_store``, not in the JSON: one row per entry of ``classes``; a
+        binary sigmoid probe is written as the equivalent softmax rows ``(0, w)``).
 
     References
     ----------
@@ -160,17 +163,16 @@ def probe_concept(
     if random_init_store is not None:
         baselines["random_init"] = _random_init_accuracy(random_init_store, train, test, concept, sites, probe,
                                                          test_store is not None)
-    ordering = neuron_ordering(fitted.coef_)
+    # the probe knows only the classes present in the training rows (rare tags often fall into one split); its rows of
+    # coef_ are those classes, and test rows of the others are scored as errors (the probe cannot predict them)
+    known = [train.classes[int(c)] for c in fitted.classes_]
+    test_codes, test_counts = np.unique(test.y, return_counts=True)
+    unseen = {train.classes[int(c)]: int(n) for c, n in zip(test_codes, test_counts) if c not in set(fitted.classes_)}
+    W = probe_weights(fitted)  # |coef_ * scale_|: the weights the penalty saw, as LinearProbeRanker ranks them
+    ordering = neuron_ordering(W)
     ids = train.neuron_ids
     k = max(1, int(round(top_fraction * len(ids))))
-    abs_w = np.abs(np.asarray(fitted.coef_))
-    per_class = {}
-    if abs_w.shape[0] == 1:  # binary: one weight row
-        order = np.argsort(-abs_w[0], kind="stable")[:10]
-        per_class = {str(c): _ids(order, ids) for c in train.classes}
-    else:
-        for ci, c in enumerate(train.classes):
-            per_class[str(c)] = _ids(np.argsort(-abs_w[ci], kind="stable")[:10], ids)
+    per_class = {str(c): _ids(np.lexsort((np.arange(len(ids)), -W[ci]))[:10], ids) for ci, c in enumerate(known)}
     evaluation = _evaluate(evaluate, probe, fitted, train, test, ordering, random_state)
     config = {
         "probe": {k2: v for k2, v in fitted.get_params().items()},
@@ -185,7 +187,8 @@ def probe_concept(
         "test_store": str(test_store.path) if test_store is not None else None,
         "sites": list(dict.fromkeys(site_of(i) for i in ids)),  # in column (model) order
         "n_neurons": len(ids),
-        "classes": list(map(str, train.classes)),
+        "classes": list(map(str, known)),
+        "unseen_test_classes": {str(c): n for c, n in unseen.items()},
         "n_train": len(train),
         "n_test": len(test),
         "accuracy": acc,
@@ -200,8 +203,10 @@ def probe_concept(
         "seconds": round(time.perf_counter() - t0, 3),
         "config": config,
     }
-    return ProbeResult(**report, coef=np.asarray(fitted.coef_), intercept=np.asarray(fitted.intercept_),
-                       neuron_ids=list(ids))
+    coef, intercept = np.asarray(fitted.coef_, dtype=np.float64), np.asarray(fitted.intercept_, dtype=np.float64)
+    if coef.shape[0] == 1 and len(known) == 2:  # a sigmoid probe as the equivalent softmax rows (0, w): one row per class
+        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
+    return ProbeResult(**report, coef=coef, intercept=intercept, neuron_ids=list(ids))
 
 
 EVALUATIONS = ("layerwise", "ablation", "minimal")
@@ -234,10 +239,12 @@ def _evaluate(which, probe, fitted, train, test, ordering, random_state) -> dict
                            "retrain_top10pct": {k2: (v.tolist() if isinstance(v, np.ndarray) else v)
                                                 for k2, v in rt.items() if k2 != "random_neurons"}}
     if "minimal" in which:
-        m = minimal_neuron_subset(probe, train.X, train.y, test.X, test.y, ordering, delta=0.01)
+        m = minimal_neuron_subset(probe, train.X, train.y, test.X, test.y, ordering, delta=0.01, groups=train.groups,
+                                  random_state=random_state)
         out["minimal"] = {"k": int(m.k), "fraction": float(m.fraction), "accuracy": float(m.accuracy),
                           "oracle_accuracy": float(m.oracle_accuracy), "delta": 0.01,
-                          "tried": [[int(a), float(b)] for a, b in m.tried]}
+                          "dev_accuracy": float(m.dev_accuracy), "dev_oracle_accuracy": float(m.dev_oracle_accuracy),
+                          "n_dev": int(m.n_dev), "tried_on_dev": [[int(a), float(b)] for a, b in m.tried]}
     return out
 
 
@@ -335,8 +342,38 @@ def rank_concept(
         "config": {"method": method, "params": ranker.get_params(), "sites": sites if isinstance(sites, str) or
                    sites is None else ",".join(sites)},
     }
+    report.update(_score_details(ranker, ranking, data.classes))
     cs = getattr(ranker, "class_scores_", None)
     return RankingResult(**report, neuron_ids=list(ids), class_scores=None if cs is None else np.asarray(cs))
+
+
+def _class_name(classes_, index: int, names: Sequence[str]) -> str:
+    label = classes_[int(index)]
+    return str(names[int(label)]) if isinstance(label, (int, np.integer)) and 0 <= int(label) < len(names) else str(label)
+
+
+def _score_details(ranker, ranking: np.ndarray, names: Sequence[str]) -> dict:
+    """What actually ranked the neurons, aligned with ``ranking``, for methods whose ``scores_`` alone mislead.
+
+    linear: ``scores_`` is a rank; report the share of its class's weight mass at which each neuron entered the
+    ordering and that class. ap: ``scores_`` is max(AP(a), AP(-a)); report the best class, both APs and the direction.
+    """
+    out: dict[str, Any] = {}
+    if hasattr(ranker, "entry_percentage_"):
+        pct = np.asarray(ranker.entry_percentage_)[ranking]
+        via = np.asarray(ranker.entry_class_)[ranking]
+        out["weight_mass"] = {"entry_percentage": [None if not np.isfinite(p) else float(p) for p in pct],
+                              "class": [None if c < 0 else _class_name(ranker.classes_, c, names) for c in via]}
+    if getattr(ranker, "ap_positive_", None) is not None:
+        best = np.asarray(ranker.class_scores_)[:, ranking].argmax(axis=0)
+        pos = np.asarray(ranker.ap_positive_)[best, ranking]
+        neg = None if ranker.ap_negative_ is None else np.asarray(ranker.ap_negative_)[best, ranking]
+        sign = np.asarray(ranker.sign_)[best, ranking]
+        out["average_precision"] = {
+            "class": [_class_name(ranker.classes_, c, names) for c in best],
+            "ap_positive": pos.tolist(), "ap_negative": None if neg is None else neg.tolist(),
+            "direction": ["+" if s > 0 else "-" for s in sign]}
+    return out
 
 
 def _sentence_concept_rows(store: ActivationStore, concept: str, sites) -> tuple[ConceptData, np.ndarray]:

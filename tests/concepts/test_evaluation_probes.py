@@ -1,6 +1,7 @@
 """Probe-level evaluation: ablation curves, retraining, minimal subsets, layer distribution."""
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 from neuronlab.concepts.evaluation import (ablation_curve, layer_distribution, layerwise_accuracy, masked_accuracy,
                                            minimal_neuron_subset, retrain_accuracy)
@@ -75,9 +76,30 @@ def test_minimal_subset_recovers_planted_count(planted):
     grid = (0.01, 0.02, 0.03, 0.04, 0.05, 0.1, 0.5)  # k = 2, 4, 6, 8, 10, 20, 100
     res = minimal_neuron_subset(probe, Xtr, ytr, Xte, yte, ranker.ranking_, delta=0.01, grid=grid)
     assert res.k == N_PLANTED and res.fraction == pytest.approx(0.05)
-    assert res.accuracy >= res.oracle_accuracy - 0.01
+    assert res.n_dev == 600 and res.dev_accuracy >= res.dev_oracle_accuracy - 0.01
     assert [k for k, _ in res.tried] == [2, 4, 6, 8, 10]
-    assert all(acc < res.oracle_accuracy - 0.01 for _, acc in res.tried[:-1])
+    assert all(acc < res.dev_oracle_accuracy - 0.01 for _, acc in res.tried[:-1])
+    # the reported numbers are test accuracies of probes retrained on all training rows
+    top = ranker.ranking_[:N_PLANTED]
+    expected = np.mean(clone(probe).fit(Xtr[:, top], ytr).predict(Xte[:, top]) == yte)
+    assert res.accuracy == pytest.approx(expected)
+    assert res.oracle_accuracy == pytest.approx(np.mean(clone(probe).fit(Xtr, ytr).predict(Xte) == yte))
+
+
+def test_minimal_subset_is_chosen_without_the_test_labels(planted):
+    # k must come from held-out training rows: scrambling the test labels may change the reported accuracy, not k
+    Xtr, ytr, Xte, yte, _, probe, ranker = planted
+    grid = (0.01, 0.02, 0.03, 0.04, 0.05, 0.1, 0.5)
+    groups = np.arange(len(ytr)) // 5  # "sentences" of 5 rows: the dev part holds whole groups
+    real = minimal_neuron_subset(probe, Xtr, ytr, Xte, yte, ranker.ranking_, grid=grid, groups=groups)
+    scrambled = minimal_neuron_subset(probe, Xtr, ytr, Xte, np.random.default_rng(1).permutation(yte),
+                                      ranker.ranking_, grid=grid, groups=groups)
+    assert real.k == scrambled.k and real.k in (8, 10) and real.tried == scrambled.tried
+    assert scrambled.accuracy < 0.4 < real.accuracy
+    with pytest.raises(InvalidParameterError, match="dev_size"):
+        minimal_neuron_subset(probe, Xtr, ytr, Xte, yte, ranker.ranking_, dev_size=1.0)
+    with pytest.raises(InvalidParameterError, match="groups must have one entry"):
+        minimal_neuron_subset(probe, Xtr, ytr, Xte, yte, ranker.ranking_, groups=groups[:10])
 
 
 def test_layer_distribution_exact():

@@ -62,23 +62,107 @@ def test_matches_sklearn(l1_ratio, solver, binary, class_weight):
     np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), atol=1e-4)
 
 
-def test_neurox_and_glmnet_parametrisations_agree():
+def _neurox_objective(coef, intercept, X, y, l1, l2):
+    """NeuroX's training loss written out in numpy: mean CE of a softmax over all classes + l1 |W|_1 + l2 |W|_F."""
+    z = X @ coef.T + intercept
+    z = z - z.max(1, keepdims=True)
+    ce = np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y]
+    return ce.mean() + l1 * np.abs(coef).sum() + l2 * np.sqrt((coef ** 2).sum())
+
+
+def _direct_neurox_minimum(X, y, l1, l2):
+    """Minimise NeuroX's objective with scipy's L-BFGS-B: W = P - N with P, N >= 0 makes the L1 term smooth."""
+    from scipy.optimize import minimize
+
+    n, d = X.shape
+    k = int(y.max()) + 1
+    T = np.eye(k)[y]
+
+    def f(v):
+        P, N, b = v[:k * d].reshape(k, d), v[k * d:2 * k * d].reshape(k, d), v[2 * k * d:]
+        W = P - N
+        z = X @ W.T + b
+        z = z - z.max(1, keepdims=True)
+        E = np.exp(z)
+        S = E.sum(1, keepdims=True)
+        ce = float(np.mean(np.log(S[:, 0]) - (z * T).sum(1)))
+        G = (E / S - T) / n
+        norm = np.sqrt((W ** 2).sum())
+        gW = G.T @ X + (l2 * W / norm if norm > 0 else 0.0)
+        value = ce + l1 * (P.sum() + N.sum()) + l2 * norm
+        return value, np.concatenate([(gW + l1).ravel(), (-gW + l1).ravel(), G.sum(0)])
+
+    v0 = np.concatenate([np.full(2 * k * d, 0.01), np.zeros(k)])
+    bounds = [(0, None)] * (2 * k * d) + [(None, None)] * k
+    res = minimize(f, v0, jac=True, method="L-BFGS-B", bounds=bounds,
+                   options=dict(maxiter=20000, maxfun=40000, ftol=1e-16, gtol=1e-11))
+    v = res.x
+    return v[:k * d].reshape(k, d) - v[k * d:2 * k * d].reshape(k, d), v[2 * k * d:], res.fun
+
+
+@pytest.mark.parametrize("l1,l2", [(0.0, 0.05), (0.01, 0.02), (0.003, 0.3)])
+@pytest.mark.parametrize("n_classes", [3, 2])
+def test_neurox_parametrisation_minimises_neurox_objective(l1, l2, n_classes):
+    # NeuroX penalises lambda_l2 * ||W||_F (unsquared) and trains a softmax over every class, also for two
+    X, y = _data(n=150, d=6, k=3, seed=7)
+    if n_classes == 2:
+        y = (y == 1).astype(int)
+    ours = LinearProbe(lambda_l1=l1, lambda_l2=l2, tol=1e-12, max_iter=3000).fit(X, y)
+    W, b, f_ref = _direct_neurox_minimum(X, y, l1, l2)
+    assert ours.coef_.shape == (n_classes, 6) and ours.penalty_ == "neurox"
+    f_ours = _neurox_objective(ours.coef_, ours.intercept_, X, y, l1, l2)
+    assert ours.objective_ == pytest.approx(f_ours, rel=1e-9)
+    assert f_ours <= f_ref + 1e-9
+    assert f_ours == pytest.approx(f_ref, rel=1e-7)
+    np.testing.assert_allclose(ours.coef_, W, atol=2e-4 * np.abs(W).max())
+    np.testing.assert_allclose(ours.intercept_ - ours.intercept_.mean(), b - b.mean(), atol=2e-4)
+
+
+def test_neurox_zero_weights_when_the_norm_dominates():
+    # with a large lambda_l2 the optimum is W = 0, where the unsquared norm has no gradient
+    X, y = _data(n=150, d=6, seed=8)
+    ours = LinearProbe(lambda_l1=0.0, lambda_l2=2.0).fit(X, y)
+    assert not ours.coef_.any() and ours.n_iter_ == 0 and ours.converged_
+    prior = np.bincount(y) / len(y)
+    np.testing.assert_allclose(ours.predict_proba(X[:3]), np.tile(prior, (3, 1)), atol=1e-12)
+    assert ours.objective_ == pytest.approx(_neurox_objective(ours.coef_, ours.intercept_, X, y, 0.0, 2.0), rel=1e-12)
+    # just below the threshold of the optimality condition the weights are not zero
+    assert LinearProbe(lambda_l1=0.0, lambda_l2=0.05).fit(X, y).coef_.any()
+
+
+def test_neurox_objective_is_neurox_code():
+    # the objective_ we report is the loss NeuroX 1.0.9's training loop computes (criterion + its penalties)
+    torch = pytest.importorskip("torch")
+    nx = pytest.importorskip("neurox.interpretation.linear_probe")
+    X, y = _data(n=100, d=5, seed=9)
+    p = LinearProbe(lambda_l1=0.01, lambda_l2=0.03, tol=1e-10, max_iter=1000).fit(X, y)
+    W = torch.tensor(p.coef_)
+    out = torch.tensor(X) @ W.T + torch.tensor(p.intercept_)
+    loss = torch.nn.CrossEntropyLoss()(out, torch.tensor(y)) + 0.01 * nx.l1_penalty(W) + 0.03 * nx.l2_penalty(W)
+    assert p.objective_ == pytest.approx(float(loss), rel=1e-10)
+
+
+def test_glmnet_binary_is_one_sigmoid_vector_neurox_binary_two_rows():
     X, y = _data(seed=1)
-    a = LinearProbe(lambda_l1=2e-3, lambda_l2=3e-3, tol=1e-12, max_iter=2000).fit(X, y)
-    # lambda_l1 = alpha * r, lambda_l2 = alpha * (1 - r) / 2  =>  alpha = 8e-3, r = 0.25
-    b = LinearProbe(alpha=8e-3, l1_ratio=0.25, tol=1e-12, max_iter=2000).fit(X, y)
-    np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-6)
-    assert (a.lambda_l1_, a.lambda_l2_) == pytest.approx((b.lambda_l1_, b.lambda_l2_))
+    yb = (y == 2).astype(int)
+    g = LinearProbe(alpha=1e-2, l1_ratio=0.5).fit(X, yb)
+    n = LinearProbe(lambda_l1=1e-2, lambda_l2=1e-2).fit(X, yb)
+    assert g.coef_.shape == (1, 10) and g.penalty_ == "glmnet"
+    assert n.coef_.shape == (2, 10) and n.penalty_ == "neurox"
+    assert n.predict_proba(X).shape == (len(y), 2)
+    np.testing.assert_allclose(n.predict_proba(X).sum(1), 1.0)
 
 
-def test_standardize_penalises_standardised_weights():
+@pytest.mark.parametrize("kwargs", [dict(lambda_l1=1e-2, lambda_l2=1e-2), dict(alpha=2e-2, l1_ratio=0.5)])
+def test_standardize_without_intercept_penalises_coef_times_scale(kwargs):
+    # one rule with or without an intercept: the penalty acts on coef_ * scale_, scale_ the centred std
     X, y = _data(seed=2)
     s = X.std(0)
-    Z = (X - X.mean(0)) / s
-    ref = LinearProbe(lambda_l1=1e-2, lambda_l2=1e-3, tol=1e-12, max_iter=2000).fit(Z, y)
-    ours = LinearProbe(lambda_l1=1e-2, lambda_l2=1e-3, standardize=True, tol=1e-12, max_iter=2000).fit(X, y)
+    ref = LinearProbe(fit_intercept=False, tol=1e-12, max_iter=3000, **kwargs).fit(X / s, y)
+    ours = LinearProbe(fit_intercept=False, standardize=True, tol=1e-12, max_iter=3000, **kwargs).fit(X, y)
+    np.testing.assert_allclose(ours.scale_, s, rtol=1e-10)
     np.testing.assert_allclose(ours.coef_ * ours.scale_, ref.coef_, atol=1e-5)
-    np.testing.assert_allclose(ours.decision_function(X), ref.decision_function(Z), atol=1e-4)
+    np.testing.assert_allclose(ours.intercept_, 0.0)
 
 
 def test_float16_and_float32_inputs_and_clone():

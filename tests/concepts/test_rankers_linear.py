@@ -4,8 +4,8 @@ import pytest
 from sklearn.base import clone
 
 from neuronlab.concepts.probes import LinearProbe
-from neuronlab.concepts.rankers.linear import (LinearProbeRanker, neuron_ordering, select_neurons,
-                                               top_neurons_per_class)
+from neuronlab.concepts.rankers.linear import (LinearProbeRanker, entry_steps, neuron_ordering, probe_weights,
+                                               select_neurons, top_neurons_per_class)
 from neuronlab.errors import InvalidParameterError
 
 
@@ -15,7 +15,7 @@ def test_top_neurons_exact():
     assert top_neurons_per_class(coef, 0.6)[0].tolist() == [1]          # 3 >= 3
     assert top_neurons_per_class(coef, 0.61)[0].tolist() == [1, 2]      # 3 < 3.05 <= 4
     assert top_neurons_per_class(coef, 1.0)[0].tolist() == [1, 2, 0, 3]  # ties by index
-    assert top_neurons_per_class(coef, 0.0)[0].tolist() == []
+    assert top_neurons_per_class(coef, 0.0)[0].tolist() == [1]         # NeuroX: cum_sums >= 0 keeps the top neuron
     assert top_neurons_per_class(coef, 1.0)[1].tolist() == []           # no mass, nothing
 
 
@@ -25,6 +25,50 @@ def test_ordering_by_entry_percentage():
     # p = 0.1: {0}, {2}, {4} enter together -> by peak |w|: 0 (8), 2 (5), 4 (1);
     # p = 0.6: class 1 needs 3 too; p = 0.9: class 0 needs 1; neuron 5 never enters
     assert neuron_ordering(coef, search_stride=10).tolist() == [0, 2, 4, 3, 1, 5]
+
+
+def _neurox_ordering(coef, stride):
+    """NeuroX 1.0.9's get_neuron_ordering on a probe holding ``coef`` (float32, as NeuroX stores it)."""
+    torch = pytest.importorskip("torch")
+    nx = pytest.importorskip("neurox.interpretation.linear_probe")
+    probe = nx.LinearProbe(coef.shape[1], coef.shape[0])
+    with torch.no_grad():
+        probe.linear.weight.copy_(torch.tensor(coef))
+    return nx.get_neuron_ordering(probe, {f"c{i}": i for i in range(coef.shape[0])}, search_stride=stride)
+
+
+@pytest.mark.parametrize("seed,n_classes,stride", [(0, 5, 100), (1, 3, 20), (2, 1, 50)])
+def test_ordering_buckets_match_neurox(seed, n_classes, stride):
+    rng = np.random.default_rng(seed)
+    coef = (rng.normal(size=(n_classes, 60)) * rng.gamma(0.5, size=60)).astype(np.float32)
+    nx_order, cutoffs = _neurox_ordering(coef, stride)
+    ours = neuron_ordering(coef, search_stride=stride)
+    assert len(cutoffs) == stride + 1
+    # the 0% bucket is every class's top neuron
+    assert cutoffs[0] == len({int(np.abs(row).argmax()) for row in coef})
+    start = 0
+    for cut in cutoffs:  # NeuroX's order inside a bucket is arbitrary (a set); the buckets themselves must agree
+        assert set(ours[start:cut].tolist()) == {int(i) for i in nx_order[start:cut]}, (start, cut)
+        start = cut
+    assert start == 60
+    steps, via = entry_steps(coef, search_stride=stride)
+    assert np.all(np.diff(steps[ours]) >= 0)
+    assert [int(np.sum(steps <= s)) for s in range(stride + 1)] == list(cutoffs)  # the same bucket boundaries
+
+
+@pytest.mark.parametrize("percentage", [0.0, 0.05, 0.5, 1.0])
+def test_top_neurons_match_neurox(percentage):
+    torch = pytest.importorskip("torch")
+    nx = pytest.importorskip("neurox.interpretation.linear_probe")
+    rng = np.random.default_rng(3)
+    coef = (rng.normal(size=(4, 50)) * rng.gamma(0.5, size=50)).astype(np.float32)
+    probe = nx.LinearProbe(50, 4)
+    with torch.no_grad():
+        probe.linear.weight.copy_(torch.tensor(coef))
+    _, theirs = nx.get_top_neurons(probe, percentage, {c: c for c in range(4)})
+    ours = top_neurons_per_class(coef, percentage)
+    for c in range(4):
+        assert ours[c].tolist() == theirs[c].tolist()
 
 
 def test_ordering_is_a_permutation_and_sign_invariant():
@@ -71,10 +115,38 @@ def test_ranker_finds_planted_and_contract():
     clone(r)
 
 
+def test_ranker_reports_the_weight_mass_that_ranked():
+    X, y = _planted()
+    r = LinearProbeRanker().fit(X, y)
+    # the three planted neurons are their classes' top neurons: they enter at 0% of the mass, through their class
+    for c, planted in enumerate([3, 17, 29]):
+        assert r.entry_percentage_[planted] == 0.0 and r.entry_class_[planted] == c
+    entry = r.entry_percentage_[r.ranking_]
+    assert np.all(np.diff(entry[np.isfinite(entry)]) >= 0) and np.isfinite(entry).sum() > 3
+    W = np.abs(r.probe_.coef_)
+    i = r.ranking_[5]  # recompute its entry share by hand: the mass before it in its class, in percent, rounded up
+    c = r.entry_class_[i]
+    before = np.sort(W[c])[::-1][: list(np.argsort(-W[c], kind="stable")).index(i)].sum() / W[c].sum()
+    assert r.entry_percentage_[i] == pytest.approx(np.floor(before * 100 + 1) / 100)
+
+
+def test_probe_concept_and_ranker_rank_the_same_weights():
+    # one rule: rankings use |coef_ * scale_| (the penalised weights), in the ranker and in probe_weights
+    X, y = _planted(seed=2)
+    X = X * np.linspace(0.1, 10, X.shape[1]).astype(np.float32)
+    probe = LinearProbe(standardize=True)
+    r = LinearProbeRanker(probe).fit(X, y)
+    np.testing.assert_allclose(probe_weights(r.probe_), np.abs(r.probe_.coef_ * r.probe_.scale_))
+    np.testing.assert_array_equal(r.ranking_, neuron_ordering(probe_weights(r.probe_)))
+    assert not np.array_equal(r.ranking_, neuron_ordering(r.probe_.coef_))  # raw coef_ would rank differently
+
+
 def test_ranker_with_probe_and_binary():
     X, y = _planted(seed=1)
     yb = (y == 1).astype(int)
     r = LinearProbeRanker(LinearProbe(lambda_l1=1e-3, lambda_l2=0.0)).fit(X, yb)
     assert r.class_scores_.shape == (2, 40) and r.ranking_[0] == 17
+    g = LinearProbeRanker(LinearProbe(alpha=2e-3, l1_ratio=0.5)).fit(X, yb)  # one sigmoid vector, given to both
+    assert g.probe_.coef_.shape == (1, 40) and g.class_scores_.shape == (2, 40) and g.ranking_[0] == 17
     with pytest.raises(InvalidParameterError, match="not both"):
         LinearProbeRanker(LinearProbe(), lambda_l1=1e-2).fit(X, y)

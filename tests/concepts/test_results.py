@@ -14,11 +14,11 @@ from neuronlab.store import ActivationStore
 
 from concept_stores import tiny_store  # noqa: F401 (fixture)
 
-PROBE_KEYS = ["concept", "store", "test_store", "sites", "n_neurons", "classes", "n_train", "n_test", "accuracy",
+PROBE_KEYS = ["concept", "store", "test_store", "sites", "n_neurons", "classes", "unseen_test_classes", "n_train", "n_test", "accuracy",
               "train_accuracy", "baselines", "selectivity", "ranking", "per_class", "layer_distribution",
               "evaluation", "probe_iterations", "seconds", "config", "result_path"]
 RANKING_KEYS = ["method", "concept", "store", "n_rows", "n_neurons", "classes", "ranking", "scores", "per_class",
-                "top", "seconds", "config", "result_path"]
+                "top", "seconds", "config", "weight_mass", "average_precision", "result_path"]
 
 
 def test_probe_result_json_store_round_trip(tiny_store):
@@ -27,7 +27,7 @@ def test_probe_result_json_store_round_trip(tiny_store):
     assert isinstance(result, ProbeResult) and isinstance(result, Result)
     assert list(result.to_dict()) == PROBE_KEYS  # the published JSON keys, in their order
     assert json.loads(result.to_json()) == json.loads(json.dumps(result.to_dict()))
-    assert result.coef.shape == (1, 16) and result.neuron_ids[0] == "layers.0:0"
+    assert result.coef.shape == (2, 16)  # NeuroX's two-output softmax and result.neuron_ids[0] == "layers.0:0"
     with ActivationStore.open(tiny_store, mode="r+") as st:
         assert result.to_store(st, "probe_concept") == "/results/probe_concept"
     with ActivationStore.open(tiny_store) as st:

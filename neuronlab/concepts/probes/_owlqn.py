@@ -53,10 +53,12 @@ def owlqn(
     *,
     max_iter: int = 100,
     tol: float = 1e-4,
+    ftol: float = 0.0,
     gtol: float = 0.0,
     memory: int = 10,
     window: int = 3,
-    callback: Callable[[int, float], None] | None = None,
+    xmask: np.ndarray | None = None,
+    callback: Callable[[int, float, np.ndarray], None] | None = None,
     init_memory: tuple = (),
 ) -> OWLQNResult:
     """Minimise ``fun(x) + sum(c * |x|)`` by OWL-QN (Andrew & Gao 2007).
@@ -72,12 +74,22 @@ def owlqn(
         Non-negative L1 weights (0 for unpenalised coordinates). All zero gives L-BFGS.
     max_iter : int
     tol : float
-        Stop when the relative decrease of ``F`` over the last ``window`` iterations, divided
-        by ``window``, is at most ``tol``.
+        Stop when the iterate has settled: the largest change of a coordinate over the last ``window``
+        iterations, relative to the largest coordinate, ``max|x_k - x_{k-window}| / max|x_k|`` (over the
+        coordinates in ``xmask``), is at most ``tol``.
+    ftol : float
+        Also stop when the relative decrease of ``F`` over the last ``window`` iterations, divided by
+        ``window``, is at most ``ftol`` (0, the default, disables this test).
     gtol : float
         Stop when the largest entry of the pseudo-gradient is at most ``gtol``.
     memory : int
         Number of correction pairs kept.
+    window : int
+        Number of iterations the stopping tests look back.
+    xmask : bool ndarray of shape (n,), optional
+        Coordinates that the ``tol`` test watches (default: all), e.g. the weights but not the intercepts.
+    callback : callable, optional
+        ``callback(iteration, F, x)`` after every iteration.
     init_memory : tuple, optional
         ``OWLQNResult.memory`` of an earlier run on a related objective (e.g. a subsample): its
         curvature pairs seed the quasi-Newton matrix.
@@ -93,6 +105,8 @@ def owlqn(
     F = f + float(c @ np.abs(x))
     n_fun = 1
     history = [F]
+    mask = np.ones(x.shape, dtype=bool) if xmask is None else np.asarray(xmask, dtype=bool)
+    recent = [x[mask].copy()]
     S: list[np.ndarray] = list(init_memory[0]) if init_memory else []
     Y: list[np.ndarray] = list(init_memory[1]) if init_memory else []
     rho: list[float] = list(init_memory[2]) if init_memory else []
@@ -149,12 +163,20 @@ def owlqn(
                 S.pop(0), Y.pop(0), rho.pop(0)
         x, g, F = x_new, g_new, F_new
         history.append(F)
+        recent.append(x[mask].copy())
+        if len(recent) > window + 1:
+            recent.pop(0)
         if callback is not None:
-            callback(it, F)
-        if len(history) > window:
+            callback(it, F, x)
+        if len(recent) > window:
+            scale = float(np.max(np.abs(recent[-1]), initial=0.0))
+            change = float(np.max(np.abs(recent[-1] - recent[0]), initial=0.0))
+            if change <= tol * scale or (scale == 0.0 and change == 0.0):
+                message, converged = "relative change of the weights below tol", True
+                break
             old = history[-1 - window]
-            if (old - F) / (window * max(abs(F), 1e-300)) <= tol:
-                message, converged = "relative decrease of the objective below tol", True
+            if ftol > 0 and (old - F) / (window * max(abs(F), 1e-300)) <= ftol:
+                message, converged = "relative decrease of the objective below ftol", True
                 break
     return OWLQNResult(x=x, fun=F, n_iter=it, n_fun=n_fun, converged=converged, message=message, history=history,
                        memory=(S, Y, rho))

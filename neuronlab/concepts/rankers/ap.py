@@ -145,7 +145,11 @@ class APRanker(BaseRanker):
     class_scores_ : ndarray of shape (n_classes, n_neurons)
         AP of each neuron for each class.
     sign_ : int8 ndarray of shape (n_classes, n_neurons)
-        +1 where ``AP(a)`` was used, -1 where ``AP(-a)`` was larger (``signed="max"``).
+        The direction of the score: +1 where ``AP(a)`` was used (the neuron fires *for* the
+        class), -1 where ``AP(-a)`` was larger (it fires *against* it; ``signed="max"`` only).
+    ap_positive_, ap_negative_ : ndarray of shape (n_classes, n_neurons)
+        ``AP(a)`` and ``AP(-a)`` (``ap_negative_`` is None with ``signed="positive"``), so that a
+        report can show both and not only their maximum.
     scores_ : ndarray of shape (n_neurons,)
         Maximum over classes. AP of a random score equals the class frequency, so rare classes
         have low AP for every neuron; compare per-class rankings for rare concepts.
@@ -195,6 +199,8 @@ class APRanker(BaseRanker):
         else:
             class_scores = column_average_precision(X, positives)
         self.sign_ = np.ones(class_scores.shape, dtype=np.int8)
+        self.ap_positive_ = class_scores
+        self.ap_negative_ = negative if self.signed == "max" else None
         if self.signed == "max":
             self.sign_[negative > class_scores] = -1
             class_scores = np.maximum(class_scores, negative)

@@ -1,9 +1,14 @@
 """Neuron rankings from the weights of a linear probe (Dalvi et al. 2019).
 
 For each class, the neurons sorted by absolute weight are taken until their cumulative weight
-reaches a percentage of the class's total weight mass; the global ordering grows the
-percentage over a grid and appends the neurons in the order they enter the union of the
-per-class top sets (NeuroX's ``get_neuron_ordering`` semantics).
+reaches a percentage of the class's total weight mass (at 0% the class's top neuron, as in NeuroX's
+``get_top_neurons``); the global ordering grows the percentage over a grid and appends the neurons in
+the order they enter the union of the per-class top sets (NeuroX's ``get_neuron_ordering``
+semantics; within one step NeuroX's order is arbitrary, here it is by the largest ``|w|``).
+
+Which weights: those the probe's penalty sees, ``coef_ * scale_`` (:func:`probe_weights`), i.e. the raw
+weights unless the probe standardises its input; ``LinearProbeRanker`` and
+:func:`neuronlab.concepts.probing.probe_concept` both rank on them.
 
 References
 ----------
@@ -24,7 +29,8 @@ from neuronlab.concepts.rankers.base import BaseRanker, check_activations, check
 from neuronlab.concepts.validation import HasMethods, Interval, StrOptions
 from neuronlab.errors import InvalidParameterError, choices
 
-__all__ = ["top_neurons_per_class", "neuron_ordering", "select_neurons", "LinearProbeRanker"]
+__all__ = ["top_neurons_per_class", "neuron_ordering", "entry_steps", "probe_weights", "select_neurons",
+           "LinearProbeRanker"]
 
 
 def _abs_weights(coef: Any) -> np.ndarray:
@@ -50,8 +56,10 @@ def top_neurons_per_class(coef: Any, percentage: float) -> list[np.ndarray]:
     -------
     list of ndarray
         For each row of ``coef``, the selected neuron indices, largest ``|w|`` first (ties by
-        index). A class whose weights are all zero selects nothing; ``percentage = 0`` selects
-        nothing.
+        index): the shortest prefix whose cumulative ``|w|`` is at least ``percentage`` of the
+        total, as NeuroX's ``get_top_neurons`` (so ``percentage = 0`` selects the top neuron). A
+        class whose weights are all zero selects nothing (NeuroX would return one arbitrary
+        zero-weight neuron).
 
     References
     ----------
@@ -63,6 +71,8 @@ def top_neurons_per_class(coef: Any, percentage: float) -> list[np.ndarray]:
     [[1]]
     >>> [t.tolist() for t in top_neurons_per_class([[0.5, -3.0, 1.0, 0.5]], 0.7)]
     [[1, 2]]
+    >>> [t.tolist() for t in top_neurons_per_class([[0.5, -3.0, 1.0, 0.5]], 0.0)]
+    [[1]]
     """
     if isinstance(percentage, bool) or not isinstance(percentage, Real) or not 0 <= percentage <= 1:
         raise InvalidParameterError(f"percentage must be a real number in [0, 1]; got {percentage!r}")
@@ -71,14 +81,72 @@ def top_neurons_per_class(coef: Any, percentage: float) -> list[np.ndarray]:
     for row in W:
         order = np.lexsort((np.arange(len(row)), -row))  # by |w| descending, then index
         cum = np.cumsum(row[order])
-        target = percentage * cum[-1]
-        if target <= 0:
+        if cum[-1] <= 0:
             out.append(order[:0])
             continue
+        target = percentage * cum[-1]
         # cum[-1] is the total; compare with a tiny relative slack against rounding
         k = int(np.searchsorted(cum, target * (1 - 1e-12), side="left")) + 1
         out.append(order[: min(k, len(row))])
     return out
+
+
+def entry_steps(coef: Any, *, search_stride: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """The grid step at which each neuron first enters a class's top set (:func:`top_neurons_per_class`).
+
+    Parameters
+    ----------
+    coef : array-like of shape (n_classes, n_neurons)
+    search_stride : int, default=100
+        Number of steps of the percentage grid ``0, 1/search_stride, ..., 1``.
+
+    Returns
+    -------
+    steps : int ndarray of shape (n_neurons,)
+        ``s`` such that the neuron is first selected at percentage ``s / search_stride``;
+        ``search_stride + 1`` for neurons that never enter (zero weight in every class).
+    classes : int ndarray of shape (n_neurons,)
+        The row of ``coef`` through which it enters (the one with the largest ``|w|`` among
+        those that select it at that step); -1 for neurons that never enter.
+
+    Notes
+    -----
+    Exactly the steps of the grid search in NeuroX's ``get_neuron_ordering``, computed per class
+    from one sort instead of one selection per step: the neuron at position ``i`` of a class's
+    ``|w|``-descending order is selected at percentage ``p`` iff ``i = 0`` or the cumulative weight
+    of the ``i`` neurons before it is below ``p`` times the class's mass.
+
+    Examples
+    --------
+    >>> steps, classes = entry_steps([[4.0, 0.0, 1.0, 0.0], [0.0, 2.0, 0.0, 0.0]], search_stride=4)
+    >>> steps.tolist(), classes.tolist()
+    ([0, 0, 4, 5], [0, 1, 0, -1])
+    """
+    if isinstance(search_stride, bool) or not isinstance(search_stride, Integral) or search_stride < 1:
+        raise InvalidParameterError(f"search_stride must be an integer >= 1; got {search_stride!r}")
+    W = _abs_weights(coef)
+    n_classes, n = W.shape
+    never = search_stride + 1
+    steps = np.full(n, never, dtype=np.int64)
+    via = np.full(n, -1, dtype=np.int64)
+    grid = np.arange(search_stride + 1) / search_stride
+    for c in range(n_classes):
+        row = W[c]
+        order = np.lexsort((np.arange(n), -row))
+        cum = np.cumsum(row[order])
+        if cum[-1] <= 0:
+            continue
+        thresholds = grid * cum[-1] * (1 - 1e-12)  # the same floating-point targets as top_neurons_per_class
+        s = np.empty(n, dtype=np.int64)
+        s[0] = 0
+        s[1:] = np.searchsorted(thresholds, cum[:-1], side="right")  # first step whose target exceeds cum[i-1]
+        s = np.minimum(s, never)
+        s_of = np.empty(n, dtype=np.int64)
+        s_of[order] = s
+        better = (s_of < steps) | ((s_of == steps) & (s_of < never) & (row > W[np.maximum(via, 0), np.arange(n)]))
+        steps[better] = s_of[better]
+        via[better] = c
+    return steps, via
 
 
 def neuron_ordering(coef: Any, *, search_stride: int = 100) -> np.ndarray:
@@ -86,7 +154,8 @@ def neuron_ordering(coef: Any, *, search_stride: int = 100) -> np.ndarray:
 
     The percentage grows over ``0, 1/search_stride, ..., 1``; at each step the neurons that
     newly enter the union of the per-class top sets (:func:`top_neurons_per_class`) are
-    appended, those with the larger maximum ``|w|`` over classes first (then by index).
+    appended, those with the larger maximum ``|w|`` over classes first (then by index). The
+    first step (0%) holds every class's top neuron, as in NeuroX's ``get_neuron_ordering``.
     Neurons that never enter (all weights zero) come last, in index order.
 
     Parameters
@@ -109,23 +178,36 @@ def neuron_ordering(coef: Any, *, search_stride: int = 100) -> np.ndarray:
     >>> neuron_ordering([[4.0, 0.0, 1.0, 0.0], [0.0, 2.0, 0.0, 0.0]], search_stride=4).tolist()
     [0, 1, 2, 3]
     """
-    if isinstance(search_stride, bool) or not isinstance(search_stride, Integral) or search_stride < 1:
-        raise InvalidParameterError(f"search_stride must be an integer >= 1; got {search_stride!r}")
     W = _abs_weights(coef)
-    n = W.shape[1]
-    peak = W.max(axis=0)
-    seen = np.zeros(n, dtype=bool)
-    ordering: list[int] = []
-    for step in range(search_stride + 1):
-        sets = top_neurons_per_class(W, step / search_stride)
-        new = np.unique(np.concatenate(sets)) if sets else np.array([], dtype=int)
-        new = new[~seen[new]]
-        if len(new):
-            new = new[np.lexsort((new, -peak[new]))]
-            seen[new] = True
-            ordering.extend(new.tolist())
-    ordering.extend(np.flatnonzero(~seen).tolist())
-    return np.asarray(ordering, dtype=np.intp)
+    steps, _ = entry_steps(W, search_stride=search_stride)
+    peak = np.where(steps <= search_stride, W.max(axis=0), 0.0)
+    return np.lexsort((np.arange(W.shape[1]), -peak, steps)).astype(np.intp)
+
+
+def probe_weights(probe: Any) -> np.ndarray:
+    """``|coef_ * scale_|`` of a fitted probe, one row per class: the weights its rankings use.
+
+    ``scale_`` (the feature standard deviations when the probe standardises, else absent or ones)
+    makes these the weights the penalty acted on. A binary probe with one weight vector (a
+    sigmoid) gives that vector's ``|w|`` to both classes.
+
+    Parameters
+    ----------
+    probe : fitted estimator with ``coef_`` (and optionally ``scale_``, ``classes_``)
+
+    Returns
+    -------
+    ndarray of shape (n_classes, n_neurons)
+    """
+    coef = np.asarray(probe.coef_, dtype=np.float64)
+    scale = getattr(probe, "scale_", None)
+    if scale is not None:
+        coef = coef * np.asarray(scale, dtype=np.float64)[None, :]
+    W = np.abs(coef)
+    classes = getattr(probe, "classes_", None)
+    if W.shape[0] == 1 and classes is not None and len(classes) == 2:
+        W = np.repeat(W, 2, axis=0)
+    return W
 
 
 def select_neurons(
@@ -204,7 +286,8 @@ class LinearProbeRanker(BaseRanker):
         ``lambda_l1``, ``lambda_l2``, ``class_weight`` and ``tol``; giving ``probe`` together
         with any of those is an error.
     lambda_l1, lambda_l2 : float, optional
-        Penalties in NeuroX's parametrisation (default 1e-3 each, as in NeuroX).
+        Penalties in NeuroX's parametrisation (default 1e-3 each, the values NeuroX's example
+        scripts pass; see :class:`LinearProbe` for the objective).
     class_weight : None, "balanced" or dict, default=None
     tol : float, optional
         Solver tolerance of the built probe (``LinearProbe``'s default when None).
@@ -219,10 +302,17 @@ class LinearProbeRanker(BaseRanker):
         Column indices, most important first (:func:`neuron_ordering`).
     scores_ : ndarray of shape (n_neurons,)
         ``1 - position / n_neurons`` of each neuron in ``ranking_`` (higher = more important,
-        so ``argsort(-scores_)`` gives ``ranking_``).
+        so ``argsort(-scores_)`` gives ``ranking_``): a rank, not a measurement; the quantities
+        that ranked the neurons are ``entry_percentage_`` and ``class_scores_``.
+    entry_percentage_ : ndarray of shape (n_neurons,)
+        The share of its class's weight mass at which each neuron entered the ordering (0 for
+        every class's top neuron; ``inf`` for neurons with zero weight everywhere).
+    entry_class_ : int ndarray of shape (n_neurons,)
+        Index into ``classes_`` of the class through which it entered (-1: never).
     class_scores_ : ndarray of shape (n_classes, n_neurons)
-        ``|w|`` per class (weights of standardised features when the probe standardises). A
-        binary probe has one weight vector; both classes get its ``|w|``.
+        ``|w|`` per class, from :func:`probe_weights` (``|coef_ * scale_|``: weights of the
+        standardised features when the probe standardises). A binary probe with one weight
+        vector gives both classes its ``|w|``.
     per_class_ranking_ : dict of class label -> ndarray
         For each class (a value of ``classes_``), the neurons sorted by ``|w|`` (descending, ties by index).
     classes_ : ndarray of shape (n_classes,)
@@ -298,16 +388,13 @@ class LinearProbeRanker(BaseRanker):
         X = check_activations(X)
         check_labels(y, X.shape[0])
         probe = self._make_probe().fit(X, y)
-        coef = np.asarray(probe.coef_, dtype=np.float64)
-        scale = getattr(probe, "scale_", None)
-        if scale is not None:
-            coef = coef * np.asarray(scale)[None, :]
         self.probe_ = probe
         self.classes_ = probe.classes_
-        W = np.abs(coef)
-        if W.shape[0] == 1 and len(self.classes_) == 2:
-            W = np.repeat(W, 2, axis=0)
+        W = probe_weights(probe)
         self.class_scores_ = W
+        steps, via = entry_steps(W, search_stride=self.search_stride)
+        self.entry_percentage_ = np.where(steps <= self.search_stride, steps / self.search_stride, np.inf)
+        self.entry_class_ = via
         self.ranking_ = neuron_ordering(W, search_stride=self.search_stride)
         n = W.shape[1]
         self.scores_ = np.empty(n)

@@ -50,3 +50,12 @@ def tiny_corpus():
              [None, "Pres", None, None, None, None, None, "Pres", None, None], [None]]
     return Corpus(sents, word_labels={"upos": pos, "Tense": tense},
                   sentence_labels={"kind": ["a", "b", "a", "b", "a"]}, source="tiny")
+
+
+@pytest.fixture(scope="session")
+def clf():
+    """minilm with a seeded random classification head (the attribution tests' live model)."""
+    pytest.importorskip("torch")
+    from helpers.live_models import minilm_classifier
+
+    return minilm_classifier()

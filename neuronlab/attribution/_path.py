@@ -99,7 +99,6 @@ def path_values(live: LiveModel, enc: Encoded, resolved, *, input_site: str, sit
     f : tensor (n_alphas, n_group): the target
     dy : tensor of the shape of ``y`` (only with ``tangent=True``)
     """
-    import torch
     import torch.autograd.forward_ad as fwAD
 
     if tangent:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import logging
 
 from ..concepts.rankers import RANKERS

@@ -7,7 +7,8 @@ For a set ``S`` of neurons (the top of a concept ranking from ``neuronlab probe`
   summed over token positions (layer conductance by default, or any registered layer attributor), and
   ``v = |A|`` (``attribution="absolute"``, default) or ``v = A`` (``"signed"``),
 
-  .. math:: \\mathrm{share}(S) = \\frac{\\sum_e \\sum_{j \\in S} v[e, j]}{\\sum_e \\sum_{j \\in \\mathrm{sites}(S)} v[e, j]}
+  .. math::
+      \\mathrm{share}(S) = \\frac{\\sum_e \\sum_{j \\in S} v[e, j]}{\\sum_e \\sum_{j \\in \\mathrm{sites}(S)} v[e, j]}
 
   (a ratio of sums over the dataset; the denominator runs over every neuron of the sites ``S`` touches,
   each site attributed once);
@@ -222,7 +223,8 @@ class ConceptBridge:
         self.memory_mb = memory_mb
         self.batch_size = batch_size
         if attribution not in ATTRIBUTIONS:
-            raise InvalidParameterError(f"attribution {attribution!r} is unknown; choose one of {choices(ATTRIBUTIONS)}")
+            raise InvalidParameterError(f"attribution {attribution!r} is unknown; choose one of "
+                                        f"{choices(ATTRIBUTIONS)}")
         self._method_class()
 
     def _method_class(self):
@@ -362,9 +364,10 @@ class ConceptBridge:
         rows_per = rows_per_pass(live, enc, memory_mb=self.memory_mb, batch_size=self.batch_size)
         before = _run(live, enc, None, None, torch.arange(n_ex), resolved)
         vals = torch.empty(len(sets) * n_ex, before.shape[1], dtype=torch.float64)
+        run = _run if len(by_site) > 1 else _SingleSite(live, enc, next(iter(by_site)))
         for r0 in range(0, len(sets) * n_ex, rows_per):
             r = torch.arange(r0, min(r0 + rows_per, len(sets) * n_ex))
-            vals[r] = _run(live, enc, {s: masks[s][r // n_ex] for s in by_site}, base, r % n_ex, resolved)
+            vals[r] = run(live, enc, {s: masks[s][r // n_ex] for s in by_site}, base, r % n_ex, resolved)
         vals = vals.view(len(sets), n_ex, -1)
         t_before, t_after = before[:, 0].mean().item(), vals[:, :, 0].mean(1).numpy()
         t_eff = t_before - t_after
@@ -409,6 +412,29 @@ def _class_name(live: LiveModel, index: int) -> str:
     return f"{name}-class"
 
 
+def _outputs(out, t):
+    logits = getattr(out, "logits", None)
+    parts = [t.double()[:, None]]
+    if logits is not None and logits.dim() == 2:
+        parts.append(logits.double())
+    return torch.cat(parts, 1).cpu()
+
+
+class _SingleSite:
+    """Ablated rows at one site from the site's cached value, blocks below skipped (:meth:`LiveModel.run_from`)."""
+
+    def __init__(self, live: LiveModel, enc, site: str):
+        self.site = site
+        self.y = live.activations(enc, site)
+        self.cache: dict = {}
+
+    def __call__(self, live, enc, masks, base, rows, resolved):
+        y = self.y[rows.to(self.y.device)]
+        vals = torch.where(masks[self.site].to(y.device)[:, None, :], base[self.site].to(y.device, y.dtype), y)
+        return live.run_from(enc, self.site, vals, None, rows, cache=self.cache,
+                             resolved=lambda out, r: _outputs(out, resolved(out, r)))
+
+
 def _run(live: LiveModel, enc, masks, base, rows, resolved):
     """Target and logits (n_rows, 1 + n_classes) with ``masks[site][row]`` neurons set to ``base[site]``."""
     fns = {}
@@ -419,9 +445,4 @@ def _run(live: LiveModel, enc, masks, base, rows, resolved):
             fns[s] = fn
     with torch.no_grad(), live.hooks(fns):
         out = live.forward(enc, rows)
-        t = resolved(out, rows)
-    logits = getattr(out, "logits", None)
-    parts = [t.double()[:, None]]
-    if logits is not None and logits.dim() == 2:
-        parts.append(logits.double())
-    return torch.cat(parts, 1).cpu()
+        return _outputs(out, resolved(out, rows))

@@ -8,7 +8,7 @@ predictions with it is meaningless. :func:`check_store_model` refuses such a sto
    encoder under either hashing convention), the store is accepted;
 3. otherwise (fingerprints differ or are absent) the live model recomputes the first stored sentence at a
    word- or token-granularity store (subwords aggregated as the store's configuration says) and its values
-   must equal the stored ones (relative 2e-2, float16 stores included); a store whose granularity cannot
+   must equal the stored ones (relative error of the rows below 5e-3, float16 stores included); a store whose granularity cannot
    be recomputed is refused when both fingerprints exist and differ, accepted on widths alone otherwise.
 """
 from __future__ import annotations
@@ -22,7 +22,9 @@ from ..models.live import LiveModel
 
 __all__ = ["check_store_model", "live_fingerprints"]
 
-_RTOL = 2e-2
+#: largest relative error ||recomputed - stored|| / ||stored|| of a store from the same model (float16 rounding is
+#: about 5e-4; another engine's float32 arithmetic about 1e-6)
+_RTOL = 5e-3
 
 
 def live_fingerprints(live: LiveModel) -> set[str]:
@@ -98,8 +100,8 @@ def _same_activations(live: LiveModel, store, sites: list[str]) -> bool | None:
         stored = np.asarray(store[s][a:b], dtype=np.float64)
         if rows.shape != stored.shape:
             return False
-        scale = max(1.0, float(np.abs(stored).max()))
-        if not np.allclose(rows, stored, rtol=_RTOL, atol=_RTOL * scale):
+        err = float(np.linalg.norm(rows - stored)) / max(float(np.linalg.norm(stored)), 1e-12)
+        if not err <= _RTOL:
             return False
     return True
 

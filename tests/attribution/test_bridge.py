@@ -248,6 +248,29 @@ def test_a_store_from_another_model_is_refused(planted, tmp_path):
         s.close()
 
 
+@pytest.mark.parametrize("granularity, aggregation, dtype", [("word", "mean", "float16"), ("word", "first", "float32"),
+                                                             ("token", "mean", "float32")])
+def test_stores_written_by_the_extractor_pass_the_model_check_and_other_weights_fail(tmp_path, granularity,
+                                                                                    aggregation, dtype):
+    from neuronlab.corpus.base import Corpus
+    from neuronlab.extraction import ExtractionConfig, Extractor
+    from neuronlab.models.loading import LoadedModel
+    from neuronlab.attribution.store_check import check_store_model
+
+    live = tiny_bert(seed=2)
+    loaded = LoadedModel(live.model, live.tokenizer, live.adapter, {"name": "tiny"})
+    cfg = ExtractionConfig(sites="layers.1,layers.0.mlp", granularity=granularity, aggregation=aggregation,
+                           dtype=dtype, engine="hf")
+    corpus = Corpus(sentences=[s.split() for s in SENTENCES[:3]])
+    store = Extractor(loaded, cfg, progress=False).extract(corpus, tmp_path / "t.h5")
+    live.info["weights_sha256"] = None  # force the recomputation path
+    assert check_store_model(live, store, ["layers.1", "layers.0.mlp"]) == "activations"
+    other = tiny_bert(seed=3)  # same architecture and widths, other weights
+    with pytest.raises(InvalidParameterError, match="holds other activations than the live model computes"):
+        check_store_model(other, store, ["layers.1"])
+    store.close()
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"neurons": ["layers.1:64"]}, "neuron 64 is out of range: site 'layers.1' has 64 neurons"),
     ({"neurons": ["layers.9:1"]}, "layers.9"),

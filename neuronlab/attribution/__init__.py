@@ -5,6 +5,7 @@ Every method follows one verb, ``attribute(inputs, *, target, ...)``; hyper-para
 registry of methods (name -> class).
 """
 from .ablation import NeuronAblation, ablation_effect, ablation_values
+from .bridge import BridgeResult, ConceptBridge
 from .greedy_ablation import GreedyAblation
 from .layer_conductance import LayerConductance
 from .layer_gradient_x_activation import LayerGradientXActivation
@@ -16,7 +17,7 @@ from .summary import LayerSummary, layer_summary
 
 #: name -> attribution class (each has ``attribute(inputs, *, target, ...)``)
 METHODS = {cls.name: cls for cls in (LayerConductance, NeuronConductance, LayerIntegratedGradients,
-                                     LayerGradientXActivation, NeuronAblation, GreedyAblation)}
+                                     LayerGradientXActivation, NeuronAblation, GreedyAblation, ConceptBridge)}
 
 __all__ = ["METHODS", "LayerConductance", "NeuronConductance", "LayerIntegratedGradients", "LayerGradientXActivation",
            "NeuronAblation", "GreedyAblation", "ablation_effect", "ablation_values", "AttributionResult",

@@ -19,6 +19,8 @@ RUNS = {
     "layer_gradient_x_activation": lambda cls, live: cls(live, "layers.0.attn").attribute(INPUTS, target=1),
     "neuron_ablation": lambda cls, live: cls(live, "layers.0.mlp").attribute(INPUTS, target=1, neurons=[1, 2]),
     "greedy_ablation": lambda cls, live: cls(live, "layers.0", k=2).attribute(INPUTS, target=1, candidates=[1, 2, 3]),
+    "concept_bridge": lambda cls, live: cls(live, n_random=3, method_params={"steps": 2}).attribute(
+        INPUTS, neurons=["layers.0:1", "layers.1.mlp:2"], labels=[1, 0]),
 }
 
 

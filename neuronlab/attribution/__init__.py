@@ -13,10 +13,11 @@ from .neuron_conductance import NeuronConductance
 from .quadrature import RULES, Rule, get_rule, register_rule
 from .result import AttributionResult
 from .summary import LayerSummary, layer_summary
+from .tcav import TCAV, TCAVResult
 
 #: name -> attribution class (each has ``attribute(inputs, *, target, ...)``)
 METHODS = {cls.name: cls for cls in (LayerConductance, NeuronConductance, LayerIntegratedGradients,
-                                     LayerGradientXActivation, NeuronAblation, GreedyAblation)}
+                                     LayerGradientXActivation, NeuronAblation, GreedyAblation, TCAV)}
 
 __all__ = ["METHODS", "LayerConductance", "NeuronConductance", "LayerIntegratedGradients", "LayerGradientXActivation",
            "NeuronAblation", "GreedyAblation", "ablation_effect", "ablation_values", "AttributionResult",

@@ -19,6 +19,8 @@ RUNS = {
     "layer_gradient_x_activation": lambda cls, live: cls(live, "layers.0.attn").attribute(INPUTS, target=1),
     "neuron_ablation": lambda cls, live: cls(live, "layers.0.mlp").attribute(INPUTS, target=1, neurons=[1, 2]),
     "greedy_ablation": lambda cls, live: cls(live, "layers.0", k=2).attribute(INPUTS, target=1, candidates=[1, 2, 3]),
+    "tcav": lambda cls, live: cls(live, "layers.0", n_runs=2).attribute(
+        INPUTS, target=1, concepts={"c": ["a red car", "a blue hat"]}, random=["he ran", "we ate", "it fell", "I sang"]),
 }
 
 

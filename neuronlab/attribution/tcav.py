@@ -42,6 +42,8 @@ __all__ = ["TCAV", "TCAVResult", "CORRECTIONS", "bonferroni", "benjamini_hochber
 log = logging.getLogger(__name__)
 
 POSITIONS = ("all", "words")
+#: which per-run score the t-test compares: the paper's sign count (``score``) or the magnitude variant
+STATISTICS = ("score", "magnitude")
 
 
 # ------------------------------------------------------------------ multiple testing
@@ -273,7 +275,10 @@ class TCAV:
     test_fraction : float, default 0.33
         Held-out share of each side for the CAV accuracy.
     correction : {"bonferroni", "bh", "none"}, default "bonferroni"
+        Multiple-testing correction over the (concept, site) pairs of one call (Bonferroni, as in the paper).
     alpha : float, default 0.05
+    statistic : {"score", "magnitude"}, default "score"
+        The per-run score the t-test compares (the sign-count TCAV score, or the magnitude variant).
     batch_size : int, default 32
     random_state : int, default 0
 
@@ -296,7 +301,7 @@ class TCAV:
     def __init__(self, live: LiveModel, sites, *, n_runs: int = 10, classifier="logistic", pooling: str = "mean",
                  positions: str = "all", n_examples: int | None = None, n_random: int | None = None,
                  test_fraction: float = 0.33, correction: str = "bonferroni", alpha: float = 0.05,
-                 batch_size: int = 32, random_state: int = 0):
+                 statistic: str = "score", batch_size: int = 32, random_state: int = 0):
         self.live = live
         names = [sites] if isinstance(sites, str) else list(sites)
         if not names:
@@ -311,6 +316,7 @@ class TCAV:
         self.test_fraction = test_fraction
         self.correction = correction
         self.alpha = alpha
+        self.statistic = statistic
         self.batch_size = batch_size
         self.random_state = random_state
         self._check()
@@ -332,6 +338,8 @@ class TCAV:
         if self.correction not in CORRECTIONS:
             raise InvalidParameterError(f"correction {self.correction!r} is unknown; choose one of "
                                         f"{choices(CORRECTIONS)}")
+        if self.statistic not in STATISTICS:
+            raise InvalidParameterError(f"statistic {self.statistic!r} is unknown; choose one of {choices(STATISTICS)}")
         if not 0 < self.test_fraction < 1:
             raise InvalidParameterError(f"test_fraction must lie in (0, 1), got {self.test_fraction!r}")
         if not 0 < self.alpha < 1:
@@ -414,11 +422,12 @@ class TCAV:
                     mg[c, j, i], rmg[c, j, i] = _magnitude(s), _magnitude(r)
                     acc[c, j, i], racc[c, j, i] = cav.accuracy, rcav.accuracy
         rows, pvals = [], []
+        tested, null = (sc, rs) if self.statistic == "score" else (mg, rmg)
         for c, concept in enumerate(names):
             for j, site in enumerate(self.sites):
                 with warnings.catch_warnings():  # scores that are all equal (e.g. all 1.0) are expected here
                     warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
-                    t, p = ttest_ind(sc[c, j], rs[c, j])
+                    t, p = ttest_ind(tested[c, j], null[c, j])
                 t, p = float(t), float(p)
                 if np.isnan(p):  # both sets constant and equal: no evidence of a difference
                     t, p = 0.0, 1.0
@@ -436,7 +445,8 @@ class TCAV:
         cfg = base_config(self.name, live, ",".join(self.sites), target, sites=self.sites, n_runs=self.n_runs,
                           classifier=self._classifier_name(), pooling=self.pooling, positions=self.positions,
                           n_examples=self.n_examples, n_random=self.n_random, test_fraction=self.test_fraction,
-                          correction=self.correction, alpha=self.alpha, random_state=self.random_state,
+                          correction=self.correction, alpha=self.alpha, statistic=self.statistic,
+                          random_state=self.random_state,
                           source=source.digest, n_inputs=enc.n_examples, cavs_trained=n_trained,
                           cavs_cached=2 * int(np.prod(shape)) - n_trained,
                           test="two-sided t-test (scipy.stats.ttest_ind, equal variances) of the concept's scores "

@@ -106,6 +106,31 @@ def test_scores_are_the_sign_fraction_of_the_stored_derivatives(text_result):
     assert res.magnitudes[1, 0, 3] == pytest.approx(s[s > 0].sum() / np.abs(s).sum())
 
 
+@pytest.mark.filterwarnings("ignore:Precision loss occurred:RuntimeWarning")
+def test_magnitude_statistic_is_tested_when_asked(planted, tmp_path):
+    live, _, concept, random, inputs = planted
+    store = _store(tmp_path / "m.h5", live, concept, random)
+    res = TCAV(live, SITE, n_runs=4, statistic="magnitude", correction="none").attribute(
+        inputs, target=1, concepts={"colour": concept}, random=random, cache=store)
+    t, p = ttest_ind(res.magnitudes[0, 0], res.random_magnitudes[0, 0])
+    assert res.rows[0]["p_value"] == pytest.approx(float(p), rel=1e-12)
+    assert res.rows[0]["p_adjusted"] == res.rows[0]["p_value"]
+    store.close()
+
+
+def test_token_pooling_makes_one_example_per_word_token(planted):
+    live = planted[0]
+    sents = ["the red car", "a big blue hat today"]
+    tok, mean = text_pool(live, sents, SITE, pooling="tokens"), text_pool(live, sents, SITE, pooling="mean")
+    enc = live.encode(sents)
+    n_word_tokens = [int(m.sum()) for m in enc.content_mask()]
+    assert tok.group.tolist() == [0] * n_word_tokens[0] + [1] * n_word_tokens[1]
+    np.testing.assert_allclose(mean.X, [tok.X[tok.group == g].mean(0) for g in (0, 1)], rtol=1e-12)
+    y = live.activations(enc, SITE).double().numpy()
+    np.testing.assert_allclose(tok.X[: n_word_tokens[0]], y[0][enc.content_mask()[0].numpy()], rtol=1e-12)
+    assert tok.digest != mean.digest
+
+
 def _bh_reference(p, alpha):
     """The step-up rule as Benjamini & Hochberg (1995) state it, and adjusted p-values by brute force."""
     m = len(p)
@@ -241,6 +266,10 @@ def test_bad_input_one_line_errors(planted, tmp_path):
         tcav.attribute(inputs, target=5, concepts={"colour": concept}, random=random)
     with pytest.raises(InvalidParameterError, match=r"correction 'holm' is unknown; choose one of bonferroni, bh"):
         TCAV(live, SITE, correction="holm")
+    with pytest.raises(InvalidParameterError, match=r"statistic 'mean' is unknown; choose one of score, magnitude"):
+        TCAV(live, SITE, statistic="mean")
+    with pytest.raises(InvalidParameterError, match=r"pooling 'max' is unknown; choose one of mean, tokens"):
+        TCAV(live, SITE, pooling="max")
     with pytest.raises(InvalidParameterError, match=r"n_runs must be an int >= 2, got 1"):
         TCAV(live, SITE, n_runs=1)
     store = _store(tmp_path / "bad.h5", live, concept, random)

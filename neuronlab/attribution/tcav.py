@@ -48,7 +48,13 @@ STATISTICS = ("score", "magnitude")
 
 # ------------------------------------------------------------------ multiple testing
 def bonferroni(p: np.ndarray) -> np.ndarray:
-    """Bonferroni-adjusted p-values: ``min(1, m p)``."""
+    """Bonferroni-adjusted p-values: ``min(1, m p)``.
+
+    Examples
+    --------
+    >>> bonferroni(np.array([0.01, 0.04, 0.3])).round(4).tolist()
+    [0.03, 0.12, 0.9]
+    """
     p = np.asarray(p, dtype=np.float64)
     return np.minimum(1.0, p * p.size)
 
@@ -57,7 +63,17 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg (1995) adjusted p-values (the step-up false-discovery-rate procedure).
 
     ``q_(i) = min_{j >= i} min(1, m p_(j) / j)`` over the p-values sorted increasingly; rejecting
-    ``q < alpha`` is the BH procedure at level ``alpha``.
+    ``q <= alpha`` is the BH procedure at level ``alpha``.
+
+    Examples
+    --------
+    >>> benjamini_hochberg(np.array([0.01, 0.04, 0.03, 0.5])).round(4).tolist()
+    [0.04, 0.0533, 0.0533, 0.5]
+
+    References
+    ----------
+    Benjamini & Hochberg (1995). Controlling the false discovery rate: a practical and powerful approach to
+    multiple testing. JRSS B 57(1).
     """
     p = np.asarray(p, dtype=np.float64)
     m = p.size

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import InvalidParameterError, choices
 from ..models.live import LiveModel
+from ..sites import expand_sites
 from ..results import Result, array_field
 from ._path import base_config
 from .cav import POOLINGS, ExamplePool, _digest, cav_cache_name, read_cav, store_pool, text_pool, train_cav, write_cav
@@ -194,26 +195,27 @@ def _text_source(live, concepts, random, pooling, batch_size) -> _Source:
     if not isinstance(concepts, dict) or not concepts:
         raise InvalidParameterError("concepts: give a dict {concept name: [example sentences]} (or store= and "
                                     "concept labels 'label:class')")
-    if random is None or isinstance(random, str) or len(list(random)) == 0:
+    random = [] if random is None or isinstance(random, str) else list(random)
+    if not random:
         raise InvalidParameterError("random: give a list of random sentences (the random sets are drawn from it)")
-    random = list(random)
+    concepts = {str(name): [] if isinstance(sents, str) else list(sents) for name, sents in concepts.items()}
     for name, sents in concepts.items():
-        if isinstance(sents, str) or len(list(sents)) < 2:
-            raise InvalidParameterError(f"concept {name!r} has {0 if isinstance(sents, str) else len(list(sents))}"
-                                        " example sentences; give a list of at least 2")
+        if len(sents) < 2:
+            raise InvalidParameterError(f"concept {name!r} has {len(sents)} example sentences; give a list of at "
+                                        "least 2")
     cache: dict = {}
 
     def load(site, concept, units):
         key = (site, concept)
         if key not in cache:
-            sents = random if concept is None else list(concepts[concept])
+            sents = random if concept is None else concepts[concept]
             cache[key] = text_pool(live, sents, site, pooling=pooling, batch_size=batch_size,
                                    name="random" if concept is None else f"concept {concept!r}")
         return _select(cache[key], units)
 
     digest = {"source": "text", "pooling": pooling,
-              "concepts": {c: _digest(list(s)) for c, s in concepts.items()}, "random": _digest(random)}
-    return _Source({c: np.arange(len(list(s))) for c, s in concepts.items()},
+              "concepts": {c: _digest(s) for c, s in concepts.items()}, "random": _digest(random)}
+    return _Source({c: np.arange(len(s)) for c, s in concepts.items()},
                    {c: np.arange(len(random)) for c in concepts}, load, digest)
 
 
@@ -274,10 +276,10 @@ class TCAV:
     ----------
     live : LiveModel
     sites : str or sequence of str
-        Sites (names or globs) to test at.
+        Sites to test at: names, globs (``"layers.*"``) or a comma-separated string.
     n_runs : int, default 10
-        Concept-vs-random runs, and as many random-vs-random runs (the paper's minimum is 10... more is
-        better: the t-test has ``2 n_runs - 2`` degrees of freedom).
+        Concept-vs-random runs, and as many random-vs-random runs (at least 10 as in the paper; more give
+        the t-test more power: it has ``2 n_runs - 2`` degrees of freedom). At least 2.
     classifier : str or estimator, default "logistic"
         A key of :data:`~neuronlab.attribution.cav.CLASSIFIERS` or an unfitted scikit-learn linear classifier.
     pooling : {"mean", "tokens"}, default "mean"
@@ -286,6 +288,8 @@ class TCAV:
         Token positions at which the CAV direction is applied for the directional derivative.
     n_examples : int, optional
         Concept units (sentences / rows) per run, drawn afresh each run; default all (every run uses all).
+        Set it (e.g. 200) for store concepts with thousands of rows: each run also draws a random set and a
+        random "concept" of that size.
     n_random : int, optional
         Units per random set; default the concept's units per run.
     test_fraction : float, default 0.33
@@ -319,10 +323,9 @@ class TCAV:
                  test_fraction: float = 0.33, correction: str = "bonferroni", alpha: float = 0.05,
                  statistic: str = "score", batch_size: int = 32, random_state: int = 0):
         self.live = live
-        names = [sites] if isinstance(sites, str) else list(sites)
-        if not names:
+        if sites is None or (not isinstance(sites, str) and not list(sites)):
             raise InvalidParameterError("sites: give at least one site")
-        self.sites = [live.site(s) for s in names]
+        self.sites = expand_sites(sites, live.sites)
         self.n_runs = n_runs
         self.classifier = classifier
         self.pooling = pooling

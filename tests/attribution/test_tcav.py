@@ -257,6 +257,8 @@ def test_bad_input_one_line_errors(planted, tmp_path):
         TCAV(live, "layers.7")
     with pytest.raises(InvalidParameterError, match=r"concept 'colour' has 0 example sentences; give a list"):
         tcav.attribute(inputs, target=1, concepts={"colour": []}, random=random)
+    with pytest.raises(InvalidParameterError, match=r"concept 'colour' has 1 example sentences"):
+        tcav.attribute(inputs, target=1, concepts={"colour": (s for s in concept[:1])}, random=iter(random))
     with pytest.raises(InvalidParameterError, match="random: give a list of random sentences"):
         tcav.attribute(inputs, target=1, concepts={"colour": concept})
     with pytest.raises(InvalidParameterError, match=r"72 random examples are too few for a random set of 60"):
@@ -290,5 +292,7 @@ def test_bad_input_one_line_errors(planted, tmp_path):
     store.close()
 
 
-def test_registered():
+def test_registered_and_sites_by_pattern(planted):
     assert METHODS["tcav"] is TCAV
+    assert TCAV(planted[0], "layers.*.mlp").sites == ["layers.0.mlp", "layers.1.mlp"]
+    assert TCAV(planted[0], "layers.1,layers.0").sites == ["layers.0", "layers.1"]

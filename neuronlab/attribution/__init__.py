@@ -1,4 +1,4 @@
-"""Attribution on the live model: which neurons a prediction used (conductance, IG, ablation).
+"""Attribution on the live model: which neurons a prediction used (conductance, IG, ablation, TCAV, the concept bridge).
 
 Every method follows one verb, ``attribute(inputs, *, target, ...)``; hyper-parameters go to
 ``__init__``; results carry their convergence delta and their configuration. :data:`METHODS` is the
@@ -14,11 +14,14 @@ from .neuron_conductance import NeuronConductance
 from .quadrature import RULES, Rule, get_rule, register_rule
 from .result import AttributionResult
 from .summary import LayerSummary, layer_summary
+from .tcav import TCAV, TCAVResult
 
 #: name -> attribution class (each has ``attribute(inputs, *, target, ...)``)
 METHODS = {cls.name: cls for cls in (LayerConductance, NeuronConductance, LayerIntegratedGradients,
-                                     LayerGradientXActivation, NeuronAblation, GreedyAblation, ConceptBridge)}
+                                     LayerGradientXActivation, NeuronAblation, GreedyAblation, ConceptBridge,
+                                     TCAV)}
 
 __all__ = ["METHODS", "LayerConductance", "NeuronConductance", "LayerIntegratedGradients", "LayerGradientXActivation",
            "NeuronAblation", "GreedyAblation", "ablation_effect", "ablation_values", "AttributionResult",
-           "LayerSummary", "layer_summary", "RULES", "Rule", "get_rule", "register_rule"]
+           "LayerSummary", "layer_summary", "RULES", "Rule", "get_rule", "register_rule", "ConceptBridge",
+           "BridgeResult", "TCAV", "TCAVResult"]

@@ -305,7 +305,9 @@ def _attribute(p: argparse.ArgumentParser):
         classes = _classes(live, args, inputs, labels)
         method = entry(live, site, **params)
         extra = {"neuron": args.neuron} if args.neuron is not None else {}
-        if entry.name != "layer_gradient_x_activation":
+        import inspect
+
+        if "baselines" in inspect.signature(method.attribute).parameters:  # path methods (not grad x act)
             extra["baselines"] = args.baseline
         from ..models.targets import Target
 

@@ -319,7 +319,7 @@ def sentence_data(source: str = "embedded", *, concept: str = "polarity", dev: s
     rng = np.random.default_rng(seed)
     if dev_corpus is None:
         order = rng.permutation(len(texts))
-        n_dev = max(1, int(round(dev_fraction * len(texts))))
+        n_dev = max(1, round(dev_fraction * len(texts)))
         dv, tr = order[:n_dev], order[n_dev:]
         dev_t, dev_l = [texts[i] for i in dv], [labels[i] for i in dv]
         texts, labels = [texts[i] for i in tr], [labels[i] for i in tr]

@@ -37,7 +37,7 @@ from typing import Iterable, Iterator
 
 from .errors import NeuronlabError
 
-__all__ = ["OutputError", "check_output", "output_lock", "safe_output", "TMP_SUFFIX", "LOCK_SUFFIX"]
+__all__ = ["OutputError", "check_output", "output_lock", "safe_output", "safe_output_dir", "TMP_SUFFIX", "LOCK_SUFFIX"]
 
 #: suffix of the temporary files written by :func:`safe_output`
 TMP_SUFFIX = ".neuronlab-tmp"
@@ -274,3 +274,62 @@ def safe_output(path: str | os.PathLike, *, overwrite: bool = False, inputs: Ite
             for pattern in (f"{tmp.name}*", f".{tmp.name}*"):  # a writer's own ``tmp.tmp`` or ``.tmp.importing-PID``
                 for extra in out.parent.glob(pattern):
                     _remove(extra)
+
+
+def _check_output_dir(out: Path, *, overwrite: bool, inputs: Iterable, marker: str, overwrite_hint: str) -> None:
+    if not str(out):
+        raise OutputError("the output path is empty")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"output {str(out)!r} is a file; give a directory name")
+    for src in inputs:
+        if src is None:
+            continue
+        s = Path(src)
+        if _same_file(out, s) or out.resolve() in s.resolve().parents:
+            raise OutputError(f"output {str(out)!r} is (or holds) an input of this command; choose another directory")
+    _writable_dir(out)
+    if out.exists():
+        if not overwrite:
+            raise OutputError(f"{str(out)!r} exists; pass {overwrite_hint} to replace it")
+        if any(out.iterdir()) and not (out / marker).is_file():
+            raise OutputError(f"{str(out)!r} is a directory neuronlab did not write (it has no {marker}); it is "
+                              "never replaced: choose another output directory")
+
+
+@contextlib.contextmanager
+def safe_output_dir(path: str | os.PathLike, *, marker: str, overwrite: bool = False, inputs: Iterable = (),
+                    overwrite_hint: str = "overwrite=True") -> Iterator[Path]:
+    """:func:`safe_output` for a directory output (a saved model): written to a temporary directory, renamed on success.
+
+    An existing directory is replaced only with ``overwrite`` and only if it is empty or holds ``marker``
+    (a file that the writer puts in every directory it writes), so that no other directory is ever removed.
+    The output may neither be nor contain an input. The temporary directory sits beside ``path``
+    (``.NAME.<random>.neuronlab-tmp``); on failure it is removed and the old directory is untouched.
+    """
+    import shutil
+
+    out = Path(path)
+    _check_output_dir(out, overwrite=overwrite, inputs=inputs, marker=marker, overwrite_hint=overwrite_hint)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the directory {str(out.parent)!r}: {exc.strerror or exc}") from None
+    with output_lock(out):
+        _check_output_dir(out, overwrite=overwrite, inputs=inputs, marker=marker, overwrite_hint=overwrite_hint)
+        for stale in out.parent.glob(f".{out.name}.*{TMP_SUFFIX}"):
+            if out.exists() or ".replaced" not in stale.name:  # a replaced copy is kept while ``out`` is missing
+                shutil.rmtree(stale, ignore_errors=True)
+        tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}{TMP_SUFFIX}")
+        tmp.mkdir()
+        try:
+            yield tmp
+            old = None
+            if out.exists():
+                old = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.replaced{TMP_SUFFIX}")
+                os.replace(out, old)
+            os.replace(tmp, out)
+            _fsync_path(out.parent, directory=True)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)

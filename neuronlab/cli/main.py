@@ -21,6 +21,7 @@ def _load_commands() -> None:
     # import for registration side effects (each module registers its commands)
     from . import commands_extract  # noqa: F401
     from . import commands_concepts  # noqa: F401
+    from . import commands_attribution  # noqa: F401
 
 
 class _HelpFormatter(argparse.HelpFormatter):

@@ -8,7 +8,9 @@ here loads with :func:`neuronlab.models.live.load_live` (``head="auto"`` finds t
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,7 +18,9 @@ from typing import Sequence
 
 from ..errors import InvalidParameterError
 
-__all__ = ["TrainConfig", "train_sequence_classifier", "CARD_NAME"]
+__all__ = ["TrainConfig", "train_sequence_classifier", "CARD_NAME", "TrainData", "sentence_data", "shared_data_dir"]
+
+log = logging.getLogger("neuronlab")
 
 CARD_NAME = "neuronlab_card.json"
 
@@ -94,7 +98,7 @@ def _accuracy(model, tokenizer, texts, labels, cfg: TrainConfig, device) -> floa
 def train_sequence_classifier(base: str, train_texts: Sequence, train_labels: Sequence[int], out_dir: str | Path, *,
                               label_names: Sequence[str], dev_texts: Sequence | None = None,
                               dev_labels: Sequence[int] | None = None, config: TrainConfig = TrainConfig(),
-                              data: str = "", device: str = "cpu", progress: bool = False) -> dict:
+                              data: str = "", split: str = "", device: str = "cpu", progress: bool = False) -> dict:
     """Fine-tune ``base`` (alias, directory or hub id) as a sentence classifier and save it to ``out_dir``.
 
     Parameters
@@ -109,10 +113,12 @@ def train_sequence_classifier(base: str, train_texts: Sequence, train_labels: Se
         Scored after each epoch (accuracy in the card).
     config : TrainConfig
     data : str
-        Free text recorded in the card (data source and split).
+        Free text recorded in the card (the data source).
+    split : str
+        Free text recorded in the card (how train and dev were obtained).
     device : str
     progress : bool
-        Print one line per epoch.
+        A progress bar over the training steps (tqdm, on stderr) and one log line per epoch.
 
     Returns
     -------
@@ -152,6 +158,7 @@ def train_sequence_classifier(base: str, train_texts: Sequence, train_labels: Se
     gen = torch.Generator().manual_seed(config.seed)
     history = []
     t0 = time.perf_counter()
+    bar = _bar(progress, steps)
     for epoch in range(config.epochs):
         model.train()
         order = torch.randperm(len(texts), generator=gen).tolist()
@@ -163,19 +170,31 @@ def train_sequence_classifier(base: str, train_texts: Sequence, train_labels: Se
             opt.step()
             sched.step()
             total += float(out.loss.detach()) * len(y)
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{float(out.loss.detach()):.3f}", refresh=False)
         rec = {"epoch": epoch + 1, "train_loss": total / len(texts)}
         if dev is not None:
             rec["dev_accuracy"] = _accuracy(model, tokenizer, dev[0], dev[1], config, device)
         history.append(rec)
         if progress:
-            print(json.dumps(rec), flush=True)
+            log.info("epoch %d: train loss %.4f%s", rec["epoch"], rec["train_loss"],
+                     f", dev accuracy {rec['dev_accuracy']:.4f}" if "dev_accuracy" in rec else "")
+    bar.close()
     model.eval()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir))
-    tokenizer.save_pretrained(str(out_dir))
+    hf_log = transformers.utils.logging
+    bars = hf_log.is_progress_bar_enabled()
+    if not progress:  # transformers' own "Writing model shards" bar
+        hf_log.disable_progress_bar()
+    try:
+        model.save_pretrained(str(out_dir))
+        tokenizer.save_pretrained(str(out_dir))
+    finally:
+        if bars:
+            hf_log.enable_progress_bar()
     card = {"base": base, "base_path": path, "task": "sequence-classification", "labels": list(label_names),
-            "data": data, "n_train": len(texts), "n_dev": 0 if dev is None else len(dev[0]),
+            "data": data, "split": split, "seed": config.seed, "epochs": config.epochs, "n_train": len(texts), "n_dev": 0 if dev is None else len(dev[0]),
             "config": asdict(config), "history": history,
             "dev_accuracy": history[-1].get("dev_accuracy") if history else None,
             "train_seconds": round(time.perf_counter() - t0, 1), "device": device,
@@ -201,3 +220,122 @@ def _freeze_below(model, adapter, top: int) -> None:
     if pooler is not None:
         for p in pooler.parameters():
             p.requires_grad_(True)
+
+
+def _bar(enabled: bool, total: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, unit="step", desc="train", dynamic_ncols=True, leave=False)
+
+
+# ------------------------------------------------------------------ data
+@dataclass
+class TrainData:
+    """Sentence-classification data: train and dev texts (word lists) with class indices, and their provenance."""
+
+    train_texts: list
+    train_labels: list
+    dev_texts: list
+    dev_labels: list
+    label_names: list
+    data: str
+    split: str
+
+
+def shared_data_dir() -> Path:
+    """``$NEURONLAB_SHARED_DATA``, else ``../shared/data`` beside the source checkout."""
+    return Path(os.environ.get("NEURONLAB_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+
+
+def _label_order(values) -> list[str]:
+    vals = sorted(set(values))
+    if all(v.lstrip("-").isdigit() for v in vals):
+        vals.sort(key=int)
+    return vals
+
+
+def sentence_data(source: str = "embedded", *, concept: str = "polarity", dev: str | Path | None = None,
+                  dev_fraction: float = 0.1, max_examples: int | None = None, seed: int = 0) -> TrainData:
+    """Train/dev data for :func:`train_sequence_classifier` from the embedded corpus, a TSV file, or SST-2.
+
+    Parameters
+    ----------
+    source : str
+        ``embedded``: the embedded corpus (:func:`~neuronlab.corpus.load_embedded_corpus`) with the
+        sentence-level ``concept`` as the label; ``sst2``: ``train.tsv`` / ``dev.tsv`` of
+        ``shared_data_dir()/sst2`` (GLUE's SST-2); a directory holding ``train.tsv`` (and ``dev.tsv``);
+        or a TSV file ``label<TAB>sentence`` (optional header, see :func:`~neuronlab.corpus.read_tsv`).
+    concept : str, default "polarity"
+        Sentence-level concept of the embedded corpus.
+    dev : path, optional
+        A TSV dev file. Default: the directory's ``dev.tsv``, else ``dev_fraction`` of the sentences held
+        out at random (``seed``).
+    dev_fraction : float, default 0.1
+    max_examples : int, optional
+        Train on at most this many examples (a random subset drawn with ``seed``); dev is kept whole.
+    seed : int
+
+    Returns
+    -------
+    TrainData
+        Sentences as word lists; class ``i`` is the ``i``-th label in sorted order (numeric labels in
+        numeric order, so SST-2's ``1`` is class 1).
+    """
+    import numpy as np
+
+    from ..corpus import load_embedded_corpus
+    from ..corpus.readers import read_tsv
+
+    if max_examples is not None and (isinstance(max_examples, bool) or max_examples < 1):
+        raise InvalidParameterError(f"max_examples must be a positive int, got {max_examples!r}")
+    if not 0 < dev_fraction < 1:
+        raise InvalidParameterError(f"dev_fraction must lie strictly between 0 and 1, got {dev_fraction!r}")
+    dev_corpus = None
+    if source == "embedded":
+        corpus = load_embedded_corpus()
+        if concept not in corpus.sentence_labels:
+            raise InvalidParameterError(f"the embedded corpus has no sentence-level concept {concept!r}; it has "
+                                        f"{', '.join(sorted(corpus.sentence_labels))}")
+        texts, labels, data = corpus.sentences, corpus.sentence_labels[concept], f"embedded corpus:{concept}"
+    else:
+        path = shared_data_dir() / "sst2" if source == "sst2" else Path(source)
+        if path.is_dir():
+            if not (path / "train.tsv").is_file():
+                hint = " (set NEURONLAB_SHARED_DATA to the folder holding sst2/)" if source == "sst2" else ""
+                raise InvalidParameterError(f"no train.tsv in {str(path)!r}{hint}")
+            if dev is None and (path / "dev.tsv").is_file():
+                dev = path / "dev.tsv"
+            path = path / "train.tsv"
+        elif not path.is_file():
+            raise InvalidParameterError(f"training data {source!r} is not embedded, sst2, a TSV file or a directory "
+                                        "with train.tsv")
+        corpus = read_tsv(path)
+        texts, labels = corpus.sentences, corpus.sentence_labels["label"]
+        data = ("SST-2 " if source == "sst2" else "") + str(path)
+        if dev is not None:
+            dev_corpus = read_tsv(dev)
+    keep = [i for i, v in enumerate(labels) if v is not None]
+    texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
+    rng = np.random.default_rng(seed)
+    if dev_corpus is None:
+        order = rng.permutation(len(texts))
+        n_dev = max(1, round(dev_fraction * len(texts)))
+        dv, tr = order[:n_dev], order[n_dev:]
+        dev_t, dev_l = [texts[i] for i in dv], [labels[i] for i in dv]
+        texts, labels = [texts[i] for i in tr], [labels[i] for i in tr]
+        split = f"random {1 - dev_fraction:g}/{dev_fraction:g} split of the sentences (seed {seed})"
+    else:
+        dev_t = dev_corpus.sentences
+        dev_l = dev_corpus.sentence_labels["label"]
+        dev_t, dev_l = [t for t, v in zip(dev_t, dev_l) if v is not None], [v for v in dev_l if v is not None]
+        split = f"train: {data}; dev: {dev}"
+    if max_examples is not None and max_examples < len(texts):
+        sub = np.sort(rng.permutation(len(texts))[:max_examples])
+        texts, labels = [texts[i] for i in sub], [labels[i] for i in sub]
+        split += f"; {max_examples} training examples drawn at random (seed {seed})"
+    names = _label_order(labels)
+    unseen = sorted(set(dev_l) - set(names))
+    if unseen:
+        raise InvalidParameterError(f"dev labels {unseen} do not occur in the training data ({', '.join(names)})")
+    index = {n: i for i, n in enumerate(names)}
+    return TrainData(texts, [index[v] for v in labels], dev_t, [index[v] for v in dev_l], names, data, split)

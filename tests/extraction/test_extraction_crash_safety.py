@@ -3,6 +3,7 @@ seeded random moments, ~40 times, and check after every kill that each store ope
 activations are byte-identical to before, and that a re-run completes."""
 from __future__ import annotations
 
+import re
 import shutil
 
 import h5py
@@ -21,8 +22,14 @@ WORDS = "the cat sat on a mat while dogs ran far away in the park at night and b
 
 
 def visible(path) -> dict:
-    """datasets_bytes without the hidden work-in-progress groups of interrupted writes."""
-    return datasets_bytes(path)
+    """datasets_bytes without the hidden work-in-progress groups of interrupted writes; a result's JSON ``report``
+    is compared without its run time (``seconds``), the one field a re-run does not reproduce."""
+    out = datasets_bytes(path)
+    for key, value in out.items():
+        if key.startswith("results/") and key.endswith("/report"):
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            out[key] = re.sub(r'"seconds": [0-9.eE+-]+', '"seconds": _', text)
+    return out
 
 
 def done_rows(path, ref: dict) -> None:
@@ -70,7 +77,7 @@ def test_sigkill_extract_resume(setup):
     rng = np.random.default_rng(1)
     progress, killed = [], 0
     for _ in range(KILLS["extract"]):
-        code = kill_after(argv, float(rng.uniform(0.1, 1.0) * setup["extract_s"]))
+        code = kill_after(argv, float(rng.uniform(0.05, 0.7) * setup["extract_s"]))
         assert code in (None, 0)
         killed += code is None
         done_rows(part, setup["rows"])

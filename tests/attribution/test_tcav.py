@@ -293,6 +293,6 @@ def test_bad_input_one_line_errors(planted, tmp_path):
 
 
 def test_registered_and_sites_by_pattern(planted):
-    assert METHODS["tcav"] is TCAV
+    assert METHODS["tcav"].load() is TCAV and METHODS["tcav"].command == ""  # a library method, no CLI verb yet
     assert TCAV(planted[0], "layers.*.mlp").sites == ["layers.0.mlp", "layers.1.mlp"]
     assert TCAV(planted[0], "layers.1,layers.0").sites == ["layers.0", "layers.1"]

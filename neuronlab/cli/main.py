@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="neuronlab",
         description=(
             "Neuron-level interpretation of NLP models: extract activations of any transformers model into one "
-            "HDF5 store, then find, rank and evaluate the neurons that encode a concept."
+            "HDF5 store, find, rank and evaluate the neurons that encode a concept, and attribute a task model's "
+            "predictions to its neurons (conductance, ablation)."
         ),
         epilog="Run `neuronlab COMMAND --help` for the options of a command. Docs: docs/cli.md",
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neuronlab.store import ActivationStore
+from neuronlab.testing import synthetic_store
 
 #: neuron -> class it fires for, in ``tiny_store``
 TINY_PLANTED = {"layers.1:2": 0, "layers.0:5": 1}
@@ -27,10 +27,6 @@ def tiny_store(tmp_path):
         site, idx = nid.split(":")
         data[site][y == c, int(idx)] += 4.0
     path = tmp_path / "tiny.h5"
-    st = ActivationStore.create(path, sites=sites, offsets=np.arange(0, n + 1, n_words), texts=[
-        " ".join(words[i * n_words:(i + 1) * n_words]) for i in range(n_sent)], tokens=list(words),
-        granularity="word", dtype="float32", model={"name": "synthetic"}, config={"sites": "all"})
-    st._write_rows(0, n_sent, data)
-    st.write_label("concept", y, ["A", "B"])
-    st.close()
+    synthetic_store(path, [list(words[i * n_words:(i + 1) * n_words]) for i in range(n_sent)], data=data,
+                    labels={"concept": (["AB"[c] for c in y], "row")}, config={"sites": "all"})
     return path

@@ -13,6 +13,7 @@ from neuronlab.concepts.study import check_memory, probe_concept, rank_concept
 from neuronlab.concepts.rankers import RANKERS
 from neuronlab.errors import InvalidParameterError, UnknownSiteError
 from neuronlab.store import ActivationStore
+from neuronlab.testing import synthetic_store
 
 PLANTED = {"layers.1:3": 0, "layers.1:7": 1, "layers.0:5": 2}  # neuron -> class it fires for
 
@@ -38,13 +39,10 @@ def planted_store(tmp_path):
         site, idx = nid.split(":")
         data[site][y == c, int(idx)] += 3.0
     path = tmp_path / "planted.h5"
-    st = ActivationStore.create(path, sites=sites, offsets=np.arange(0, n + 1, n_words), texts=[
-        " ".join(words[i * n_words:(i + 1) * n_words]) for i in range(n_sent)], tokens=list(words),
-        granularity="word", dtype="float32", model={"name": "synthetic"}, config={"sites": "all"})
-    st._write_rows(0, n_sent, data)
-    st.write_label("concept", y, ["A", "B", "C"])
-    st.write_label("single", np.where(y >= 0, 0, -1), ["only"])
-    st.close()
+    synthetic_store(path, [list(words[i * n_words:(i + 1) * n_words]) for i in range(n_sent)], data=data,
+                    labels={"concept": (["ABC"[c] if c >= 0 else None for c in y], "row"),
+                            "single": (["only" if c >= 0 else None for c in y], "row")},
+                    config={"sites": "all"})
     return path
 
 

@@ -77,7 +77,7 @@ def test_sigkill_extract_resume(setup):
     rng = np.random.default_rng(1)
     progress, killed = [], 0
     for _ in range(KILLS["extract"]):
-        code = kill_after(argv, float(rng.uniform(0.05, 0.7) * setup["extract_s"]))
+        code = kill_after(argv, float(rng.uniform(0.1, 1.0) * setup["extract_s"]))
         assert code in (None, 0)
         killed += code is None
         done_rows(part, setup["rows"])

@@ -56,10 +56,8 @@ def run_cli(argv: list[str], timeout: float = 120) -> tuple[int, float]:
     return p.exitcode, time.perf_counter() - t
 
 
-def kill_after(argv: list[str], delay: float) -> int | None:
-    """Start ``neuronlab ARGV``, SIGKILL it after ``delay`` seconds; its exit code if it finished first, else None."""
-    p = cli_process(argv)
-    p.join(delay)
+def _kill(p) -> int | None:
+    """SIGKILL ``p`` unless it has ended; its exit code if it finished by itself, else None."""
     if p.exitcode is not None:
         return p.exitcode
     try:
@@ -68,6 +66,13 @@ def kill_after(argv: list[str], delay: float) -> int | None:
         pass
     p.join()
     return p.exitcode if p.exitcode is not None and p.exitcode >= 0 else None
+
+
+def kill_after(argv: list[str], delay: float) -> int | None:
+    """Start ``neuronlab ARGV``, SIGKILL it after ``delay`` seconds; its exit code if it finished first, else None."""
+    p = cli_process(argv)
+    p.join(delay)
+    return _kill(p)
 
 
 
@@ -91,14 +96,7 @@ def kill_in_write(argv: list[str], path, delay: float, timeout: float = 120) -> 
         time.sleep(0.0002)
     if p.exitcode is None:
         p.join(delay)
-    if p.exitcode is not None:
-        return p.exitcode
-    try:
-        os.kill(p.pid, signal.SIGKILL)
-    except ProcessLookupError:  # it ended just now
-        pass
-    p.join()
-    return p.exitcode if p.exitcode is not None and p.exitcode >= 0 else None
+    return _kill(p)
 
 
 def write_span(argv: list[str], path, timeout: float = 120) -> tuple[float, float]:

@@ -223,19 +223,17 @@ def same_model(store, live, site: str | None, label: str) -> None:
 
     The extractor fingerprints the base encoder: the ``hf`` engine in state-dict order
     (:func:`~neuronlab.models.loading.weight_fingerprint`), the ``native`` engine in name order
-    (:func:`~neuronlab.models.engines.checkpoint.tensor_fingerprint`); both are computed here from the live
-    model's ``base_model``, so a classifier and a store extracted from its directory match.
+    (:func:`~neuronlab.models.engines.checkpoint.tensor_fingerprint`); both come from
+    :func:`~neuronlab.attribution.store_check.live_fingerprints` (the live model's ``base_model``), so a classifier
+    and a store extracted from its directory match.
     """
+    from ..attribution.store_check import live_fingerprints
     from ..errors import StoreError
-    from ..models.engines.checkpoint import tensor_fingerprint
-    from ..models.loading import weight_fingerprint
 
     info = store.model
     recorded = info.get("weights_sha256")
     if recorded:
-        base = live.model.base_model
-        mine = {live.info.get("weights_sha256"), weight_fingerprint(base), tensor_fingerprint(base.state_dict())}
-        if recorded not in mine:
+        if recorded not in live_fingerprints(live):
             raise StoreError(f"--store {label!r} was extracted from another model ({info.get('name') or '?'}, weights "
                              f"{recorded[:12]}) than {live.info.get('name')!r}; use a store extracted from this model")
     if site and site in store.sites:

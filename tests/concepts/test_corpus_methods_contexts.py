@@ -76,3 +76,18 @@ def test_describe_contexts_on_a_store(tmp_path):
         res.to_store(st, "ctx")
         assert ContextsResult.from_store(st, "ctx").to_dict() == res.to_dict()
         assert st.read_result("ctx")["top_rows"].tolist() == [[2, 5]]
+
+
+def test_store_side_methods_do_not_import_torch(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "t.h5"
+    synthetic_store(path, SENTS, labels={"upos": (["X"] * sum(len(s) for s in SENTS), "row")})
+    code = ("import sys; from neuronlab.store import ActivationStore; "
+            "from neuronlab.concepts.compositional import explain_neurons; "
+            "from neuronlab.concepts.corpus_methods import describe_contexts; "
+            f"st = ActivationStore.open({str(path)!r}); explain_neurons(st, 'layers.0:1'); "
+            "describe_contexts(st, 'layers.0:1'); print('torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"

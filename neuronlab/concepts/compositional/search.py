@@ -249,7 +249,10 @@ class CompositionalExplainer(ValidatedEstimator, BaseEstimator):
         sizes = np.stack([parts[o][0] for o in ops], axis=1)         # (B, n_ops, C)
         inters = np.stack([parts[o][1] for o in ops], axis=1)
         ious = _iou(inters, sizes, n_mask)
-        used = np.array([[c in f.atoms for c in cand] for f in beam.formulas], dtype=bool)
+        position = {int(c): i for i, c in enumerate(cand)}
+        used = np.zeros((B, cand.size), dtype=bool)
+        for b, f in enumerate(beam.formulas):
+            used[b, [position[a] for a in f.atoms if a in position]] = True
         ious[np.broadcast_to(used[:, None, :], ious.shape)] = -1.0  # an atom twice adds nothing
         lengths = np.array([len(f) for f in beam.formulas])
         all_ious = np.concatenate([beam.ious, ious.ravel()])

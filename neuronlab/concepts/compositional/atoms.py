@@ -88,10 +88,13 @@ class Atoms:
                                             "atoms'; rename the label")
             arr = np.array([None if v is None else str(v) for v in values], dtype=object)
             present = arr != None  # noqa: E711 - elementwise
-            for value in sorted(set(arr[present].tolist())):
+            vals, inv = np.unique(arr[present].astype(str), return_inverse=True)
+            codes = np.full(n_rows, -1, dtype=np.int64)
+            codes[present] = inv.reshape(-1)
+            for i, value in enumerate(vals.tolist()):
                 names.append(f"{concept}={value}")
-                rows.append(arr == value)
-        masks = pack(np.array(rows, dtype=bool).reshape(len(rows), n_rows))
+                rows.append(pack(codes == i))  # packed at once: never n_atoms x n_rows booleans
+        masks = np.array(rows, dtype=np.uint64).reshape(len(rows), n_words(n_rows))
         if words is None:
             return cls(n_rows, names, masks)
         folded = [w.lower() if lowercase else w for w in map(str, words)]

@@ -60,6 +60,25 @@ def test_gumbel_generation_finds_the_planted_token(planted):
     # the model's parameters are left as they were (no gradient flag changed, no grad kept)
     assert all(p.requires_grad for p in live.model.parameters())
     assert all(p.grad is None for p in live.model.parameters())
+    assert _no_hooks(live.model)
+
+
+def _no_hooks(model) -> bool:
+    return not any(m._forward_hooks or m._forward_pre_hooks or "forward" in m.__dict__ for m in model.modules())
+
+
+def test_an_error_inside_the_search_leaves_no_hook_and_restores_the_parameters(planted, monkeypatch):
+    import neuronlab.models.generation as gen
+
+    live, tid = planted
+
+    def boom(*a, **k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(gen, "_reduce", boom)
+    with pytest.raises(RuntimeError, match="boom"):
+        gumbel_ngrams(live, "embeddings", NEURON, length=1, steps=2, restarts=1, vocabulary=[tid])
+    assert _no_hooks(live.model) and all(p.requires_grad for p in live.model.parameters())
 
 
 def test_alignment_ranks_the_planted_concept_first(planted):

@@ -43,7 +43,7 @@ def reference_search(ex: CompositionalExplainer, X: np.ndarray, atoms: Atoms):
             continue
         cand = ex.candidates(N, atoms)
 
-        def iou(m):
+        def iou(m, N=N):
             return (m & N).sum() / (m | N).sum()
 
         scored = [(iou(mask_of(a)), 1, i, Formula(int(a)), mask_of(a)) for i, a in enumerate(cand)]

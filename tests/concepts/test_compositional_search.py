@@ -194,3 +194,26 @@ def test_bad_input_is_refused_clearly():
         Atoms.from_arrays(words=["x"], concepts={"word": ["y"]})
     with pytest.raises(InvalidParameterError, match="one value per row"):
         Atoms.from_arrays(words=["x", "y"], concepts={"upos": ["N"]})
+
+
+# ------------------------------------------------------------------ real data (skips without the cached EWT store)
+def test_real_ewt_formulas_equal_a_direct_set_computation():
+    from pathlib import Path
+
+    path = Path("/tmp/neuronlab-bench/ewt-test-minilm.h5")
+    if not path.exists():
+        pytest.skip(f"cached EWT minilm store {path} not found (benchmarks/ewt_upos_study.py writes it)")
+    with ActivationStore.open(path) as st:
+        neurons = ["layers.1:28", "layers.0:363", "layers.2:223"]
+        res = explain_neurons(st, neurons)
+        atoms = Atoms.from_store(st)
+        X = np.stack([st[n.split(":")[0]][:, int(n.split(":")[1])] for n in neurons], axis=1).astype(np.float32)
+    ex = CompositionalExplainer().fit(X, atoms)
+    mask_of = _bool_masks(atoms)
+    for j, row in enumerate(res.neurons):
+        neuron = X[:, j] > np.quantile(X[:, j], 0.995)
+        f = ex.formulas_[j]
+        rows = f.evaluate(mask_of)
+        assert row["formula"] == ex.explanations_[j] and len(f) <= 3
+        assert row["iou"] == pytest.approx((rows & neuron).sum() / (rows | neuron).sum(), abs=1e-12)
+        assert row["mask_size"] == neuron.sum() and row["iou"] >= row["atomic_iou"] > 0

@@ -239,7 +239,8 @@ class CompositionalExplainer(ValidatedEstimator, BaseEstimator):
         B = len(beam.formulas)
         FA = beam.masks[:, None, :] & A[None, :, :]                  # (B, C, W)
         size_fa = popcount(FA)
-        inter_fa = popcount(FA & N)
+        FA &= N                                                      # in place: no second (B, C, W) array
+        inter_fa = popcount(FA)
         size_f, inter_f = beam.sizes[:, None], beam.inters[:, None]
         parts = {
             "and": (size_fa, inter_fa),

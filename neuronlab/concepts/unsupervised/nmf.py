@@ -198,7 +198,7 @@ class ActivationNMF(ValidatedEstimator, TransformerMixin, BaseEstimator):
 
         self._check_rank(X.shape[0], X.shape[1])
         model = MiniBatchNMF(n_components=self.n_components, init=self.init, batch_size=self.batch_size,
-                             max_iter=1, tol=self.tol, random_state=self.random_state)
+                             max_iter=1, transform_max_iter=200, tol=self.tol, random_state=self.random_state)
         for _ in range(self.max_iter):
             for start, stop, block in iter_blocks(X, self.chunk_rows):
                 model.partial_fit(self._prepare(block, start))

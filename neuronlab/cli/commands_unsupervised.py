@@ -119,7 +119,7 @@ def _discover(p: argparse.ArgumentParser):
                 with _progress(args, store, kwargs) as bar:
                     result = entry.load()(store, args.site, concept=args.concept, progress=bar.update, **kwargs)
         except NeuronlabError as exc:
-            text = as_cli_flags(str(exc), _FLAGS)
+            text = _as_flags(as_cli_flags(str(exc), _FLAGS))
             if text == str(exc):
                 raise
             raise type(exc)(text) from exc
@@ -132,6 +132,16 @@ def _discover(p: argparse.ArgumentParser):
         return 0
 
     return run
+
+
+def _as_flags(text: str) -> str:
+    """Constraint errors name estimator parameters ("The 'n_clusters' parameter of LatentConcepts ..."): add the flag."""
+    import re
+
+    def sub(m: re.Match) -> str:
+        return f"The {_FLAGS[m[1]]} option ({m[1]} of {m[2]})" if m[1] in _FLAGS else m[0]
+
+    return re.sub(r"The '(\w+)' parameter of (\w+)", sub, text)
 
 
 def _check_outputs(args) -> None:

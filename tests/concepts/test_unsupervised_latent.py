@@ -88,7 +88,7 @@ def test_bad_input_is_refused_clearly():
     X, _ = blobs(n_per=5, k=2)
     with pytest.raises(InvalidParameterError, match="needs .* GB, more than the 0.00 GB allowed"):
         LatentConcepts(n_clusters=2, max_memory_gb=1e-9).fit(X)
-    with pytest.raises(InvalidParameterError, match="only 1 row"):
+    with pytest.raises(InvalidParameterError, match="only 1 sample"):
         LatentConcepts(n_clusters=2).fit(X[:1])
     with pytest.raises(InvalidParameterError, match="one entry per row of X"):
         LatentConcepts().fit(X, words=["a"])

@@ -95,5 +95,5 @@ def test_bad_input_is_refused_clearly():
         ActivationNMF(nonnegative="abs").fit(X)
     with pytest.raises(NotFittedError):
         ActivationNMF().transform(X)
-    with pytest.raises(InvalidParameterError, match="X has 2 neurons"):
+    with pytest.raises(InvalidParameterError, match="X has 2 features, but ActivationNMF is expecting 3"):
         ActivationNMF(n_components=2).fit(X).transform(X[:, :2])

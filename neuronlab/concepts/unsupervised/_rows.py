@@ -6,16 +6,28 @@ from typing import Any, Iterator
 import numpy as np
 
 from neuronlab.concepts.rankers.base import check_chunk, check_shape
+from neuronlab.concepts.validation import check_not_sparse_or_complex
 from neuronlab.errors import InvalidParameterError
 
-__all__ = ["shape_of", "read_rows", "iter_blocks", "subsample", "check_memory_need"]
+__all__ = ["as_rows", "read_rows", "iter_blocks", "subsample", "check_memory_need", "check_n_features"]
 
 
-def shape_of(X: Any) -> tuple[int, int]:
-    """``(n_rows, n_neurons)`` of a non-empty 2-D array-like or store view (sparse/complex refused)."""
-    if not hasattr(X, "shape"):
+def as_rows(X: Any) -> tuple[Any, int, int]:
+    """``X`` as something row-sliceable (arrays, h5py datasets and store views as they are; lists converted)
+    with its ``(n_rows, n_neurons)``; empty, non-2-D, sparse and complex inputs are refused."""
+    check_not_sparse_or_complex(X)
+    if not hasattr(X, "shape") or not hasattr(X, "__getitem__"):
         X = np.asarray(X)
-    return check_shape(X)
+    n_rows, n_neurons = check_shape(X)
+    return X, n_rows, n_neurons
+
+
+def check_n_features(estimator: Any, n_neurons: int) -> None:
+    """The error scikit-learn's convention asks for when X has other columns than at ``fit``."""
+    if n_neurons != estimator.n_features_in_:
+        raise InvalidParameterError(
+            f"X has {n_neurons} features, but {type(estimator).__name__} is expecting {estimator.n_features_in_} "
+            "features as input (the neurons it was fitted on)")
 
 
 def read_rows(X: Any, rows: np.ndarray, dtype=np.float64) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
-from neuronlab.concepts.unsupervised._rows import check_memory_need, read_rows, shape_of, subsample, _seed
+from neuronlab.concepts.unsupervised._rows import _seed, as_rows, check_memory_need, check_n_features, read_rows, subsample
 from neuronlab.concepts.validation import Interval, ValidatedEstimator
 from neuronlab.errors import InvalidParameterError, NotFittedError
 
@@ -177,7 +177,7 @@ class LatentConcepts(ValidatedEstimator, ClusterMixin, BaseEstimator):
         from scipy.cluster.hierarchy import linkage
 
         self._validate_params()
-        n_rows, n_neurons = shape_of(X)
+        X, n_rows, n_neurons = as_rows(X)
         if words is not None:
             words = np.asarray(words, dtype=object)
             if words.shape != (n_rows,):
@@ -189,7 +189,9 @@ class LatentConcepts(ValidatedEstimator, ClusterMixin, BaseEstimator):
         sample = sample[subsample(sample.size, self.max_rows, self.random_state)]
         n = sample.size
         if n < 2:
-            raise InvalidParameterError(f"only {n} row(s) left to cluster after the caps; need at least 2")
+            raise InvalidParameterError(f"only {n} sample(s) (rows) left to cluster after the caps; need at least 2 "
+                                        "(n_samples=1 cannot be clustered)" if n == 1 else
+                                        "no rows left to cluster after the caps; need at least 2")
         check_memory_need(4.0 * n * (n - 1) + 8.0 * n * n_neurons, f"Ward clustering of {n} rows",
                           max_memory_gb=self.max_memory_gb)
         data = read_rows(X, sample, dtype=np.float64)
@@ -210,9 +212,8 @@ class LatentConcepts(ValidatedEstimator, ClusterMixin, BaseEstimator):
         """Nearest cluster centre (Euclidean: the Ward criterion's geometry) of every row of ``X``."""
         if not hasattr(self, "cluster_centers_"):
             raise NotFittedError("This LatentConcepts instance is not fitted yet; call fit first.")
-        n_rows, n_neurons = shape_of(X)
-        if n_neurons != self.n_features_in_:
-            raise InvalidParameterError(f"X has {n_neurons} neurons, the clustering was fitted on {self.n_features_in_}")
+        X, n_rows, n_neurons = as_rows(X)
+        check_n_features(self, n_neurons)
         centers = self.cluster_centers_
         c2 = (centers ** 2).sum(axis=1)
         out = np.empty(n_rows, dtype=np.int64)

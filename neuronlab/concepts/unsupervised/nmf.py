@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from neuronlab.concepts.unsupervised._rows import iter_blocks, shape_of
+from neuronlab.concepts.unsupervised._rows import as_rows, check_n_features, iter_blocks
 from neuronlab.concepts.validation import Interval, StrOptions, ValidatedEstimator
 from neuronlab.errors import InvalidParameterError, NotFittedError
 
@@ -143,7 +143,7 @@ class ActivationNMF(ValidatedEstimator, TransformerMixin, BaseEstimator):
         self
         """
         self._validate_params()
-        n_rows, n_neurons = shape_of(X)
+        X, n_rows, n_neurons = as_rows(X)
         tick = progress or (lambda n: None)
         self.shift_ = self._shift(X, n_neurons, tick)
         if self.solver == "minibatch":
@@ -216,10 +216,8 @@ class ActivationNMF(ValidatedEstimator, TransformerMixin, BaseEstimator):
         """``W``: the component activations of every row of ``X`` (read in blocks)."""
         if not hasattr(self, "components_"):
             raise NotFittedError("This ActivationNMF instance is not fitted yet; call fit first.")
-        n_rows, n_neurons = shape_of(X)
-        if n_neurons != self.n_features_in_:
-            raise InvalidParameterError(f"X has {n_neurons} neurons, the factorisation was fitted on "
-                                        f"{self.n_features_in_}")
+        X, n_rows, n_neurons = as_rows(X)
+        check_n_features(self, n_neurons)
         out = np.empty((n_rows, self.n_components))
         for start, stop, block in iter_blocks(X, self.chunk_rows):
             out[start:stop] = self._model.transform(self._prepare(block, start))

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from neuronlab.concepts.unsupervised._rows import read_rows, shape_of, subsample
+from neuronlab.concepts.unsupervised._rows import as_rows, read_rows, subsample
 from neuronlab.concepts.validation import Interval, StrOptions, ValidatedEstimator
 from neuronlab.errors import InvalidParameterError, NeuronlabError
 
@@ -121,7 +121,7 @@ class NeuronUMAP(_BaseUMAP):
     def fit(self, X: Any, y: Any = None) -> "NeuronUMAP":
         """Embed the columns of ``X`` (``y`` is ignored)."""
         self._validate_params()
-        n_rows, n_neurons = shape_of(X)
+        X, n_rows, n_neurons = as_rows(X)
         self.rows_ = subsample(n_rows, self.max_rows, self.random_state)
         data = read_rows(X, self.rows_)
         if self.standardize:
@@ -149,7 +149,7 @@ class TokenUMAP(_BaseUMAP):
     def fit(self, X: Any, y: Any = None) -> "TokenUMAP":
         """Embed (a subset of) the rows of ``X``; ``y`` (one label per row, optional) is kept for colouring."""
         self._validate_params()
-        n_rows, n_neurons = shape_of(X)
+        X, n_rows, n_neurons = as_rows(X)
         if y is not None:
             y = np.asarray(y)
             if y.shape != (n_rows,):

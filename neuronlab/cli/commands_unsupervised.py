@@ -20,7 +20,7 @@ _METHOD_FLAGS = {
     "--max-per-type": ("max_per_type", ("latent",)),
     "--min-type-count": ("min_type_count", ("latent",)),
     "--test-size": ("test_size", ("latent",)),
-    "--max-memory-gb": ("max_memory_gb", ("latent",)),
+    "--max-memory-gb": ("max_memory_gb", ("nmf", "latent")),
     "--top-k": ("top_k", ("nmf", "latent")),
 }
 #: Python parameter -> flag (library errors name the former)
@@ -81,9 +81,10 @@ def _discover(p: argparse.ArgumentParser):
     g.add_argument("--min-type-count", type=int, default=None, help="leave out rarer word types (default 1)")
     g.add_argument("--test-size", type=float, default=None,
                    help="fraction of sentences held out to score the cluster-id classifier (default 0.2)")
-    g.add_argument("--max-memory-gb", type=float, default=None,
-                   help="memory budget of the Ward linkage (8 bytes x n^2 / 2 for n clustered rows)")
     g = p.add_argument_group("shared")
+    g.add_argument("--max-memory-gb", type=float, default=None,
+                   help="memory budget, checked before any work: latent, the Ward linkage (8 bytes x n^2 / 2 for n "
+                        "clustered rows); nmf cd/mu, the activations in float64 (16 bytes x rows x neurons)")
     g.add_argument("--max-rows", type=_positive_or_none, default=None,
                    help="umap: rows read (points for --of tokens, profile length for neurons; default 5000); "
                         "latent: rows clustered after the per-type cap (default 20000); 0 = all")

@@ -97,3 +97,10 @@ def test_bad_input_is_refused_clearly():
         ActivationNMF().transform(X)
     with pytest.raises(InvalidParameterError, match="X has 2 features, but ActivationNMF is expecting 3"):
         ActivationNMF(n_components=2).fit(X).transform(X[:, :2])
+
+
+def test_in_memory_solvers_check_memory_before_reading():
+    X = np.ones((100, 10))
+    with pytest.raises(InvalidParameterError, match=r"NMF of 100 x 10 activations.*needs .* GB.*solver='minibatch'"):
+        ActivationNMF(n_components=2, max_memory_gb=1e-9).fit(X)
+    assert ActivationNMF(n_components=2, solver="minibatch", max_iter=2, max_memory_gb=1e-9).fit(X).n_iter_ >= 1

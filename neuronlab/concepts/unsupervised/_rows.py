@@ -65,7 +65,8 @@ def _seed(random_state: Any) -> Any:
     return random_state
 
 
-def check_memory_need(need_bytes: float, what: str, *, max_memory_gb: float | None) -> None:
+def check_memory_need(need_bytes: float, what: str, *, max_memory_gb: float | None,
+                      hint: str = "lower max_rows= or max_per_type=") -> None:
     """Refuse work whose memory need exceeds ``max_memory_gb`` (or the available memory) before starting it."""
     if max_memory_gb is None:
         try:
@@ -77,4 +78,4 @@ def check_memory_need(need_bytes: float, what: str, *, max_memory_gb: float | No
     if need_bytes / 1e9 > max_memory_gb:
         raise InvalidParameterError(
             f"{what} needs {need_bytes / 1e9:.2f} GB, more than the {max_memory_gb:.2f} GB allowed "
-            "(max_memory_gb= or the available memory); lower max_rows= or max_per_type=")
+            f"(max_memory_gb= or the available memory); {hint}")

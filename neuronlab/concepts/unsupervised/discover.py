@@ -66,7 +66,7 @@ def _config(method: str, store: Any, site: str, concept: str | None, params: dic
 # ---------------------------------------------------------------------------------------------- NMF
 def discover_nmf(store: Any, site: str, *, concept: str | None = None, n_components: int = 10,
                  nonnegative: str = "relu", solver: str = "cd", max_iter: int = 500, top_k: int = 10,
-                 random_state: Any = 0, progress: Progress | None = None):
+                 max_memory_gb: float | None = None, random_state: Any = 0, progress: Progress | None = None):
     """Factorise a site's activations into neuron groups and describe each by its top neurons and tokens.
 
     Returns
@@ -79,7 +79,7 @@ def discover_nmf(store: Any, site: str, *, concept: str | None = None, n_compone
     t0 = time.perf_counter()
     view = _view(store, site)
     params = dict(n_components=n_components, nonnegative=nonnegative, solver=solver, max_iter=max_iter,
-                  top_k=top_k, random_state=random_state)
+                  top_k=top_k, max_memory_gb=max_memory_gb, random_state=random_state)
     nmf = ActivationNMF(**params).fit(view, progress=_tick(progress))
     ids = view.neuron_ids
     tokens, offsets = store.tokens(), store.offsets
@@ -279,7 +279,8 @@ DISCOVERY.register(Entry(
     "non-negative matrix factorisation into neuron groups (as Ecco), with top neurons and tokens per component",
     "Lee & Seung 1999; Alammar 2021 (Ecco)",
     params=(Param("n_components", int, ""), Param("nonnegative", str, ""), Param("solver", str, ""),
-            Param("max_iter", int, ""), Param("top_k", int, "")) + _COMMON))
+            Param("max_iter", int, ""), Param("top_k", int, ""), Param("max_memory_gb", float, "", nullable=True))
+    + _COMMON))
 DISCOVERY.register(Entry(
     "umap", "neuronlab.concepts.unsupervised.discover:discover_umap",
     "UMAP coordinates of neurons (activation profiles) or tokens, coloured by a concept (umap-learn extra)",

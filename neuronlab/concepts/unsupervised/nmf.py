@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from neuronlab.concepts.unsupervised._rows import as_rows, check_n_features, iter_blocks
+from neuronlab.concepts.unsupervised._rows import as_rows, check_memory_need, check_n_features, iter_blocks
 from neuronlab.concepts.validation import Interval, StrOptions, ValidatedEstimator
 from neuronlab.errors import InvalidParameterError, NotFittedError
 
@@ -56,6 +56,9 @@ class ActivationNMF(ValidatedEstimator, TransformerMixin, BaseEstimator):
         Rows read at a time.
     top_k : int, default=10
         Neurons and rows kept per component in ``top_neurons_`` and ``top_rows_``.
+    max_memory_gb : float or None, default=None
+        ``cd``/``mu`` hold the data in float64 (plus scikit-learn's work copy): the need, ``16 n_rows n_neurons``
+        bytes, is checked before reading against this budget (or the available memory).
     random_state : int, RandomState or None, default=0
 
     Attributes
@@ -110,12 +113,14 @@ class ActivationNMF(ValidatedEstimator, TransformerMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "chunk_rows": [Interval(Integral, 1, None, closed="left")],
         "top_k": [Interval(Integral, 1, None, closed="left")],
+        "max_memory_gb": [Interval(Real, 0, None, closed="neither"), None],
         "random_state": ["random_state"],
     }
 
     def __init__(self, n_components: int = 10, *, nonnegative: str = "relu", solver: str = "cd",
                  init: str = "nndsvda", max_iter: int = 500, tol: float = 1e-4, batch_size: int = 1024,
-                 chunk_rows: int = 8192, top_k: int = 10, random_state: Any = 0) -> None:
+                 chunk_rows: int = 8192, top_k: int = 10, max_memory_gb: float | None = None,
+                 random_state: Any = 0) -> None:
         self.n_components = n_components
         self.nonnegative = nonnegative
         self.solver = solver
@@ -125,6 +130,7 @@ class ActivationNMF(ValidatedEstimator, TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.chunk_rows = chunk_rows
         self.top_k = top_k
+        self.max_memory_gb = max_memory_gb
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
@@ -183,6 +189,8 @@ class ActivationNMF(ValidatedEstimator, TransformerMixin, BaseEstimator):
         from sklearn.decomposition import NMF
 
         n_rows = X.shape[0]
+        check_memory_need(16.0 * n_rows * X.shape[1], f"NMF of {n_rows} x {X.shape[1]} activations in memory",
+                          max_memory_gb=self.max_memory_gb, hint="use solver='minibatch', which streams row chunks")
         data = np.empty(X.shape, dtype=np.float64)
         for start, stop, block in iter_blocks(X, self.chunk_rows):
             data[start:stop] = self._prepare(block, start)

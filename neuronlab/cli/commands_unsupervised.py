@@ -136,7 +136,8 @@ def _discover(p: argparse.ArgumentParser):
 
 
 def _as_flags(text: str) -> str:
-    """Constraint errors name estimator parameters ("The 'n_clusters' parameter of LatentConcepts ..."): add the flag."""
+    """Constraint errors name estimator parameters ("The 'n_clusters' parameter of LatentConcepts ...");
+    add the flag."""
     import re
 
     def sub(m: re.Match) -> str:

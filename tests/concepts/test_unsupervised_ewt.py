@@ -4,7 +4,8 @@ Skips when the shared data folder is absent. The slice: the first 400 test sente
 ``layers.2``. Why the thresholds hold independently of this code: middle layers of BERT-type encoders separate parts
 of speech well (UPOS probes on them reach 0.9+, docs/probing.md), so clusters of their word representations are far
 purer than chance, and a cluster id carries much of the UPOS tag; the majority class (NOUN) covers under a fifth of
-EWT words. On the whole EWT test set at K = 200 the cluster-id classifier reaches 0.78 against 0.18 (docs/unsupervised.md).
+EWT words. On the whole EWT test set at K = 200 the cluster-id classifier reaches 0.78 against 0.18
+(docs/unsupervised.md).
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from neuronlab.concepts.rankers.base import check_chunk, check_shape
 from neuronlab.concepts.validation import check_not_sparse_or_complex
 from neuronlab.errors import InvalidParameterError
 
-__all__ = ["as_rows", "read_rows", "iter_blocks", "subsample", "check_memory_need", "check_n_features"]
+__all__ = ["as_rows", "read_rows", "iter_blocks", "subsample", "seed_of", "check_memory_need", "check_n_features"]
 
 
 def as_rows(X: Any) -> tuple[Any, int, int]:
@@ -54,11 +54,11 @@ def subsample(n_rows: int, max_rows: int | None, random_state: Any) -> np.ndarra
     """All row positions, or ``max_rows`` of them drawn without replacement (sorted)."""
     if max_rows is None or n_rows <= max_rows:
         return np.arange(n_rows, dtype=np.int64)
-    rng = np.random.default_rng(_seed(random_state))
+    rng = np.random.default_rng(seed_of(random_state))
     return np.sort(rng.choice(n_rows, size=int(max_rows), replace=False)).astype(np.int64)
 
 
-def _seed(random_state: Any) -> Any:
+def seed_of(random_state: Any) -> Any:
     """A seed for ``numpy.random.default_rng`` from an int, None or a ``RandomState``."""
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(0, 2**31 - 1))

@@ -271,27 +271,35 @@ def discover_latent(store: Any, site: str, *, concept: str | None = None, n_clus
 
 
 # ---------------------------------------------------------------------------------------------- registry
-DISCOVERY: Registry = Registry("discovery method", how_to_add="register an Entry in "
-                                                                "neuronlab.concepts.unsupervised.discover.DISCOVERY")
-_COMMON = (Param("random_state", int, "seed"),)
+DISCOVERY: Registry = Registry(
+    "discovery method", how_to_add="register an Entry in neuronlab.concepts.unsupervised.discover.DISCOVERY")
+
+_SEED = Param("random_state", int, "seed of every random choice")
+_TOP_K = Param("top_k", int, "top neurons/tokens per component, words per cluster")
+_MEMORY = Param("max_memory_gb", float, "memory budget checked before any work", nullable=True)
+_MAX_ROWS = Param("max_rows", int, "rows read (umap) or clustered (latent)", nullable=True)
+
 DISCOVERY.register(Entry(
     "nmf", "neuronlab.concepts.unsupervised.discover:discover_nmf",
     "non-negative matrix factorisation into neuron groups (as Ecco), with top neurons and tokens per component",
     "Lee & Seung 1999; Alammar 2021 (Ecco)",
-    params=(Param("n_components", int, ""), Param("nonnegative", str, ""), Param("solver", str, ""),
-            Param("max_iter", int, ""), Param("top_k", int, ""), Param("max_memory_gb", float, "", nullable=True))
-    + _COMMON))
+    params=(Param("n_components", int, "number of components"),
+            Param("nonnegative", str, "relu (Ecco), shift or none", choices=("relu", "shift", "none")),
+            Param("solver", str, "cd, mu (in memory) or minibatch (streams)", choices=("cd", "mu", "minibatch")),
+            Param("max_iter", int, "iterations (cd/mu) or passes (minibatch)"), _TOP_K, _MEMORY, _SEED)))
 DISCOVERY.register(Entry(
     "umap", "neuronlab.concepts.unsupervised.discover:discover_umap",
     "UMAP coordinates of neurons (activation profiles) or tokens, coloured by a concept (umap-learn extra)",
     "McInnes et al. 2018",
-    params=(Param("of", str, ""), Param("n_neighbors", int, ""), Param("min_dist", float, ""),
-            Param("max_rows", int, "", nullable=True)) + _COMMON))
+    params=(Param("of", str, "map neurons or tokens", choices=("neurons", "tokens")),
+            Param("n_neighbors", int, "UMAP neighbourhood size"), Param("min_dist", float, "UMAP min_dist"),
+            _MAX_ROWS, _SEED)))
 DISCOVERY.register(Entry(
     "latent", "neuronlab.concepts.unsupervised.discover:discover_latent",
     "latent concepts: Ward clusters of contextual word representations, B-cubed/NPMI/classifier vs a concept",
     "Dalvi et al. 2022",
-    params=(Param("n_clusters", int, ""), Param("max_per_type", int, "", nullable=True),
-            Param("min_type_count", int, ""), Param("max_rows", int, "", nullable=True),
-            Param("test_size", float, ""), Param("top_k", int, ""), Param("max_memory_gb", float, "", nullable=True))
-    + _COMMON))
+    params=(Param("n_clusters", int, "K, the number of latent concepts"),
+            Param("max_per_type", int, "occurrences kept per word type", nullable=True),
+            Param("min_type_count", int, "leave out rarer word types"), _MAX_ROWS,
+            Param("test_size", float, "fraction of sentences held out for the classifier"), _TOP_K, _MEMORY,
+            _SEED)))

@@ -7,7 +7,14 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
-from neuronlab.concepts.unsupervised._rows import _seed, as_rows, check_memory_need, check_n_features, read_rows, subsample
+from neuronlab.concepts.unsupervised._rows import (
+    as_rows,
+    check_memory_need,
+    check_n_features,
+    read_rows,
+    seed_of,
+    subsample,
+)
 from neuronlab.concepts.validation import Interval, ValidatedEstimator
 from neuronlab.errors import InvalidParameterError, NotFittedError
 
@@ -35,7 +42,7 @@ def sample_per_type(words: Any, max_per_type: int | None, *, min_count: int = 1,
     words = np.asarray(words, dtype=object)
     _, inverse, counts = np.unique(words.astype(str), return_inverse=True, return_counts=True)
     inverse = inverse.ravel()
-    rng = np.random.default_rng(_seed(random_state))
+    rng = np.random.default_rng(seed_of(random_state))
     order = rng.permutation(words.size)  # random tie order inside a type
     order = order[np.argsort(inverse[order], kind="stable")]  # grouped by type, random within
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])

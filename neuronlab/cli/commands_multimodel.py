@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 
 from ..concepts.multimodel.study import CROSSMODEL_METHODS
-from .commands_concepts import _parse_params, _speaks_flags, _write_back, _write_json
-from .registry import add_out_arguments, check_out, command, emit
+from .registry import add_out_arguments, check_out, command, emit, json_output
+
+#: Python parameter of the library -> flag of this command (library errors name the former)
+_FLAGS = {"sites": "--sites", "max_memory_gb": "--max-memory-gb", "top_k": "--top-k", "chunk_rows": "--chunk-rows"}
 
 
 @command("crossmodel", "Compare models run on the same corpus: rank neurons that other models share (maxcorr, "
@@ -61,11 +64,58 @@ def _crossmodel(p: argparse.ArgumentParser):
                              max_memory_gb=args.max_memory_gb, progress=progress)
         result.result_path = None if args.no_write_back else _write_back(first, f"crossmodel_{args.method}", result)
         report = result.to_dict()
-        _write_json(args, report, args.stores)
+        with json_output(args, args.stores) as write:
+            write(report)
         emit(args, report, _describe(report, args.top_k))
         return 0
 
     return _speaks_flags(run)
+
+
+def _speaks_flags(run):
+    """Re-raise the library's errors with command-line flags in place of Python parameter names."""
+
+    @functools.wraps(run)
+    def wrapped(args) -> int:
+        from ..errors import NeuronlabError, as_cli_flags
+
+        try:
+            return run(args)
+        except NeuronlabError as exc:
+            text = as_cli_flags(str(exc), _FLAGS)
+            if text == str(exc):
+                raise
+            raise type(exc)(text) from exc
+
+    return wrapped
+
+
+def _parse_params(items: list[str]) -> dict[str, str]:
+    """``--param NAME=VALUE`` items -> ``{NAME: VALUE}`` strings (the registry entry types them)."""
+    from ..errors import InvalidParameterError
+
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise InvalidParameterError(f"--param expects NAME=VALUE, got {item!r}")
+        out[name] = value
+    return out
+
+
+def _write_back(store_path, name: str, result) -> str:
+    """Write ``result`` into the store; a one-line error if it cannot."""
+    from ..errors import StoreError
+    from ..store import ActivationStore
+
+    try:
+        with ActivationStore.open(store_path, mode="r+") as st:
+            return result.to_store(st, name)
+    except OSError as exc:
+        if isinstance(exc, StoreError):
+            raise
+        raise StoreError(f"could not write the result into {store_path} ({exc.strerror or exc}); "
+                         "pass --no-write-back to print it without storing it") from None
 
 
 def _describe(r: dict, top_k: int) -> str:

@@ -108,8 +108,8 @@ def cross_model(
         need = memory_needed(n_cols)
         if max_memory_gb is not None and need > max_memory_gb * 2 ** 30:
             raise InvalidParameterError(
-                f"{method} on {n_cols} neurons holds their joint covariance: {need / 2 ** 30:.2f} GB, more than "
-                f"max_memory_gb={max_memory_gb}; compare fewer sites")
+                f"{method} on {n_cols} neurons holds their joint covariance: {need / 2 ** 30:.3g} GB, more than the "
+                f"budget of {max_memory_gb:g} GB; compare fewer sites (sites=) or raise max_memory_gb=")
         if entry.report == "layers":
             blocks = [st.view(s) for st, sl in zip(stores, site_lists) for s in sl]
             names = [f"{lab}:{s}" for lab, sl in zip(labels, site_lists) for s in sl]

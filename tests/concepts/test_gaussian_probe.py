@@ -79,6 +79,8 @@ def test_incremental_greedy_step_equals_from_scratch_for_every_candidate():
     for step, j in enumerate([5, 0, 7]):  # any order: the state after each add is checked against scratch
         cands = np.array([d for d in range(9) if d not in state.selected])
         scores = state.candidate_scores(cands)
+        np.testing.assert_array_equal(state.candidate_scores(), scores)  # all candidates: the same numbers
+        np.testing.assert_array_equal(state.candidate_scores(criterion="mi")[:, 0], scores[:, 0])
         for k, d in enumerate(cands):
             mi, acc = reference_mi(X, y, means, covs, prior, state.selected + [int(d)])
             assert scores[k, 0] == pytest.approx(mi, rel=1e-9, abs=1e-12)

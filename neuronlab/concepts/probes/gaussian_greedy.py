@@ -29,6 +29,7 @@ import math
 from typing import Any, Callable
 
 import numpy as np
+from scipy.linalg.blas import dger as _ger
 
 __all__ = ["GreedyGaussianState", "greedy_select", "CRITERIA"]
 
@@ -103,8 +104,10 @@ class GreedyGaussianState:
             g = (sigma_row - self.chol_rows[c, :, j] @ self.chol_rows[c]) / math.sqrt(s_j)
             r_j = self.residuals[c, :, j].copy()
             self.loglik[:, c] -= 0.5 * (_LOG_2PI + math.log(s_j) + r_j ** 2 / s_j)
-            # R <- R - r_j (K[j, :] / K[j, j]) with K[j, :] = g sqrt(s_j)
-            self.residuals[c] -= np.outer(r_j, g / math.sqrt(s_j))
+            # R <- R - r_j (K[j, :] / K[j, j]) with K[j, :] = g sqrt(s_j): BLAS ger on R^T, in place
+            updated = _ger(-1.0 / math.sqrt(s_j), g, r_j, a=self.residuals[c].T, overwrite_a=1)
+            if not np.shares_memory(updated, self.residuals):
+                self.residuals[c] = updated.T
             self.schur[c] -= g ** 2
             self.schur[c, j] = 0.0
             self.residuals[c, :, j] = 0.0
@@ -112,13 +115,15 @@ class GreedyGaussianState:
         self.chol_rows = np.concatenate([self.chol_rows, rows], axis=1)
         self.selected.append(j)
 
-    def candidate_scores(self, candidates: np.ndarray | None = None) -> np.ndarray:
+    def candidate_scores(self, candidates: np.ndarray | None = None, *, criterion: str | None = None) -> np.ndarray:
         """Mutual information (bits) and accuracy of ``S + {d}`` for every candidate ``d``.
 
         Parameters
         ----------
         candidates : int ndarray, optional
             Neurons to score; every unselected neuron by default.
+        criterion : {"mi", "accuracy"}, optional
+            Compute only this column (the other is NaN); both by default.
 
         Returns
         -------
@@ -126,27 +131,44 @@ class GreedyGaussianState:
             Column 0: ``(H(class) - mean_i(-log p(y_i | x_i[S + d]))) / ln 2``; column 1: the share of rows
             whose most probable class (``argmax_c log p(c) + log N(x[S + d] | c)``) is ``y_i``.
         """
-        if candidates is None:
+        want = (criterion in (None, "mi"), criterion in (None, "accuracy"))
+        base = (self.loglik + self.log_prior[None, :]).T[:, :, None]  # (C, N, 1)
+        block = max(1, _BLOCK_BYTES // (8 * self.n_classes * max(self.n_rows, 1) * 2))
+        if candidates is None:  # contiguous column blocks of the state: no gather of the residuals
             mask = np.ones(self.n_neurons, dtype=bool)
             mask[self.selected] = False
-            candidates = np.flatnonzero(mask)
-        candidates = np.asarray(candidates, dtype=np.int64)
+            out = np.full((self.n_neurons, 2), np.nan)
+            for start in range(0, self.n_neurons, block):
+                cols = slice(start, min(start + block, self.n_neurons))
+                s = np.where(mask[cols][None, :], self.schur[:, cols], 1.0)  # selected columns: any finite value
+                out[cols] = self._block_scores(base, s, self.residuals[:, :, cols], want)
+            return out[mask]
+        candidates = np.asarray(candidates, dtype=np.int64).reshape(-1)
         out = np.empty((candidates.shape[0], 2), dtype=np.float64)
-        per_column = 8 * self.n_classes * max(self.n_rows, 1) * 3
-        block = max(1, _BLOCK_BYTES // per_column)
-        base = (self.loglik + self.log_prior[None, :]).T[:, :, None]  # (C, N, 1)
-        rows = np.arange(self.n_rows)
         for start in range(0, candidates.shape[0], block):
             cols = candidates[start:start + block]
-            s = self.schur[:, cols][:, None, :]  # (C, 1, B)
-            r = self.residuals[:, :, cols]  # (C, N, B)
-            joint = base - 0.5 * (_LOG_2PI + np.log(s) + r * r / s)
+            out[start:start + len(cols)] = self._block_scores(base, self.schur[:, cols], self.residuals[:, :, cols],
+                                                              want)
+        return out
+
+    def _block_scores(self, base: np.ndarray, s: np.ndarray, r: np.ndarray, want: tuple[bool, bool]) -> np.ndarray:
+        """Scores of a block of candidates from their Schur complements ``s`` (C, B) and residuals ``r`` (C, N, B)."""
+        out = np.full((s.shape[1], 2), np.nan)
+        joint = np.square(r)  # becomes log p(c) + log N(x[S + d] | c), shape (C, N, B)
+        joint *= (-0.5 / s)[:, None, :]
+        joint += (-0.5 * (_LOG_2PI + np.log(s)))[:, None, :]
+        joint += base
+        if want[0]:
+            true = joint[self.y, np.arange(self.n_rows), :]  # (N, B)
             top = joint.max(axis=0)
-            log_z = top + np.log(np.exp(joint - top[None]).sum(axis=0))  # (N, B)
-            true = joint[self.y, rows, :]  # (N, B)
+            shifted = np.subtract(joint, top[None])
+            np.exp(shifted, out=shifted)
+            log_z = np.log(shifted.sum(axis=0))
+            log_z += top
             cross_entropy = (log_z - true).mean(axis=0)
-            out[start:start + len(cols), 0] = (self.class_entropy - cross_entropy) / math.log(2.0)
-            out[start:start + len(cols), 1] = (joint.argmax(axis=0) == self.y[:, None]).mean(axis=0)
+            out[:, 0] = (self.class_entropy - cross_entropy) / math.log(2.0)
+        if want[1]:
+            out[:, 1] = (joint.argmax(axis=0) == self.y[:, None]).mean(axis=0)
         return out
 
 
@@ -185,12 +207,13 @@ def greedy_select(
         mask = np.ones(state.n_neurons, dtype=bool)
         mask[state.selected] = False
         candidates = np.flatnonzero(mask)
-        scores = state.candidate_scores(candidates)
+        scores = state.candidate_scores(criterion=criterion)
         best = int(np.argmax(scores[:, column]))
         last[:] = np.nan
         last[candidates] = scores[:, column]
-        mi.append(scores[best, 0])
-        acc.append(scores[best, 1])
+        both = state.candidate_scores(candidates[best:best + 1])[0]  # the other criterion of the chosen one
+        mi.append(both[0])
+        acc.append(both[1])
         state.add(int(candidates[best]))
     last[state.selected] = np.nan
     return {"selected": np.asarray(state.selected, dtype=np.int64), "mi": np.asarray(mi),

@@ -15,7 +15,8 @@ neuronlab's step (``GreedyGaussianState``): score every candidate from the per-c
 residuals (``O(classes x rows x neurons)``), then one rank-one update of all of them. Synthetic data:
 ``--rows`` rows, ``--classes`` classes with planted mean shifts, ``n_neurons`` from ``--sizes``.
 
-Reported per size: MAP fit time and peak memory (tracemalloc: numpy allocations), the greedy state set-up
+Reported per size: MAP fit time and peak memory (tracemalloc: numpy allocations), the peak during the greedy
+step (MAP parameters + greedy state + temporaries), the greedy state set-up
 (``--selected`` adds), one step for each side, and the ratio. neuronlab's step is the median of ``--rounds``;
 the baseline runs its whole step up to ``--full-baseline-upto`` neurons (and must pick the same neuron with the
 same MI), above that it is timed on ``--baseline-candidates`` random candidates (whose MI must equal
@@ -214,7 +215,7 @@ def main() -> None:
         return
     print(f"Gaussian probe greedy step, {args.rows} rows, {args.classes} classes, {args.selected} neurons selected "
           f"before the step, {args.threads} threads ({info})")
-    print(f"{'neurons':>8} {'MAP fit s':>10} {'fit MB':>8} {'step s':>9} {'step MB':>8} {'NeuroX step s':>14} "
+    print(f"{'neurons':>8} {'MAP fit s':>10} {'fit MB':>8} {'step s':>9} {'peak MB':>8} {'NeuroX step s':>14} "
           f"{'ratio':>7}  NeuroX timing")
     for r in rows:
         print(f"{r['n_neurons']:>8} {r['map_fit_s']:>10.2f} {r['map_fit_peak_mb']:>8.0f} {r['neuronlab_step_s']:>9.3f} "

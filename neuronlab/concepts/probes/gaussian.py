@@ -17,8 +17,8 @@ from scipy.linalg import solve_triangular
 from sklearn.base import BaseEstimator
 
 from neuronlab.concepts.probes.gaussian_greedy import CRITERIA, GreedyGaussianState, greedy_select
-from neuronlab.concepts.rankers.base import check_activations, check_labels
-from neuronlab.concepts.validation import Interval, StrOptions, ValidatedEstimator
+from neuronlab.concepts.probes.linear import as_float_rows
+from neuronlab.concepts.validation import Interval, StrOptions, ValidatedEstimator, check_target
 from neuronlab.errors import InvalidParameterError, NotFittedError
 
 __all__ = ["GaussianProbe", "map_parameters"]
@@ -181,8 +181,13 @@ class GaussianProbe(ValidatedEstimator, BaseEstimator):
         self
         """
         self._validate_params()
-        X = check_activations(X)
-        classes, y_enc = check_labels(y, X.shape[0])
+        X = as_float_rows(X)
+        y = check_target(y, X.shape[0], estimator=type(self).__name__)
+        classes, y_enc = np.unique(y, return_inverse=True)
+        y_enc = y_enc.reshape(-1)
+        if len(classes) < 2:
+            raise InvalidParameterError(f"y has only one class ({classes.tolist()!r}); the Gaussian probe needs at "
+                                        "least 2 classes (e.g. the concept and everything else)")
         n_neurons = X.shape[1]
         n_dims = n_neurons if self.max_dims is None else min(self.max_dims, n_neurons)
         counts = np.bincount(y_enc, minlength=len(classes))
@@ -214,7 +219,7 @@ class GaussianProbe(ValidatedEstimator, BaseEstimator):
         return dims.astype(np.int64)
 
     def _check_X(self, X: Any) -> np.ndarray:
-        X = check_activations(X)
+        X = as_float_rows(X)
         if X.shape[1] != self.n_features_in_:
             raise InvalidParameterError(
                 f"X has {X.shape[1]} neurons but the probe was fitted on {self.n_features_in_}; pass the same columns")

@@ -197,8 +197,12 @@ class GaussianProbe(ValidatedEstimator, BaseEstimator):
         self.means_, self.covariances_, self.class_counts_ = map_parameters(
             X, y_enc, len(classes), nu0=self.nu0, reg_covar=self.reg_covar)
         self.class_prior_ = self.class_counts_ / self.class_counts_.sum()
-        state = GreedyGaussianState(self.means_, self.covariances_, np.log(self.class_prior_), X, y_enc)
-        path = greedy_select(state, n_dims, criterion=self.criterion, progress=progress)
+        if n_dims == 0:  # no selection: no greedy state (its residuals are classes x rows x neurons)
+            path = {"selected": np.zeros(0, dtype=np.int64), "mi": np.zeros(0), "accuracy": np.zeros(0),
+                    "last_scores": np.full(n_neurons, np.nan)}
+        else:
+            state = GreedyGaussianState(self.means_, self.covariances_, np.log(self.class_prior_), X, y_enc)
+            path = greedy_select(state, n_dims, criterion=self.criterion, progress=progress)
         self.selected_ = path["selected"]
         self.mi_path_ = path["mi"]
         self.accuracy_path_ = path["accuracy"]

@@ -169,3 +169,17 @@ def test_bad_input():
         MaxCorr().ranking_
     with pytest.raises(InvalidParameterError, match="variance"):
         SVCCA(variance=1.5).fit([a, b])
+
+
+@pytest.mark.parametrize("name", ["maxcorr", "mincorr", "linreg", "svcca", "cka"])
+def test_registered_methods_are_estimators(name):
+    from sklearn.base import clone
+
+    from neuronlab.concepts.multimodel import CROSSMODEL_METHODS
+
+    est = CROSSMODEL_METHODS[name].build()
+    assert set(est._parameter_constraints) == set(est.get_params())
+    copy = clone(est)
+    a, b = two_models(n=60)
+    assert copy.fit([a, b]) is copy and not hasattr(est, "n_rows_")
+    assert copy.n_features_in_ == [30, 25] and copy.n_rows_ == 60

@@ -24,6 +24,7 @@ def _load_commands() -> None:
     from . import commands_attribution  # noqa: F401
     from . import commands_compositional  # noqa: F401
     from . import commands_unsupervised  # noqa: F401
+    from . import commands_multimodel  # noqa: F401
 
 
 class _HelpFormatter(argparse.HelpFormatter):

@@ -96,8 +96,8 @@ def test_entry_names_its_module_and_real_parameters(name):
 
 
 def test_unknown_key_and_parameter_errors_list_valid_choices():
-    with pytest.raises(UnknownKeyError, match="unknown ranking method 'gini'; valid: ap, expert, iou, linear, "
-                                              "probeless, rf .add one with .*register_ranker"):
+    with pytest.raises(UnknownKeyError, match="unknown ranking method 'gini'; valid: ap, expert, gaussian, iou, "
+                                              "linear, probeless, rf .add one with .*register_ranker"):
         RANKERS["gini"]
     with pytest.raises(InvalidParameterError, match="unknown parameter 'nosuch' for ranking method 'ap'; valid: "
                                                     "signed"):

@@ -114,6 +114,13 @@ for _entry in (
     RankerEntry(
         "expert", _P + "expert:ExpertRanker", "sentence-level AP of max-pooled activations", "Suau et al. 2020",
         level="sentence"),
+    RankerEntry(
+        "gaussian", _P + "gaussian:GaussianRanker", "greedy selection order of a Gaussian probe (MI in bits or "
+        "accuracy)", "Torroba Hennigen et al. 2020",
+        params=(Param("criterion", str, "greedy criterion", choices=("mi", "accuracy")),
+                Param("max_dims", int, "greedy steps (neurons selected; every class needs more rows)"),
+                Param("nu0", float, "prior degrees of freedom (default n_neurons + 2)", nullable=True),
+                Param("reg_covar", float, "added to every covariance diagonal"))),
 ):
     register_ranker(_entry)
 del _entry

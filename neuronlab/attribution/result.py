@@ -101,12 +101,15 @@ class AttributionResult:
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), **kwargs)
 
-    def to_store(self, store, name: str) -> str:
+    def to_store(self, store, name: str, *, inputs=None) -> str:
         """Write the result under ``/results/<name>`` of an :class:`~neuronlab.store.ActivationStore` (writable).
 
         Arrays: ``attributions``, ``delta``, ``f_input``, ``f_baseline``, ``lengths`` (tokens per example),
         ``word_ids`` (padded with -1), ``tokens`` (flat, ``lengths`` per example) and, for layer methods,
-        ``per_neuron`` and ``neuron_ids`` (``site:index``).
+        ``per_neuron`` and ``neuron_ids`` (``site:index``). With ``inputs`` (the words of each example), also the
+        values per store row (:func:`~neuronlab.attribution.store_rows.row_values`: ``row_index``,
+        ``row_values``, ``example_sentence``), read back by
+        :func:`~neuronlab.attribution.store_rows.read_row_attributions`.
         """
         lengths = np.array([len(t) for t in self.tokens], dtype=np.int64)
         arrays: dict[str, Any] = {
@@ -122,5 +125,9 @@ class AttributionResult:
             arrays["head_importance"] = self.head_importance().astype(np.float32)
         for k, v in self.extras.items():
             arrays[k] = np.asarray(v, dtype=np.float32)
+        if inputs is not None:
+            from .store_rows import row_values
+
+            arrays.update(row_values(store, self, inputs))
         return store.write_result(name, arrays, config=dict(self.config, method=self.method, site=self.site),
                                   kind=f"attribution/{self.method}")

@@ -115,7 +115,7 @@ class SelfAttentionAttribution:
         AttributionResult
             ``attributions`` of shape (n_examples, heads, n_tokens, n_tokens), zero at padding;
             ``delta = sum(attributions) - (F(A) - F(0))``; ``f_baseline`` is ``F(0)`` (the layer attending to
-            nothing); ``config['probs']`` holds nothing big (the probabilities are in ``extras['probs']``).
+            nothing); ``extras['probs']`` holds the attention probabilities ``A`` that are explained.
         """
         live = self.live
         enc = live.encode(inputs)

@@ -13,7 +13,7 @@ import argparse
 import os
 import time
 
-from .commands_attribution import (_bar, _check_positive, _check_store, _class_index, _classes, _gold, _load_inputs,
+from .commands_attribution import (_check_positive, _check_store, _class_index, _classes, _gold, _load_inputs,
                                    _params, same_model)
 from .registry import add_out_arguments, check_out, command, emit, json_output
 

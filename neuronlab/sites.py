@@ -9,6 +9,10 @@ Grammar (see docs/sites.md)::
                | "layers." L ".attn"                   attention sub-layer output before the residual add
                | "layers." L ".attn.heads"             per-head context vectors (heads x head_dim)
                | "layers." L ".mlp"                    FFN hidden units after the activation
+               | "layers." L ".attn.probs"             self-attention probabilities (batch, heads, query, key);
+                                                       its units are the heads. Live models only (scoped hooks
+                                                       through the attention implementation, see
+                                                       models/attention_probs.py); never extracted into a store
 
 A neuron is ``site:index`` (``layers.3.mlp:1021``). Patterns may use ``*`` for one dotted segment
 (``layers.*`` = every block output, ``layers.*.mlp`` = every FFN) and ``**`` for any number of segments
@@ -21,14 +25,18 @@ from typing import Iterable, Sequence
 
 from .errors import InvalidParameterError, UnknownSiteError, choices
 
-__all__ = ["SITE_RE", "parse_site", "expand_sites", "neuron_id", "parse_neuron_id", "site_order_key"]
+__all__ = ["SITE_RE", "parse_site", "expand_sites", "neuron_id", "parse_neuron_id", "site_order_key", "ATTN_PROBS",
+           "is_attention_probs"]
 
 SITE_RE = re.compile(
     r"^(?:(?P<stack>encoder|decoder)\.)?"
-    r"(?:(?P<emb>embeddings)|layers\.(?P<layer>\d+)(?:\.(?P<sub>attn\.heads|attn|mlp))?)$"
+    r"(?:(?P<emb>embeddings)|layers\.(?P<layer>\d+)(?:\.(?P<sub>attn\.heads|attn\.probs|attn|mlp))?)$"
 )
 
-_SUB_ORDER = {"attn.heads": 0, "attn": 1, "mlp": 2, None: 3}
+#: the sub-site of attention probabilities (a live-model site whose units are the heads)
+ATTN_PROBS = "attn.probs"
+
+_SUB_ORDER = {"attn.probs": -1, "attn.heads": 0, "attn": 1, "mlp": 2, None: 3}
 
 
 def parse_site(name: str) -> dict:
@@ -52,6 +60,12 @@ def parse_site(name: str) -> dict:
         "sub": m.group("sub"),
         "embeddings": m.group("emb") is not None,
     }
+
+
+def is_attention_probs(name: str) -> bool:
+    """Whether ``name`` follows the grammar and names attention probabilities (``layers.L.attn.probs``)."""
+    m = SITE_RE.match(name)
+    return bool(m) and m.group("sub") == ATTN_PROBS
 
 
 def site_order_key(name: str) -> tuple:

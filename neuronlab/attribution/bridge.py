@@ -243,7 +243,8 @@ class ConceptBridge:
         return self.method if isinstance(self.method, str) else getattr(self.method, "name", self.method.__name__)
 
     # ------------------------------------------------------------------ the verb
-    def attribute(self, inputs, *, neurons, target=None, labels=None, concept: str | None = None) -> BridgeResult:
+    def attribute(self, inputs, *, neurons, target=None, labels=None, concept: str | None = None,
+                  progress: bool = False) -> BridgeResult:
         """Share and ablation effect of ``neurons`` on ``inputs`` against random sets.
 
         Parameters
@@ -259,6 +260,8 @@ class ConceptBridge:
             Gold classes (sequence classification): adds the accuracy drop under ablation.
         concept : str, optional
             For the report (default: the ranking's concept).
+        progress : bool
+            A progress bar (tqdm, on stderr): one step per attributed site and per ablated pass.
 
         Returns
         -------
@@ -290,14 +293,20 @@ class ConceptBridge:
         rand = random_like(by_site, widths, self.n_random, random_state=self.random_state)
 
         # attribution: each site once, every set's share from the same arrays
-        per_site = self._attributions(enc, target, by_site)
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=len(by_site), disable=not progress, unit="step", desc="bridge", leave=False)
+        try:
+            per_site = self._attributions(enc, target, by_site)
+            ablation, r_t, r_acc = None, None, None
+            if self.ablation:
+                ablation, r_t, r_acc = self._ablation(enc, target, labels, by_site, rand)
+        finally:
+            self._bar.close()
         total = sum(v.sum(axis=1) for v in per_site.values())  # (n_examples,)
         set_sum = sum(per_site[s][:, idx].sum(axis=1) for s, idx in by_site.items())
         share = _ratio(set_sum.sum(), total.sum())
         r_shares = np.array([_ratio(sum(per_site[s][:, r[s]].sum() for s in by_site), total.sum()) for r in rand])
-        ablation, r_t, r_acc = None, None, None
-        if self.ablation:
-            ablation, r_t, r_acc = self._ablation(enc, target, labels, by_site, rand)
         cfg = {"method": self._method_name(), "method_params": self.method_params, "attribution": self.attribution,
                "n_random": self.n_random, "random_state": self.random_state,
                "baseline": self.baseline if isinstance(self.baseline, str) else "custom",
@@ -339,6 +348,7 @@ class ConceptBridge:
                 raise InvalidParameterError(f"method {self._method_name()!r} does not attribute neurons of a site")
             a = a.sum(axis=1)
             out[s] = np.abs(a) if self.attribution == "absolute" else a
+            self._bar.update(1)
         return out
 
     def _baselines(self, by_site) -> dict:
@@ -365,9 +375,11 @@ class ConceptBridge:
         before = _run(live, enc, None, None, torch.arange(n_ex), resolved)
         vals = torch.empty(len(sets) * n_ex, before.shape[1], dtype=torch.float64)
         run = _run if len(by_site) > 1 else _SingleSite(live, enc, next(iter(by_site)))
+        self._bar.total += -(-len(sets) * n_ex // rows_per)
         for r0 in range(0, len(sets) * n_ex, rows_per):
             r = torch.arange(r0, min(r0 + rows_per, len(sets) * n_ex))
             vals[r] = run(live, enc, {s: masks[s][r // n_ex] for s in by_site}, base, r % n_ex, resolved)
+            self._bar.update(1)
         vals = vals.view(len(sets), n_ex, -1)
         t_before, t_after = before[:, 0].mean().item(), vals[:, :, 0].mean(1).numpy()
         t_eff = t_before - t_after

@@ -10,7 +10,7 @@ Examples
 >>> METHODS["layer_conductance"].short, METHODS["layer_conductance"].command
 ('conductance', 'attribute')
 >>> [e.short for e in METHODS.values() if e.command == "attribute"]
-['conductance', 'neuron-conductance', 'ig', 'grad-x-act']
+['conductance', 'neuron-conductance', 'ig', 'grad-x-act', 'attention']
 >>> METHODS.by_short("ig").name
 'layer_integrated_gradients'
 """
@@ -87,6 +87,8 @@ _STEPS = Param("steps", int, "interpolation steps")
 _MEM = Param("memory_mb", float, "memory bound of one forward/backward pass (sets the rows per pass)")
 _BATCH = Param("batch_size", int, "rows per pass (overrides memory_mb)", nullable=True)
 _INPUT = Param("input_site", str, "site where the path is interpolated")
+_HAO = ("Hao, Dong, Wei & Xu 2021, Self-Attention Attribution: Interpreting Information Interactions Inside "
+        "Transformer, AAAI")
 _DC = "Dhamdhere, Sundararajan & Yan 2018, How important is a neuron? arXiv:1805.12233"
 for _entry in (
     MethodEntry("layer_conductance", _P + "layer_conductance:LayerConductance",
@@ -104,6 +106,10 @@ for _entry in (
     MethodEntry("layer_gradient_x_activation", _P + "layer_gradient_x_activation:LayerGradientXActivation",
                 "activation times gradient, one forward/backward pass", "Shrikumar et al. 2016, arXiv:1605.01713",
                 short="grad-x-act"),
+    MethodEntry("self_attention_attribution", _P + "self_attention:SelfAttentionAttribution",
+                "integrated gradients over the attention probabilities of the site's layer, per head, query and key "
+                "token (--site layers.L or layers.L.attn.probs)", _HAO, params=(_RULE, _STEPS, _MEM, _BATCH),
+                short="attention"),
     MethodEntry("neuron_ablation", _P + "ablation:NeuronAblation",
                 "target change when each neuron (or a group) is set to a baseline",
                 "Dalvi et al. 2019, What is one grain of sand in the desert?, AAAI", params=(_MEM, _BATCH),
@@ -116,6 +122,9 @@ for _entry in (
                 "share of attribution and ablation effect of a concept's neurons against random neuron sets",
                 "Durrani, Sajjad & Dalvi 2021, NAACL tutorial: connecting concept analysis and neuron causation",
                 command=""),
+    MethodEntry("head_pruning", _P + "head_pruning:HeadPruning",
+                "head importance by self-attention attribution and the accuracy of pruning heads by it vs attention "
+                "weight and random order", _HAO, command=""),
     MethodEntry("tcav", _P + "tcav:TCAV",
                 "concept activation vectors and the class's sensitivity to them, with significance tests",
                 "Kim et al. 2018, Interpretability beyond feature attribution: TCAV, ICML", command=""),

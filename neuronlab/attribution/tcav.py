@@ -388,7 +388,8 @@ class TCAV:
         return self.classifier if isinstance(self.classifier, str) else repr(self.classifier)
 
     # -------------------------------------------------------------- the verb
-    def attribute(self, inputs, *, target, concepts, random=None, store=None, cache=None) -> TCAVResult:
+    def attribute(self, inputs, *, target, concepts, random=None, store=None, cache=None,
+                  progress: bool = False) -> TCAVResult:
         """TCAV scores of every concept at every site for the inputs of one class, with their significance.
 
         Parameters
@@ -407,6 +408,8 @@ class TCAV:
         cache : ActivationStore, optional
             Store (opened for writing) where CAVs are cached under ``/results/cav.*`` and reused. Default:
             ``store`` when it is writable.
+        progress : bool
+            A progress bar (tqdm, on stderr) over the (site, concept, run) CAV pairs.
 
         Returns
         -------
@@ -428,6 +431,9 @@ class TCAV:
         sc, rs, mg, rmg, acc, racc = (np.zeros(shape) for _ in range(6))
         deriv = np.zeros(shape + (enc.n_examples,))
         n_trained = 0
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=int(np.prod(shape)), disable=not progress, unit="run", desc="tcav", leave=False)
         for j, site in enumerate(self.sites):
             G = site_gradients(live, enc, site, resolved, positions=self.positions, batch_size=self.batch_size)
             for c, concept in enumerate(names):
@@ -440,6 +446,8 @@ class TCAV:
                     sc[c, j, i], rs[c, j, i] = np.mean(s > 0), np.mean(r > 0)
                     mg[c, j, i], rmg[c, j, i] = _magnitude(s), _magnitude(r)
                     acc[c, j, i], racc[c, j, i] = cav.accuracy, rcav.accuracy
+                    bar.update(1)
+        bar.close()
         rows, pvals = [], []
         tested, null = (sc, rs) if self.statistic == "score" else (mg, rmg)
         for c, concept in enumerate(names):

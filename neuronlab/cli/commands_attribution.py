@@ -89,13 +89,15 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
                                  "transformers classifier, or an alias / Hugging Face id")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", action="append", metavar="SENTENCE", help="an input sentence (repeatable)")
-    src.add_argument("--corpus", metavar="FILE", help="inputs: a corpus file (text, tsv, conllu, neurox) or embedded")
+    src.add_argument("--corpus", metavar="FILE", help="inputs: a corpus file (text, tsv, conllu, neurox), embedded, or "
+                                                      "store (the sentences of --store)")
     p.add_argument("--format", choices=sorted(READERS), default=None, help="corpus format (default: from the suffix)")
     p.add_argument("--label-name", default=None,
                    help="the corpus's sentence-level labels used as gold classes (default: label, or polarity for "
                         "the embedded corpus)")
     p.add_argument("--max-examples", type=int, default=None, help="use the first N inputs of the corpus")
-    p.add_argument("--site", required=True, help="the site whose neurons are analysed (`neuronlab sites` lists them)")
+    p.add_argument("--site", required=True, help="the site whose neurons are analysed (`neuronlab sites` lists them; "
+                                                 "layers.L.attn.probs: the attention heads of layer L)")
     p.add_argument("--target", default="predicted",
                    help="class explained: an index, a class name of the model, predicted (each input's predicted "
                         "class) or gold (the corpus labels)")
@@ -105,7 +107,9 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk", type=int, default=8, help="inputs per call (one progress-bar step)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
     p.add_argument("--store", default=None, help="activation store of the same model: the result is written into it "
-                                                 "(opened r+; a store from another model is refused)")
+                                                 "(opened r+; a store from another model is refused); attribute "
+                                                 "also writes the values per store row for the inputs that are "
+                                                 "sentences of the store (--corpus store: all of them)")
     p.add_argument("--name", default=None, help="result name in the store (default: <command>_<method>_<site>)")
     add_out_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -128,6 +132,8 @@ def _load_inputs(args) -> tuple[list, list | None, str]:
     _check_positive("--max-examples", args.max_examples)
     if args.text:
         return [t.split() for t in args.text], None, f"{len(args.text)} --text"
+    if args.corpus == "store":
+        return _store_inputs(args)
     if args.corpus == "embedded":
         corpus, default_label = load_embedded_corpus(), "polarity"
     else:
@@ -143,6 +149,22 @@ def _load_inputs(args) -> tuple[list, list | None, str]:
     if not sents:
         raise InvalidParameterError(f"--corpus {args.corpus!r} holds no sentences")
     return [list(s) for s in sents], (labels[: len(sents)] if labels is not None else None), str(args.corpus)
+
+
+def _store_inputs(args) -> tuple[list, None, str]:
+    """``--corpus store``: the sentences of ``--store`` (their words: the texts split at spaces)."""
+    from ..errors import InvalidParameterError
+    from ..store import ActivationStore
+
+    if not args.store:
+        raise InvalidParameterError("--corpus store reads the sentences of --store; give --store STORE")
+    _check_store(args)
+    with ActivationStore.open(args.store) as st:
+        texts = st.texts()[: st.n_done]
+    texts = texts[: args.max_examples] if args.max_examples else texts
+    if not texts:
+        raise InvalidParameterError(f"--store {args.store!r} holds no finished sentences")
+    return [t.split(" ") for t in texts], None, f"{args.store} (its sentences)"
 
 
 def _class_index(live, value: str, what: str) -> int:
@@ -269,7 +291,9 @@ def _param_help(entries) -> str:
 
 # ------------------------------------------------------------------ attribute
 @command("attribute", "Attribute a model's predictions to the neurons of a site (conductance, integrated gradients, "
-                      "gradient x activation); per-neuron and per-token attributions with the convergence delta.")
+                      "gradient x activation) or to its layer's attention heads (self-attention attribution); "
+                      "per-neuron and per-token attributions with the convergence delta; with --store, also per "
+                      "store row.")
 def _attribute(p: argparse.ArgumentParser):
     entries = _methods("attribute")
     _add_inputs(p)
@@ -318,7 +342,7 @@ def _attribute(p: argparse.ArgumentParser):
                 bar.update(c1 - c0)
             result = _concat(parts, classes, args.target_kind)
             name = args.name or f"attribute_{entry.name}_{site}"
-            path = _write_store(args, lambda st: result.to_store(st, name))
+            path = _write_store(args, lambda st: result.to_store(st, name, inputs=inputs))
             report = _attribution_report(result, live, inputs, classes, args, source, path, time.perf_counter() - t0)
             write_json(report)
         emit(args, report, _describe_attribution(report))
@@ -334,19 +358,21 @@ def _concat(parts, classes, kind: str):
     from ..attribution.result import AttributionResult
     from ..models.targets import Target
 
-    n_tok = max(r.attributions.shape[1] for r in parts)
+    n_tok = max(len(r.word_ids[0]) for r in parts)
+    first = parts[0]
+    # token axes: 1 for layer methods and neuron conductance; 2 and 3 (query, key) for self-attention attribution
+    token_axes = (2, 3) if first.attributions.ndim == 4 else (1,)
 
     def pad(a):
-        width = [(0, 0), (0, n_tok - a.shape[1])] + [(0, 0)] * (a.ndim - 2)
-        return np.pad(a, width)
+        return np.pad(a, [(0, n_tok - a.shape[i]) if i in token_axes else (0, 0) for i in range(a.ndim)])
 
-    first = parts[0]
     cfg = dict(first.config, target=Target(kind, tuple(classes)).to_dict())
+    extras = {k: np.concatenate([pad(r.extras[k]) for r in parts]) for k in first.extras}
     return AttributionResult(
         first.method, first.site, np.concatenate([pad(r.attributions) for r in parts]),
         np.concatenate([r.delta for r in parts]), np.concatenate([r.f_input for r in parts]),
         np.concatenate([r.f_baseline for r in parts]), [t for r in parts for t in r.tokens],
-        [list(w) + [-1] * (n_tok - len(w)) for r in parts for w in r.word_ids], cfg)
+        [list(w) + [-1] * (n_tok - len(w)) for r in parts for w in r.word_ids], cfg, extras)
 
 
 def _top(values, k: int, site: str) -> list:
@@ -360,7 +386,7 @@ def _attribution_report(result, live, inputs, classes, args, source, path, secon
     import numpy as np
 
     names = getattr(live.model.config, "id2label", None) or {}
-    neuronwise = result.attributions.ndim == 3
+    neuronwise = result.attributions.ndim in (3, 4)  # units: neurons, or the heads of an attn.probs site
     per_neuron = result.per_neuron() if neuronwise else None
     rel = result.relative_delta()
     examples = []

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Callable, Iterable, Mapping
 
 from ..errors import UnknownSiteError
-from ..sites import expand_sites, site_order_key
+from ..sites import expand_sites, is_attention_probs, site_order_key
 from .adapters import Adapter, Hook, site_hooks
 
 __all__ = ["StopForward", "SiteHooks", "SiteCapture", "model_sites", "list_sites", "n_layers_per_stack",
@@ -119,9 +119,17 @@ class SiteHooks:
         self._fns: dict[str, SiteFn] = {}
         self.phase: str | None = None
         self._handles: list = []
+        self._probs_fns: dict[str, SiteFn] = {}
         if fns:
-            expand_sites(list(fns), self._all_sites)  # unknown names -> UnknownSiteError listing the valid ones
-            self._fns = dict(fns)
+            fns = dict(fns)
+            self._probs_fns = {s: f for s, f in fns.items() if is_attention_probs(s)}
+            if self._probs_fns:  # attention probabilities: hooked through the attention function (attention_probs.py)
+                from .attention_probs import probs_sites
+
+                expand_sites(list(self._probs_fns), probs_sites(model, adapter))
+            self._fns = {s: f for s, f in fns.items() if s not in self._probs_fns}
+            if self._fns:
+                expand_sites(list(self._fns), self._all_sites)  # unknown names -> UnknownSiteError listing the valid ones
         self._set_sites(list(self._fns))
 
     def _set_sites(self, sites) -> None:
@@ -174,6 +182,10 @@ class SiteHooks:
                 layers_path = self.adapter.stacks[stack].layers
                 stack_path = layers_path.rsplit(".", 1)[0] if "." in layers_path else stack
                 self._handles.append(get_module(base, stack_path).register_forward_pre_hook(self._phase_hook(stack)))
+            if self._probs_fns:
+                from .attention_probs import ProbsHooks
+
+                self._handles.append(ProbsHooks(self.model, self.adapter, self._probs_fns).__enter__())
         except BaseException:
             self.remove()
             raise

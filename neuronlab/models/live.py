@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from ..errors import InvalidParameterError, UnknownModelError, choices
-from ..sites import expand_sites, parse_site
+from ..sites import expand_sites, is_attention_probs, parse_site
 from .adapters import Adapter, get_adapter
 from .capture import SiteCapture, SiteHooks, StopForward, get_module, model_sites
 from .targets import as_target
@@ -177,6 +177,7 @@ class LiveModel:
         self.info = dict(info or {"name": getattr(model.config, "_name_or_path", None),
                                   "model_type": model.config.model_type})
         self._sites = model_sites(model, self.adapter)
+        self._probs_sites: dict | None = None
         self._widths: dict[str, int] = {}
         self._skip_ok: dict[str, bool] = {}
         self._block_tuple: bool | None = None
@@ -195,6 +196,15 @@ class LiveModel:
     def sites(self) -> list[str]:
         return list(self._sites)
 
+    @property
+    def attention_sites(self) -> list[str]:
+        """The attention-probability sites ``layers.L.attn.probs`` (live only; their units are the heads)."""
+        if self._probs_sites is None:
+            from .attention_probs import probs_sites
+
+            self._probs_sites = probs_sites(self.model, self.adapter)
+        return list(self._probs_sites)
+
     def site(self, name: str) -> str:
         """Validate one site name (no globs).
 
@@ -205,6 +215,8 @@ class LiveModel:
         """
         if not isinstance(name, str) or "," in name or "*" in name:
             raise InvalidParameterError(f"site: expected one site name, got {name!r}")
+        if is_attention_probs(name):
+            return expand_sites([name], self.attention_sites)[0]
         return expand_sites([name], self._sites)[0]
 
     def width(self, site: str) -> int:
@@ -212,7 +224,10 @@ class LiveModel:
         site = self.site(site)
         if site not in self._widths:
             enc = self.encode([["hello", "world"]])
-            self._widths[site] = int(self.activations(enc, site).shape[-1])
+            if is_attention_probs(site):  # the units of an attention-probability site are its heads
+                self._widths[site] = int(self.attention(enc, site).shape[1])
+            else:
+                self._widths[site] = int(self.activations(enc, site).shape[-1])
         return self._widths[site]
 
     def check_neurons(self, site: str, neurons) -> list[int]:
@@ -343,6 +358,25 @@ class LiveModel:
             except StopForward:
                 pass
             return cap.outputs[site]
+
+    def attention(self, enc: Encoded, site: str, rows=None):
+        """Attention probabilities of ``layers.L.attn.probs`` (tensor (n_rows, heads, tokens, tokens), no grad).
+
+        Padded key positions hold 0; rows of padded query positions are meaningless.
+        """
+        import torch
+
+        site = self.site(site)
+        if not is_attention_probs(site):
+            raise InvalidParameterError(f"site {site!r} is not an attention-probability site (layers.L.attn.probs)")
+        seen = {}
+
+        def record(a):
+            seen["a"] = a.detach()
+
+        with self.hooks({site: record}), torch.no_grad():
+            self.forward(enc, rows)
+        return seen["a"]
 
     # -------------------------------------------------------------- running from a site
     def _stack_layers(self):

@@ -21,6 +21,8 @@ RUNS = {
     "greedy_ablation": lambda cls, live: cls(live, "layers.0", k=2).attribute(INPUTS, target=1, candidates=[1, 2, 3]),
     "concept_bridge": lambda cls, live: cls(live, n_random=3, method_params={"steps": 2}).attribute(
         INPUTS, neurons=["layers.0:1", "layers.1.mlp:2"], labels=[1, 0]),
+    "self_attention_attribution": lambda cls, live: cls(live, "layers.1", steps=3).attribute(INPUTS, target=1),
+    "head_pruning": lambda cls, live: cls(live, steps=2).attribute(INPUTS, labels=[1, 0]),
     "tcav": lambda cls, live: cls(live, "layers.0", n_runs=2).attribute(
         INPUTS, target=1, concepts={"c": ["a red car", "a blue hat"]}, random=["he ran", "we ate", "it fell", "I sang"]),
 }

@@ -194,6 +194,53 @@ def test_attribute_into_store_and_out_file(trained, tmp_path):
                           "--out", clf_store, "--overwrite", "--quiet"), "also an input")
 
 
+def test_attribute_attention_heads_equals_the_library(trained, live):
+    from neuronlab.attribution import SelfAttentionAttribution
+
+    rc, out, err = cli("attribute", trained[3], "--text", TEXTS[0], "--text", TEXTS[2], "--site", "layers.1.attn.probs",
+                       "--method", "attention", "--param", "steps=4", "--target", "1", "--json", "--quiet")
+    assert rc == 0, err
+    rep = json.loads(out)
+    lib = SelfAttentionAttribution(live, "layers.1", steps=4).attribute([TEXTS[0].split(), TEXTS[2].split()],
+                                                                       target=1)
+    np.testing.assert_allclose(rep["per_neuron_mean"], lib.per_neuron().mean(axis=0), rtol=1e-5, atol=1e-12)
+    assert {n for n, _ in rep["top_neurons"]} == {"layers.1.attn.probs:0", "layers.1.attn.probs:1"}
+    assert rep["max_relative_delta"] < 1e-2
+    # the text output names the heads
+    rc, text, _ = cli("attribute", trained[3], "--text", TEXTS[0], "--site", "layers.2.attn.probs", "--method",
+                      "attention", "--param", "steps=2", "--quiet")
+    assert rc == 0 and "layers.2.attn.probs:" in text
+
+
+def test_attribute_writes_rows_aligned_with_the_store(trained, tmp_path):
+    """`attribute --corpus store --store S` attributes the store's sentences and writes one value per store row."""
+    import shutil
+
+    from neuronlab.attribution.store_rows import read_row_attributions
+    from neuronlab.store import ActivationStore
+
+    clf_store, _ = _stores(trained)
+    store = tmp_path / "c.h5"
+    shutil.copy(clf_store, store)
+    rc, out, err = cli("attribute", trained[3], "--corpus", "store", "--store", store, "--site", "layers.1",
+                       "--method", "grad-x-act", "--name", "gxa", "--json", "--quiet")
+    assert rc == 0, err
+    rep = json.loads(out)
+    with ActivationStore.open(store) as st:
+        rows = read_row_attributions(st, "gxa")
+        words, n_rows, n_sent = st.tokens(), st.n_rows, st.n_sentences
+    assert rep["n_examples"] == n_sent == len(TEXTS)
+    assert list(rows.rows) == list(range(n_rows)) and list(rows.example_sentence) == [0, 1, 2]
+    assert words == " ".join(TEXTS).split()
+    # each sentence's rows sum to its per-neuron attribution less the special tokens' share
+    per_token = np.asarray([ex["per_token"] for ex in rep["examples"]], dtype=object)
+    assert rows.values.shape == (n_rows, 32) and rows.unit_ids[0] == "layers.1:0"
+    first = np.asarray(per_token[0])
+    np.testing.assert_allclose(rows.values[:4].sum(axis=1), first[1:-1], rtol=1e-5, atol=1e-9)
+    assert_user_error(cli("attribute", trained[3], "--corpus", "store", "--site", "layers.1", "--quiet"),
+                      "--corpus store reads the sentences of --store")
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--target", "7"], "--target '7' is not a class of the model; it has 2 classes: 0 (neg), 1 (pos)"),
     (["--target", "happy"], "--target 'happy' is not a class"),
@@ -217,7 +264,7 @@ def test_method_choices_come_from_the_registry(trained):
     from neuronlab.cli.main import build_parser
 
     shorts = [e.short for e in METHODS.values() if e.command == "attribute"]
-    assert shorts == ["conductance", "neuron-conductance", "ig", "grad-x-act"]
+    assert shorts == ["conductance", "neuron-conductance", "ig", "grad-x-act", "attention"]
     register_method(MethodEntry("my_method", "neuronlab.attribution:LayerGradientXActivation", "a test method",
                                 short="mine"))
     try:

@@ -54,14 +54,20 @@ def _extract(p: argparse.ArgumentParser):
                    help="keep rows for special tokens ([CLS], [SEP], ...) at token granularity and pool over them")
     g = p.add_argument_group("how")
     g.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="storage precision")
+    g.add_argument("--compute-dtype", choices=["float32", "tf32", "bfloat16", "float16"], default=None,
+                   help="arithmetic of the forward pass (default: float32 on cpu, tf32 on cuda: a GPU run is bound by "
+                        "copying activations to the host and disk, and tf32's error is the size of float16 storage "
+                        "rounding; tf32 needs a CUDA device)")
     g.add_argument("--engine", choices=["auto", "native", "hf"], default="auto",
                    help="how the model runs: native computes BERT-family encoders (BERT, RoBERTa, XLM-R, ELECTRA, "
                         "DistilBERT) from their weights without padding and without importing transformers; hf runs "
                         "any transformers model with hooks; auto takes native where it applies")
     g.add_argument("--batch-size", type=int, default=None,
-                   help="at most this many sequences per forward pass (default: 32 for hf, no limit for native)")
+                   help="at most this many sequences per forward pass (default: 32 for hf, 128 on cuda; no limit for "
+                        "native)")
     g.add_argument("--batch-tokens", type=int, default=None,
-                   help="at most this many tokens per forward pass (default: 2048 for native, no limit for hf)")
+                   help="at most this many tokens per forward pass (default: 2048 for native, 16384 on cuda; no limit "
+                        "for hf)")
     g.add_argument("--workers", type=int, default=None,
                    help="batches computed at once, each with threads/workers torch threads "
                         "(default: native on CPU min(threads, 4), else 1)")
@@ -95,7 +101,8 @@ def _extract(p: argparse.ArgumentParser):
         with safe_out(args, _corpus_inputs(args), in_place=in_place) as target:
             config = ExtractionConfig(
                 sites=args.sites, granularity=args.granularity, aggregation=args.aggregation, pooling=args.pooling,
-                dtype=args.dtype, batch_size=args.batch_size, batch_tokens=args.batch_tokens,
+                dtype=args.dtype, compute_dtype=args.compute_dtype, batch_size=args.batch_size,
+                batch_tokens=args.batch_tokens,
                 max_length=args.max_length, window_overlap=args.window_overlap, special_tokens=args.special_tokens,
                 device=args.device, memory_mb=args.memory_mb, engine=args.engine, workers=args.workers,
                 allow_nonfinite=args.allow_nonfinite,

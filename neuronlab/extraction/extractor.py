@@ -32,8 +32,9 @@ __all__ = ["Extractor", "extract", "PipelineHooks"]
 
 log = logging.getLogger("neuronlab.extraction")
 
-#: engine defaults: (sequences per batch, tokens per batch)
+#: engine defaults: (sequences per batch, tokens per batch); on a GPU larger batches keep the chip busy
 _BATCH_DEFAULTS = {"hf": (32, None), "native": (None, 2048)}
+_GPU_BATCH_DEFAULTS = {"hf": (128, None), "native": (None, 16384)}
 _MAX_DEFAULT_WORKERS = 4
 
 
@@ -50,6 +51,10 @@ class Extractor:
         Show a progress bar (tqdm, on stderr).
     hooks : PipelineHooks, optional
         Callbacks at fixed points of the pipeline (tests use them instead of timing).
+    staged : bool, optional
+        The device path of the pipeline (aggregation and storage cast on the device, asynchronous copies
+        into a ring of pinned host buffers, see :mod:`.staging`). None: on for CUDA devices, off on the
+        CPU (where it computes the same bytes; tests turn it on there).
 
     Attributes
     ----------
@@ -68,7 +73,7 @@ class Extractor:
     """
 
     def __init__(self, model: Engine | LoadedModel | str, config: ExtractionConfig | None = None, *,
-                 progress: bool = True, hooks: PipelineHooks | None = None):
+                 progress: bool = True, hooks: PipelineHooks | None = None, staged: bool | None = None):
         self.config = config or ExtractionConfig()
         cfg = self.config
         if isinstance(model, Engine):
@@ -76,9 +81,11 @@ class Extractor:
                 raise InvalidParameterError(f"config.engine is {cfg.engine!r} but a {model.name!r} engine was given")
             self.engine = model
         elif isinstance(model, LoadedModel):
-            self.engine = engine_from_loaded(model, engine=cfg.engine)
+            self.engine = engine_from_loaded(model, engine=cfg.engine, compute_dtype=cfg.compute_dtype)
         else:
-            self.engine = load_engine(model, engine=cfg.engine, device=cfg.device)
+            self.engine = load_engine(model, engine=cfg.engine, device=cfg.device, compute_dtype=cfg.compute_dtype)
+        on_gpu = str(self.engine.device).startswith("cuda")
+        self.staged = on_gpu if staged is None else bool(staged)
         self.progress = progress
         self.hooks = hooks or PipelineHooks()
         self.sites = self.engine.resolve(cfg.sites)
@@ -89,7 +96,8 @@ class Extractor:
                 "or less (longer sentences are processed in overlapping windows)")
         self.max_length = cfg.max_length or limit or 512
         self.overlap = window_overlap(self.engine.tokenizer, self.max_length, cfg.window_overlap)
-        default_seqs, default_tokens = _BATCH_DEFAULTS.get(self.engine.name, (32, None))
+        defaults = _GPU_BATCH_DEFAULTS if on_gpu else _BATCH_DEFAULTS
+        default_seqs, default_tokens = defaults.get(self.engine.name, (32, None))
         self.batch_size = cfg.batch_size if cfg.batch_size is not None else default_seqs
         self.batch_tokens = cfg.batch_tokens if cfg.batch_tokens is not None else default_tokens
         self.stats: dict = {}
@@ -136,7 +144,7 @@ class Extractor:
     def _pipeline(self, plan: Plan, corpus: Corpus) -> Pipeline:
         return Pipeline(self.engine, self.sites, self.config, plan, corpus.texts(), max_length=self.max_length,
                         overlap=self.overlap, batch_size=self.batch_size, batch_tokens=self.batch_tokens,
-                        hooks=self.hooks)
+                        hooks=self.hooks, staged=self.staged)
 
     # ------------------------------------------------------------------ main loop
     def extract(
@@ -187,7 +195,7 @@ class Extractor:
         config = dict(self.config.to_dict(), sites=",".join(self.sites), max_length=self.max_length,
                       window_overlap=self.overlap, corpus=corpus.source, n_sentences=len(corpus),
                       engine=self.engine.name, batch_size=self.batch_size, batch_tokens=self.batch_tokens,
-                      workers=workers)
+                      workers=workers, compute_dtype=getattr(self.engine, "compute_dtype", "float32"))
         store = reopen_for_resume(out, corpus, config, self.engine.info) if resume and out.exists() else None
         todo = chunks_to_do(plan.chunks, store.n_done if store is not None else 0)
         first = todo[0][0] if todo else len(corpus)
@@ -245,6 +253,8 @@ class Extractor:
             "sentences": len(corpus) - first,
             "tokens": n_tokens,
             "rows": int(plan.offsets[-1] - plan.offsets[first]),
+            "bytes": int(plan.offsets[-1] - plan.offsets[first]) * sum(widths.values())
+            * (2 if self.config.dtype == "float16" else 4),  # activation bytes written to the store
             "workers": workers,
             "threads_per_worker": threads,
         }

@@ -221,6 +221,11 @@ class EncoderEngine(Engine):
     info : dict
         Provenance for the store (name, path, ...); the engine adds family, engine and fingerprint.
     device : str
+    compute_dtype : {"float32", "tf32", "bfloat16", "float16"}
+        Arithmetic of the forward pass (:mod:`~neuronlab.models.engines.precision`): weights are held in
+        that type; ``run`` returns activations in it.
+    fingerprint : str, optional
+        The weight fingerprint, when the caller already has it.
 
     Raises
     ------
@@ -243,8 +248,10 @@ class EncoderEngine(Engine):
     name = "native"
 
     def __init__(self, config: Mapping, tensors: Mapping, tokenizer, info: Mapping, *, device: str = "cpu",
-                 fingerprint: str | None = None):
+                 fingerprint: str | None = None, compute_dtype: str = "float32"):
         import torch
+
+        from .precision import check_compute_dtype, weight_dtype
 
         why = native_support(config)
         if why:
@@ -254,6 +261,8 @@ class EncoderEngine(Engine):
         self.config = dict(config)
         self.tokenizer = tokenizer
         self.device = device
+        self.compute_dtype = check_compute_dtype(compute_dtype, device)
+        wdtype = weight_dtype(compute_dtype)
         self.hidden = int(spec.get(config, "hidden"))
         self.n_heads = int(spec.get(config, "heads"))
         self.head_dim = self.hidden // self.n_heads
@@ -276,7 +285,7 @@ class EncoderEngine(Engine):
                     return None
                 raise UnknownModelError(f"the checkpoint has no tensor {name!r}: it is not a {spec.family} model "
                                         "this engine can read; use engine='hf'")
-            return t.detach().to(device=device, dtype=torch.float32).contiguous()
+            return t.detach().to(device=device, dtype=wdtype).contiguous()
 
         e = spec.emb
         self.word = get(e["word"])
@@ -327,6 +336,12 @@ class EncoderEngine(Engine):
 
     # ------------------------------------------------------------------ the verb
     def run(self, batch, sites):
+        from .precision import matmul_precision
+
+        with matmul_precision(self.compute_dtype):
+            return self._run(batch, sites)
+
+    def _run(self, batch, sites):
         import torch
         import torch.nn.functional as F
 
@@ -337,10 +352,10 @@ class EncoderEngine(Engine):
         last_layer = -1 if deepest["embeddings"] else deepest["layer"]
         lengths = [len(x) for x in batch]
         dev = self.device
-        ids = torch.as_tensor([t for x in batch for t in x], dtype=torch.long, device=dev)
-        positions = torch.cat([torch.arange(n) for n in lengths]).to(dev) + self.pos_offset
-        if int(positions.max()) >= self.pos.shape[0]:
+        if max(lengths) + self.pos_offset > self.pos.shape[0]:  # checked on the host: no device sync
             raise ValueError(f"a sequence of {max(lengths)} tokens exceeds the model's {self.max_positions} positions")
+        ids = torch.as_tensor([t for x in batch for t in x], dtype=torch.long).to(dev, non_blocking=True)
+        positions = (torch.cat([torch.arange(n) for n in lengths]) + self.pos_offset).to(dev, non_blocking=True)
         out: dict = {}
         with torch.inference_mode():
             x = self.word.index_select(0, ids)

@@ -149,6 +149,9 @@ def extract_job(spec: dict) -> dict:
         "tokens": int(stats["tokens"]), "rows": int(stats["rows"]), "sentences": int(stats["sentences"]),
         "store_bytes": int(stats["rows"]) * width * itemsize,
         "forward_seconds": round(float(stats.get("forward_seconds", 0.0)), 3),
+        "setup_seconds": round(float(stats.get("setup_seconds", 0.0)), 3),
+        "drain_seconds": round(float(stats.get("drain_seconds", 0.0)), 3),
+        "attention_buckets": bool(getattr(ex.engine, "attention_buckets", False)),
         "staged": bool(getattr(ex, "staged", False)),
         "compute_dtype": getattr(ex.engine, "compute_dtype", "float32"),
     }
@@ -360,7 +363,7 @@ def main(argv=None) -> int:
         report["gpu"] = {"name": prop.name, "memory_gb": round(prop.total_memory / 1e9, 1),
                          "sms": prop.multi_processor_count}
     report["cpus"] = os.cpu_count()
-    report["disk"] = shutil.disk_usage(work)._asdict()
+    report["workdir_usage"] = shutil.disk_usage(work)._asdict()
 
     def save() -> None:
         if args.json_out:
@@ -369,6 +372,10 @@ def main(argv=None) -> int:
     def stage(name: str, fn, group: str | None = None):
         if (group or name.split(":")[0]) not in args.stages.split(","):
             return None
+        k = 2
+        while name in report:  # a repeated run keeps its own entry
+            name = f"{name.split('#')[0]}#{k}"
+            k += 1
         t = time.perf_counter()
         try:
             res = fn()
@@ -434,7 +441,7 @@ def main(argv=None) -> int:
         if args.baseline:
             stage(f"extract:{shape}:baseline", lambda: run_job(spec, Path(args.baseline), timeout))
         dts = [d for d in args.compute_dtypes.split(",") if d != "tf32" or args.device.startswith("cuda")]
-        for dt in dts:
+        for dt in dts:  # a dtype listed twice is run twice (the spread of repeated runs)
             stage(f"extract:{shape}:new:{dt}", lambda: run_job(dict(spec, compute_dtype=dt), new_path, timeout))
             if shape != "bert-base":
                 break  # the second shape: the default compute dtype only
@@ -447,6 +454,7 @@ def main(argv=None) -> int:
                                       timeout))
         stage(f"plain:{shape}", lambda: plain_loop(m, args.ewt, args.n_sentences, args.device))
         if shape in ("bert-base", "tiny"):
+            dts = list(dict.fromkeys(dts))
             stage(f"dtype:{shape}", lambda: dtype_errors(m, args.ewt, 400, args.device, dts))
 
     # summary table

@@ -30,6 +30,7 @@ from typing import Callable, Mapping, Sequence
 
 from ...errors import UnknownModelError, choices
 from ...sites import parse_site
+from .attention import attend, equal_length_runs, plan_attention
 from .base import Engine, block_sites
 
 __all__ = ["EncoderSpec", "ENCODER_SPECS", "register_encoder", "ACTIVATIONS", "native_support", "EncoderEngine"]
@@ -261,6 +262,9 @@ class EncoderEngine(Engine):
         self.config = dict(config)
         self.tokenizer = tokenizer
         self.device = device
+        #: attention in padded buckets (few calls per layer) instead of one call per sequence length:
+        #: on by default on CUDA, where kernel launches, not arithmetic, cost the time (see .attention)
+        self.attention_buckets = str(device).startswith("cuda")
         self.compute_dtype = check_compute_dtype(compute_dtype, device)
         wdtype = weight_dtype(compute_dtype)
         self.hidden = int(spec.get(config, "hidden"))
@@ -336,9 +340,9 @@ class EncoderEngine(Engine):
 
     # ------------------------------------------------------------------ the verb
     def run(self, batch, sites):
-        from .precision import matmul_precision
+        from .precision import attention_kernels, matmul_precision
 
-        with matmul_precision(self.compute_dtype):
+        with matmul_precision(self.compute_dtype), attention_kernels(self.device):
             return self._run(batch, sites)
 
     def _run(self, batch, sites):
@@ -367,20 +371,16 @@ class EncoderEngine(Engine):
                 x = torch.addmm(self.emb_proj[1], x, self.emb_proj[0].t())
             if "embeddings" in want:
                 out["embeddings"] = x
-            groups = _equal_length_runs(lengths)
-            H, dh, d = self.n_heads, self.head_dim, self.hidden
-            scale = 1.0 / math.sqrt(dh)
+            attn_plan = plan_attention(lengths, dev, buckets=self.attention_buckets)
+            d = self.hidden
+            scale = 1.0 / math.sqrt(self.head_dim)
             for L in range(last_layer + 1):
                 p = self.layers[L]
                 name = f"layers.{L}"
                 stop_after = deepest["sub"] if L == last_layer else None
                 qkv = torch.addmm(p["qkv_b"], x, p["qkv_w"].t())
                 ctx = torch.empty((x.shape[0], d), dtype=x.dtype, device=dev)
-                for start, b, T in groups:
-                    blk = qkv[start: start + b * T].view(b, T, 3, H, dh)
-                    q, k, v = (blk[:, :, i].transpose(1, 2) for i in range(3))
-                    o = F.scaled_dot_product_attention(q, k, v, scale=scale)
-                    ctx[start: start + b * T].view(b, T, H, dh).copy_(o.transpose(1, 2))
+                attend(qkv, ctx, attn_plan, self.n_heads, scale)
                 del qkv
                 if f"{name}.attn.heads" in want:
                     out[f"{name}.attn.heads"] = ctx
@@ -415,18 +415,3 @@ def _strip_prefix(tensors: Mapping, prefixes: Sequence[str]) -> dict:
         if any(k.startswith(pre) for k in tensors):
             return {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
     return dict(tensors)
-
-
-def _equal_length_runs(lengths: Sequence[int]) -> list[tuple[int, int, int]]:
-    """``(first row, number of sequences, length)`` of each run of equally long consecutive sequences."""
-    runs: list[tuple[int, int, int]] = []
-    row = 0
-    i = 0
-    while i < len(lengths):
-        j = i
-        while j < len(lengths) and lengths[j] == lengths[i]:
-            j += 1
-        runs.append((row, j - i, lengths[i]))
-        row += (j - i) * lengths[i]
-        i = j
-    return runs

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from ...errors import InvalidParameterError, choices
 
-__all__ = ["COMPUTE_DTYPES", "weight_dtype", "matmul_precision", "check_compute_dtype"]
+__all__ = ["COMPUTE_DTYPES", "weight_dtype", "matmul_precision", "check_compute_dtype", "attention_kernels"]
 
 #: compute dtype -> (torch dtype name of weights and activations, float32 matmul precision)
 _MODES = {
@@ -62,3 +62,21 @@ def matmul_precision(name: str):
         yield
     finally:
         torch.set_float32_matmul_precision(old)
+
+
+@contextmanager
+def attention_kernels(device: str):
+    """On CUDA: scaled-dot-product attention through the flash, memory-efficient or math kernels only.
+
+    cuDNN's attention (which torch prefers for bfloat16/float16 on Hopper) builds an execution plan for
+    every new shape; extraction's batches come in many shapes (one per sequence length and bucket), and
+    the plan building made a bfloat16 extraction 7x slower than float32 on an H200 (docs/benchmarks.md,
+    issue 13). Nothing changes on other devices.
+    """
+    if not str(device).startswith("cuda"):
+        yield
+        return
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
+        yield

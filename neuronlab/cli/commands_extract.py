@@ -76,6 +76,10 @@ def _extract(p: argparse.ArgumentParser):
                    help="tokens per model input; longer sentences run in overlapping windows (default: model max)")
     g.add_argument("--window-overlap", type=int, default=None, help="tokens shared by windows (default: max_length/4)")
     g.add_argument("--memory-mb", type=int, default=256, help="memory for one write chunk of activations")
+    g.add_argument("--shard", default=None, metavar="I/N",
+                   help="extract only shard I of N (from 0): a contiguous share of the run's write chunks, into a "
+                        "store that `neuronlab merge` joins with the other shards' stores into the single run's "
+                        "store (one process per GPU: see docs/scale.md)")
     g.add_argument("--allow-nonfinite", action="store_true",
                    help="store NaN/inf activations from the model (default: stop with an error naming site and sentence)")
     g = p.add_argument_group("output")
@@ -92,8 +96,10 @@ def _extract(p: argparse.ArgumentParser):
 
     def run(args) -> int:
         from ..extraction import ExtractionConfig, Extractor
+        from ..extraction.sharding import parse_shard
         from ..store import ActivationStore
 
+        shard = parse_shard(args.shard)  # a malformed --shard is refused before any work
         out = Path(args.out)
         # fresh and resumed runs write in place (resumable after a kill); --overwrite of an existing store
         # writes a temporary store that replaces the old one only on success. All under the output's lock.
@@ -114,7 +120,7 @@ def _extract(p: argparse.ArgumentParser):
             ex = Extractor(args.model, config, progress=not args.quiet and not args.json)
             if not args.quiet:
                 log.info("engine: %s; sites: %s", ex.engine.name, ", ".join(ex.sites))
-            store = ex.extract(corpus, target, resume=args.resume and target.exists())
+            store = ex.extract(corpus, target, resume=args.resume and target.exists(), shard=shard)
             if not in_place:
                 store.close()
         if not in_place:

@@ -27,6 +27,7 @@ from .labels import row_tokens, write_labels
 from .pipeline import Pipeline, PipelineHooks
 from .planning import Plan, plan_extraction, window_overlap
 from .resume import chunks_to_do, reopen_for_resume
+from .sharding import parse_shard, shard_chunks
 
 __all__ = ["Extractor", "extract", "PipelineHooks"]
 
@@ -155,6 +156,7 @@ class Extractor:
         overwrite: bool = False,
         resume: bool = False,
         stop_after_chunks: int | None = None,
+        shard: tuple[int, int] | str | None = None,
     ) -> ActivationStore:
         """Run the extraction and return the (complete) store, opened read/write.
 
@@ -170,6 +172,10 @@ class Extractor:
             the write chunk that holds the first sentence not written.
         stop_after_chunks : int, optional
             Testing aid: stop (leaving an incomplete store) after this many chunks.
+        shard : (int, int) or "I/N", optional
+            Extract only shard I of N (counted from 0): a contiguous share of the whole run's write chunks
+            (:mod:`.sharding`), into a store of those sentences that
+            :func:`neuronlab.store.merge.merge_stores` joins with the other shards' stores.
 
         Raises
         ------
@@ -188,6 +194,7 @@ class Extractor:
         out = Path(out)
         if out.exists() and not (overwrite or resume):
             raise StoreError(f"{str(out)!r} exists; pass overwrite=True to replace it or resume=True to continue it")
+        shard = parse_shard(shard)
         t0 = time.perf_counter()
         widths = self.site_widths()
         plan = self._plan(corpus, widths)
@@ -196,6 +203,8 @@ class Extractor:
                       window_overlap=self.overlap, corpus=corpus.source, n_sentences=len(corpus),
                       engine=self.engine.name, batch_size=self.batch_size, batch_tokens=self.batch_tokens,
                       workers=workers, compute_dtype=getattr(self.engine, "compute_dtype", "float32"))
+        if shard is not None:
+            corpus, plan, config = self._shard(corpus, plan, config, widths, *shard)
         store = reopen_for_resume(out, corpus, config, self.engine.info) if resume and out.exists() else None
         todo = chunks_to_do(plan.chunks, store.n_done if store is not None else 0)
         first = todo[0][0] if todo else len(corpus)
@@ -260,6 +269,17 @@ class Extractor:
         }
         return store
 
+    def _shard(self, corpus: Corpus, plan: Plan, config: dict, widths: dict, index: int, count: int):
+        """The shard's corpus, plan (the whole run's chunks, shifted) and config (with the shard keys)."""
+        chunks = shard_chunks(plan.chunks, index, count)
+        s0, s1 = chunks[0][0], chunks[-1][1]
+        sub = corpus.subset(range(s0, s1))
+        sub_plan = self._plan(sub, widths)
+        sub_plan.chunks = [(a - s0, b - s0) for a, b in chunks]
+        config = dict(config, n_sentences=len(sub), shard=f"{index}/{count}", shard_sentences=[s0, s1],
+                      corpus_sentences=len(corpus))
+        return sub, sub_plan, config
+
     def _create_store(self, out: Path, corpus: Corpus, plan: Plan, widths: dict, config: dict,
                       overwrite: bool) -> ActivationStore:
         cfg = self.config
@@ -289,6 +309,7 @@ def _progress(enabled: bool, **kw):
 
 
 def extract(model, corpus: Corpus, out, *, config: ExtractionConfig | None = None, overwrite: bool = False,
-            resume: bool = False, progress: bool = True) -> ActivationStore:
+            resume: bool = False, progress: bool = True, shard=None) -> ActivationStore:
     """Functional shortcut for ``Extractor(model, config).extract(corpus, out)``."""
-    return Extractor(model, config, progress=progress).extract(corpus, out, overwrite=overwrite, resume=resume)
+    return Extractor(model, config, progress=progress).extract(corpus, out, overwrite=overwrite, resume=resume,
+                                                               shard=shard)

@@ -356,7 +356,8 @@ def main(argv=None) -> int:
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     new_path = ROOT
-    report: dict = {"argv": sys.argv, "torch": torch.__version__, "device": args.device, "n_sentences": args.n_sentences,
+    report: dict = {"argv": sys.argv, "torch": torch.__version__, "device": args.device,
+                    "n_sentences": args.n_sentences,
                     "memory_mb": args.memory_mb}
     if args.device.startswith("cuda"):
         prop = torch.cuda.get_device_properties(0)
@@ -470,7 +471,8 @@ def main(argv=None) -> int:
                 continue
             gbs = r["bytes_per_s"] / 1e9
             rows.append({"run": key, "tokens_per_s": r["tokens_per_s"], "gb_s": round(gbs, 3),
-                         "x_baseline": round(r["tokens_per_s"] / b["tokens_per_s"], 2) if b.get("tokens_per_s") else None,
+                         "x_baseline": (round(r["tokens_per_s"] / b["tokens_per_s"], 2)
+                                        if b.get("tokens_per_s") else None),
                          "of_bound": round(gbs / bound, 3) if bound else None,
                          "tokens_per_s_fsync": r.get("tokens_per_s_fsync")})
     report["summary"] = {"d2h_pinned_gb_s": d2h, "disk_gb_s": disk, "bound_gb_s": bound, "rows": rows}

@@ -160,7 +160,8 @@ def test_compute_dtype_is_checked_defaulted_and_recorded(minilm, corpus, tmp_pat
     assert ExtractionConfig().compute_dtype == "float32"
     with pytest.raises(InvalidParameterError, match="compute_dtype 'tf32' needs a CUDA device.*use float32"):
         ExtractionConfig(compute_dtype="tf32")
-    with pytest.raises(InvalidParameterError, match=r"compute_dtype must be one of float32, tf32, bfloat16, float16, got 'int8'"):
+    with pytest.raises(InvalidParameterError,
+                       match=r"compute_dtype must be one of float32, tf32, bfloat16, float16, got 'int8'"):
         ExtractionConfig(compute_dtype="int8")
     small = corpus.subset(range(10))
     f32, b16 = tmp_path / "f32.h5", tmp_path / "b16.h5"

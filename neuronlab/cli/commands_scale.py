@@ -8,7 +8,7 @@ from .registry import command, emit, safe_out
 
 @command("merge", "Join the shard stores of `extract --shard I/N` into the store a single run would have written.")
 def _merge(p: argparse.ArgumentParser):
-    p.add_argument("out", help="the merged .h5 store to write (never one of the shards)")
+    p.add_argument("out", metavar="OUT", help="the merged .h5 store to write (never one of the shards)")
     p.add_argument("shards", nargs="+", metavar="SHARD", help="the N shard stores, in any order")
     p.add_argument("--overwrite", action="store_true",
                    help="replace OUT if it exists, only once the merge succeeded (a failure leaves it intact)")

@@ -44,8 +44,9 @@ def parse_shard(spec) -> tuple[int, int] | None:
 def shard_chunks(chunks: list[tuple[int, int]], index: int, count: int) -> list[tuple[int, int]]:
     """The write chunks of shard ``index`` of ``count``: a contiguous, near-equal share of ``chunks``.
 
-    >>> shard_chunks([(0, 3), (3, 5), (5, 9), (9, 10), (10, 12)], 1, 2)
-    [(3, 5), (5, 9)]
+    >>> chunks = [(0, 3), (3, 5), (5, 9), (9, 10), (10, 12)]
+    >>> shard_chunks(chunks, 0, 2), shard_chunks(chunks, 1, 2)
+    ([(0, 3), (3, 5)], [(5, 9), (9, 10), (10, 12)])
 
     Raises
     ------

@@ -54,14 +54,20 @@ def _extract(p: argparse.ArgumentParser):
                    help="keep rows for special tokens ([CLS], [SEP], ...) at token granularity and pool over them")
     g = p.add_argument_group("how")
     g.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="storage precision")
+    g.add_argument("--compute-dtype", choices=["float32", "tf32", "bfloat16", "float16"], default=None,
+                   help="arithmetic of the forward pass (default: float32 on cpu, tf32 on cuda: a GPU run is bound by "
+                        "copying activations to the host and disk, and tf32's error is the size of float16 storage "
+                        "rounding; tf32 needs a CUDA device)")
     g.add_argument("--engine", choices=["auto", "native", "hf"], default="auto",
                    help="how the model runs: native computes BERT-family encoders (BERT, RoBERTa, XLM-R, ELECTRA, "
                         "DistilBERT) from their weights without padding and without importing transformers; hf runs "
                         "any transformers model with hooks; auto takes native where it applies")
     g.add_argument("--batch-size", type=int, default=None,
-                   help="at most this many sequences per forward pass (default: 32 for hf, no limit for native)")
+                   help="at most this many sequences per forward pass (default: 32 for hf, 128 on cuda; no limit for "
+                        "native)")
     g.add_argument("--batch-tokens", type=int, default=None,
-                   help="at most this many tokens per forward pass (default: 2048 for native, no limit for hf)")
+                   help="at most this many tokens per forward pass (default: 2048 for native, 16384 on cuda; no limit "
+                        "for hf)")
     g.add_argument("--workers", type=int, default=None,
                    help="batches computed at once, each with threads/workers torch threads "
                         "(default: native on CPU min(threads, 4), else 1)")
@@ -70,6 +76,10 @@ def _extract(p: argparse.ArgumentParser):
                    help="tokens per model input; longer sentences run in overlapping windows (default: model max)")
     g.add_argument("--window-overlap", type=int, default=None, help="tokens shared by windows (default: max_length/4)")
     g.add_argument("--memory-mb", type=int, default=256, help="memory for one write chunk of activations")
+    g.add_argument("--shard", default=None, metavar="I/N",
+                   help="extract only shard I of N (from 0): a contiguous share of the run's write chunks, into a "
+                        "store that `neuronlab merge` joins with the other shards' stores into the single run's "
+                        "store (one process per GPU: see docs/scale.md)")
     g.add_argument("--allow-nonfinite", action="store_true",
                    help="store NaN/inf activations from the model (default: stop with an error naming site and sentence)")
     g = p.add_argument_group("output")
@@ -86,8 +96,10 @@ def _extract(p: argparse.ArgumentParser):
 
     def run(args) -> int:
         from ..extraction import ExtractionConfig, Extractor
+        from ..extraction.sharding import parse_shard
         from ..store import ActivationStore
 
+        shard = parse_shard(args.shard)  # a malformed --shard is refused before any work
         out = Path(args.out)
         # fresh and resumed runs write in place (resumable after a kill); --overwrite of an existing store
         # writes a temporary store that replaces the old one only on success. All under the output's lock.
@@ -95,7 +107,8 @@ def _extract(p: argparse.ArgumentParser):
         with safe_out(args, _corpus_inputs(args), in_place=in_place) as target:
             config = ExtractionConfig(
                 sites=args.sites, granularity=args.granularity, aggregation=args.aggregation, pooling=args.pooling,
-                dtype=args.dtype, batch_size=args.batch_size, batch_tokens=args.batch_tokens,
+                dtype=args.dtype, compute_dtype=args.compute_dtype, batch_size=args.batch_size,
+                batch_tokens=args.batch_tokens,
                 max_length=args.max_length, window_overlap=args.window_overlap, special_tokens=args.special_tokens,
                 device=args.device, memory_mb=args.memory_mb, engine=args.engine, workers=args.workers,
                 allow_nonfinite=args.allow_nonfinite,
@@ -107,7 +120,7 @@ def _extract(p: argparse.ArgumentParser):
             ex = Extractor(args.model, config, progress=not args.quiet and not args.json)
             if not args.quiet:
                 log.info("engine: %s; sites: %s", ex.engine.name, ", ".join(ex.sites))
-            store = ex.extract(corpus, target, resume=args.resume and target.exists())
+            store = ex.extract(corpus, target, resume=args.resume and target.exists(), shard=shard)
             if not in_place:
                 store.close()
         if not in_place:

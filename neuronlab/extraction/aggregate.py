@@ -6,7 +6,7 @@ import numpy as np
 from .config import ExtractionConfig
 from .tokenize import TokenizedCorpus
 
-__all__ = ["aggregate_rows", "group_index", "rows_per_sentence"]
+__all__ = ["aggregate_rows", "aggregate_tensors", "group_index", "rows_per_sentence"]
 
 
 def _token_table(tc: TokenizedCorpus, s0: int, s1: int):
@@ -77,7 +77,7 @@ def group_index(tc: TokenizedCorpus, s0: int, s1: int, row_offsets: np.ndarray, 
 
 def aggregate_rows(buffers: dict, positions: np.ndarray, groups: np.ndarray, n: int, cfg: ExtractionConfig, *,
                    out_dtype, buffer_rows: int | None = None) -> dict[str, np.ndarray]:
-    """Turn the chunk's token activations into stored rows, per site.
+    """Turn the chunk's token activations into stored rows, per site, as numpy arrays on the host.
 
     Parameters
     ----------
@@ -95,26 +95,49 @@ def aggregate_rows(buffers: dict, positions: np.ndarray, groups: np.ndarray, n: 
     Returns
     -------
     dict of str to ndarray of shape (n, width)
+
+    See Also
+    --------
+    aggregate_tensors : the same on the buffers' device, cast there (the GPU path).
+    """
+    rows = aggregate_tensors(buffers, positions, groups, n, cfg, buffer_rows=buffer_rows)
+    return {site: r.numpy().astype(out_dtype, copy=False) for site, r in rows.items()}
+
+
+def aggregate_tensors(buffers: dict, positions: np.ndarray, groups: np.ndarray, n: int, cfg: ExtractionConfig, *,
+                      out_dtype=None, buffer_rows: int | None = None) -> dict:
+    """:func:`aggregate_rows` on the buffers' device: torch tensors, optionally cast to ``out_dtype`` there.
+
+    The reduction is float32 whatever the buffers' device; with ``out_dtype`` (a torch dtype) the rows
+    are cast on the device, so that only the storage type's bytes cross to the host. On the CPU the
+    result equals :func:`aggregate_rows` bit for bit (float32 -> float16 rounds to nearest even in both).
     """
     import torch
 
     mode = cfg.aggregation if cfg.granularity == "word" else "first"
     if cfg.granularity == "sentence" and cfg.pooling in ("mean", "max"):
         mode = cfg.pooling
-    pos_t, grp_t = torch.from_numpy(positions), torch.from_numpy(groups)
+    dev = next(iter(buffers.values())).device if buffers else torch.device("cpu")
+
+    def to_dev(a: np.ndarray):
+        t = torch.from_numpy(a)
+        return t if dev.type == "cpu" else t.to(dev, non_blocking=True)
+
+    pos_t, grp_t = to_dev(positions), to_dev(groups)
     if mode in ("first", "last"):
         boundary = np.flatnonzero(np.diff(groups)) + 1
         firsts = np.concatenate([[0], boundary]) if groups.size else np.zeros(0, np.int64)
         lasts = np.concatenate([boundary - 1, [groups.size - 1]]) if groups.size else np.zeros(0, np.int64)
-        sel = torch.from_numpy(positions[firsts if mode == "first" else lasts])
+        sel = to_dev(np.ascontiguousarray(positions[firsts if mode == "first" else lasts]))
     else:
-        counts = torch.bincount(grp_t, minlength=n).clamp_min(1).to(torch.float32)
+        counts = torch.from_numpy(np.bincount(groups, minlength=n)[:n]).clamp_min(1).to(torch.float32)
+        counts = counts if dev.type == "cpu" else counts.to(dev, non_blocking=True)
         whole = buffer_rows is not None
         if whole:  # group of every buffer row; n = the spare row of rows that take no part
             full = np.full(buffer_rows, n, dtype=np.int64)
             full[positions] = groups
-            grp_t = torch.from_numpy(full)
-    out: dict[str, np.ndarray] = {}
+            grp_t = to_dev(full)
+    out: dict = {}
     for site, buf in buffers.items():
         if mode in ("first", "last"):
             rows = buf.index_select(0, sel)
@@ -122,11 +145,11 @@ def aggregate_rows(buffers: dict, positions: np.ndarray, groups: np.ndarray, n: 
             src = buf if whole else buf.index_select(0, pos_t)
             m = n + 1 if whole else n
             if mode == "mean":
-                rows = torch.zeros((m, buf.shape[1]), dtype=torch.float32).index_add_(0, grp_t, src)[:n]
+                rows = torch.zeros((m, buf.shape[1]), dtype=torch.float32, device=dev).index_add_(0, grp_t, src)[:n]
                 rows /= counts[:, None]
             else:  # max
-                rows = torch.full((m, buf.shape[1]), -torch.inf, dtype=torch.float32)
+                rows = torch.full((m, buf.shape[1]), -torch.inf, dtype=torch.float32, device=dev)
                 idx = grp_t[:, None].expand(-1, buf.shape[1])
                 rows = rows.scatter_reduce_(0, idx, src, reduce="amax", include_self=True)[:n]
-        out[site] = rows.numpy().astype(out_dtype, copy=False)
+        out[site] = rows if out_dtype is None else rows.to(out_dtype)
     return out

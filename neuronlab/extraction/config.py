@@ -4,14 +4,27 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from ..errors import InvalidParameterError, choices
+from ..models.engines.precision import COMPUTE_DTYPES, check_compute_dtype
 
-__all__ = ["ExtractionConfig", "AGGREGATIONS", "POOLINGS"]
+__all__ = ["ExtractionConfig", "AGGREGATIONS", "POOLINGS", "COMPUTE_DTYPES", "default_compute_dtype"]
 
 AGGREGATIONS = ("first", "last", "mean", "max")
 POOLINGS = ("cls", "mean", "max", "last")
 GRANULARITIES = ("word", "token", "sentence")
 DTYPES = ("float16", "float32")
 ENGINES = ("auto", "native", "hf")
+
+
+def default_compute_dtype(device: str) -> str:
+    """The compute dtype used when none is given: ``float32`` on the CPU, ``tf32`` on a CUDA device.
+
+    On a GPU, extraction is bound by moving activations to the host and to disk, not by arithmetic
+    (see docs/benchmarks.md, issue 13), so a faster matrix type buys little time; TF32 keeps float32's
+    range and has float16's 10-bit mantissa, so its error (about 3e-4 relative) is of the size of the
+    rounding of the default float16 storage, while bfloat16 (8 bits, about 4e-3) is coarser than the
+    storage and would change stored float16 values by several units in the last place.
+    """
+    return "tf32" if str(device).startswith("cuda") else "float32"
 
 
 @dataclass(frozen=True)
@@ -32,7 +45,11 @@ class ExtractionConfig:
         GPT-style models); ``mean``/``max`` pool over the content tokens (and the special tokens when
         ``special_tokens`` is True).
     dtype : {"float16", "float32"}
-        Storage type (computation is float32).
+        Storage type (the cast happens where the activations are computed, before the copy to the host).
+    compute_dtype : {"float32", "tf32", "bfloat16", "float16"} or None
+        Arithmetic of the forward pass: weights and activations in that type (``tf32``: float32 with
+        TensorFloat-32 matrix products, CUDA only). Aggregation to words is float32 in every case.
+        None: :func:`default_compute_dtype` (float32 on CPU, tf32 on CUDA).
     batch_size : int or None
         At most this many sequences per forward pass (sequences are sorted by length inside each write
         chunk). None: the engine's default (``hf``: 32; ``native``: no limit, see ``batch_tokens``).
@@ -66,6 +83,7 @@ class ExtractionConfig:
     aggregation: str = "mean"
     pooling: str = "mean"
     dtype: str = "float16"
+    compute_dtype: str | None = None
     batch_size: int | None = None
     batch_tokens: int | None = None
     max_length: int | None = None
@@ -83,6 +101,9 @@ class ExtractionConfig:
             value = getattr(self, name)
             if value not in allowed:
                 raise InvalidParameterError(f"{name} must be one of {choices(allowed)}, got {value!r}")
+        if self.compute_dtype is None:
+            object.__setattr__(self, "compute_dtype", default_compute_dtype(self.device))
+        check_compute_dtype(self.compute_dtype, self.device)
         if not isinstance(self.memory_mb, int) or self.memory_mb < 1:
             raise InvalidParameterError(f"memory_mb must be an integer >= 1, got {self.memory_mb!r}")
         for name in ("batch_size", "batch_tokens", "workers"):
@@ -105,5 +126,5 @@ class ExtractionConfig:
     #: settings that change the stored numbers, compared before a run is resumed (the one list of them):
     #: ``memory_mb`` fixes the write chunks and with them the batches; device, batch size and workers change
     #: nothing beyond float noise and may differ between the runs
-    RESULT_KEYS = ("engine", "sites", "granularity", "aggregation", "pooling", "dtype", "max_length", "window_overlap",
-                   "special_tokens", "memory_mb")
+    RESULT_KEYS = ("engine", "sites", "granularity", "aggregation", "pooling", "dtype", "compute_dtype", "max_length",
+                   "window_overlap", "special_tokens", "memory_mb")

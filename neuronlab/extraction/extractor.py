@@ -27,13 +27,15 @@ from .labels import row_tokens, write_labels
 from .pipeline import Pipeline, PipelineHooks
 from .planning import Plan, plan_extraction, window_overlap
 from .resume import chunks_to_do, reopen_for_resume
+from .sharding import parse_shard, shard_chunks
 
 __all__ = ["Extractor", "extract", "PipelineHooks"]
 
 log = logging.getLogger("neuronlab.extraction")
 
-#: engine defaults: (sequences per batch, tokens per batch)
+#: engine defaults: (sequences per batch, tokens per batch); on a GPU larger batches keep the chip busy
 _BATCH_DEFAULTS = {"hf": (32, None), "native": (None, 2048)}
+_GPU_BATCH_DEFAULTS = {"hf": (128, None), "native": (None, 16384)}
 _MAX_DEFAULT_WORKERS = 4
 
 
@@ -50,6 +52,10 @@ class Extractor:
         Show a progress bar (tqdm, on stderr).
     hooks : PipelineHooks, optional
         Callbacks at fixed points of the pipeline (tests use them instead of timing).
+    staged : bool, optional
+        The device path of the pipeline (aggregation and storage cast on the device, asynchronous copies
+        into a ring of pinned host buffers, see :mod:`.staging`). None: on for CUDA devices, off on the
+        CPU (where it computes the same bytes; tests turn it on there).
 
     Attributes
     ----------
@@ -68,7 +74,7 @@ class Extractor:
     """
 
     def __init__(self, model: Engine | LoadedModel | str, config: ExtractionConfig | None = None, *,
-                 progress: bool = True, hooks: PipelineHooks | None = None):
+                 progress: bool = True, hooks: PipelineHooks | None = None, staged: bool | None = None):
         self.config = config or ExtractionConfig()
         cfg = self.config
         if isinstance(model, Engine):
@@ -76,9 +82,11 @@ class Extractor:
                 raise InvalidParameterError(f"config.engine is {cfg.engine!r} but a {model.name!r} engine was given")
             self.engine = model
         elif isinstance(model, LoadedModel):
-            self.engine = engine_from_loaded(model, engine=cfg.engine)
+            self.engine = engine_from_loaded(model, engine=cfg.engine, compute_dtype=cfg.compute_dtype)
         else:
-            self.engine = load_engine(model, engine=cfg.engine, device=cfg.device)
+            self.engine = load_engine(model, engine=cfg.engine, device=cfg.device, compute_dtype=cfg.compute_dtype)
+        on_gpu = str(self.engine.device).startswith("cuda")
+        self.staged = on_gpu if staged is None else bool(staged)
         self.progress = progress
         self.hooks = hooks or PipelineHooks()
         self.sites = self.engine.resolve(cfg.sites)
@@ -89,7 +97,8 @@ class Extractor:
                 "or less (longer sentences are processed in overlapping windows)")
         self.max_length = cfg.max_length or limit or 512
         self.overlap = window_overlap(self.engine.tokenizer, self.max_length, cfg.window_overlap)
-        default_seqs, default_tokens = _BATCH_DEFAULTS.get(self.engine.name, (32, None))
+        defaults = _GPU_BATCH_DEFAULTS if on_gpu else _BATCH_DEFAULTS
+        default_seqs, default_tokens = defaults.get(self.engine.name, (32, None))
         self.batch_size = cfg.batch_size if cfg.batch_size is not None else default_seqs
         self.batch_tokens = cfg.batch_tokens if cfg.batch_tokens is not None else default_tokens
         self.stats: dict = {}
@@ -136,7 +145,7 @@ class Extractor:
     def _pipeline(self, plan: Plan, corpus: Corpus) -> Pipeline:
         return Pipeline(self.engine, self.sites, self.config, plan, corpus.texts(), max_length=self.max_length,
                         overlap=self.overlap, batch_size=self.batch_size, batch_tokens=self.batch_tokens,
-                        hooks=self.hooks)
+                        hooks=self.hooks, staged=self.staged)
 
     # ------------------------------------------------------------------ main loop
     def extract(
@@ -147,6 +156,7 @@ class Extractor:
         overwrite: bool = False,
         resume: bool = False,
         stop_after_chunks: int | None = None,
+        shard: tuple[int, int] | str | None = None,
     ) -> ActivationStore:
         """Run the extraction and return the (complete) store, opened read/write.
 
@@ -162,6 +172,10 @@ class Extractor:
             the write chunk that holds the first sentence not written.
         stop_after_chunks : int, optional
             Testing aid: stop (leaving an incomplete store) after this many chunks.
+        shard : (int, int) or "I/N", optional
+            Extract only shard I of N (counted from 0): a contiguous share of the whole run's write chunks
+            (:mod:`.sharding`), into a store of those sentences that
+            :func:`neuronlab.store.merge.merge_stores` joins with the other shards' stores.
 
         Raises
         ------
@@ -180,6 +194,7 @@ class Extractor:
         out = Path(out)
         if out.exists() and not (overwrite or resume):
             raise StoreError(f"{str(out)!r} exists; pass overwrite=True to replace it or resume=True to continue it")
+        shard = parse_shard(shard)
         t0 = time.perf_counter()
         widths = self.site_widths()
         plan = self._plan(corpus, widths)
@@ -187,7 +202,9 @@ class Extractor:
         config = dict(self.config.to_dict(), sites=",".join(self.sites), max_length=self.max_length,
                       window_overlap=self.overlap, corpus=corpus.source, n_sentences=len(corpus),
                       engine=self.engine.name, batch_size=self.batch_size, batch_tokens=self.batch_tokens,
-                      workers=workers)
+                      workers=workers, compute_dtype=getattr(self.engine, "compute_dtype", "float32"))
+        if shard is not None:
+            corpus, plan, config = self._shard(corpus, plan, config, widths, *shard)
         store = reopen_for_resume(out, corpus, config, self.engine.info) if resume and out.exists() else None
         todo = chunks_to_do(plan.chunks, store.n_done if store is not None else 0)
         first = todo[0][0] if todo else len(corpus)
@@ -245,10 +262,23 @@ class Extractor:
             "sentences": len(corpus) - first,
             "tokens": n_tokens,
             "rows": int(plan.offsets[-1] - plan.offsets[first]),
+            "bytes": int(plan.offsets[-1] - plan.offsets[first]) * sum(widths.values())
+            * (2 if self.config.dtype == "float16" else 4),  # activation bytes written to the store
             "workers": workers,
             "threads_per_worker": threads,
         }
         return store
+
+    def _shard(self, corpus: Corpus, plan: Plan, config: dict, widths: dict, index: int, count: int):
+        """The shard's corpus, plan (the whole run's chunks, shifted) and config (with the shard keys)."""
+        chunks = shard_chunks(plan.chunks, index, count)
+        s0, s1 = chunks[0][0], chunks[-1][1]
+        sub = corpus.subset(range(s0, s1))
+        sub_plan = self._plan(sub, widths)
+        sub_plan.chunks = [(a - s0, b - s0) for a, b in chunks]
+        config = dict(config, n_sentences=len(sub), shard=f"{index}/{count}", shard_sentences=[s0, s1],
+                      corpus_sentences=len(corpus))
+        return sub, sub_plan, config
 
     def _create_store(self, out: Path, corpus: Corpus, plan: Plan, widths: dict, config: dict,
                       overwrite: bool) -> ActivationStore:
@@ -279,6 +309,7 @@ def _progress(enabled: bool, **kw):
 
 
 def extract(model, corpus: Corpus, out, *, config: ExtractionConfig | None = None, overwrite: bool = False,
-            resume: bool = False, progress: bool = True) -> ActivationStore:
+            resume: bool = False, progress: bool = True, shard=None) -> ActivationStore:
     """Functional shortcut for ``Extractor(model, config).extract(corpus, out)``."""
-    return Extractor(model, config, progress=progress).extract(corpus, out, overwrite=overwrite, resume=resume)
+    return Extractor(model, config, progress=progress).extract(corpus, out, overwrite=overwrite, resume=resume,
+                                                               shard=shard)

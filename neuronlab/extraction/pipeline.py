@@ -7,6 +7,11 @@ with :meth:`ActivationStore.write_rows`. The main thread submits chunk k+1's bat
 chunk k to the writer, so the workers never wait for aggregation or HDF5 writes; writes stay in corpus
 order and at most one chunk waits for the writer.
 
+The device path (``staged=True``, the default off the CPU) keeps the chunk buffers on the device; the
+main thread aggregates and casts there and starts an asynchronous copy into a pinned ring buffer
+(:mod:`.staging`), and the writer thread waits for the copy, writes from the ring buffer and returns it.
+The ring bounds the chunks in flight; the first failure of a write is re-raised by every later one.
+
 :class:`PipelineHooks` lets tests (and monitors) act at fixed points of the pipeline instead of relying
 on timing.
 """
@@ -21,9 +26,10 @@ from typing import Callable
 import numpy as np
 
 from ..errors import NonFiniteError, StoreError
-from .aggregate import aggregate_rows, group_index
+from .aggregate import aggregate_rows, aggregate_tensors, group_index
 from .heap import trim_heap
 from .planning import Plan, chunk_sequences, make_batches
+from .staging import HostRing, Staged, Transfer, storage_torch_dtype
 
 __all__ = ["PipelineHooks", "Pipeline"]
 
@@ -79,16 +85,26 @@ class Pipeline:
     max_length, overlap, batch_size, batch_tokens : int or None
         The resolved values the extractor uses.
     hooks : PipelineHooks
+    staged : bool
+        The device path (chunk buffers on the engine's device, aggregation and cast there, asynchronous
+        copies through a ring of ``ring_slots`` host buffers). Off by default on the CPU, where it gives
+        the same bytes as the host path (tests run it there).
+    ring_slots : int
+        Host buffers of the device path; each holds the largest chunk's rows in the storage dtype.
     """
 
     def __init__(self, engine, sites, config, plan: Plan, texts, *, max_length: int, overlap: int,
-                 batch_size, batch_tokens, hooks: PipelineHooks):
+                 batch_size, batch_tokens, hooks: PipelineHooks, staged: bool = False, ring_slots: int = 3):
         self.engine, self.sites, self.config, self.plan, self.texts = engine, sites, config, plan, texts
         self.max_length, self.overlap = max_length, overlap
         self.batch_size, self.batch_tokens = batch_size, batch_tokens
         self.hooks = hooks
         self._limit = float(np.finfo(np.dtype(config.dtype)).max)  # largest value the storage type holds
         self.fwd_seconds: list[float] = []  # appended by the workers (list.append is atomic)
+        self.staged = staged
+        self.ring_slots = ring_slots
+        self.transfer: Transfer | None = None  # made on first use (pinned memory is allocated then)
+        self._error: BaseException | None = None  # the first failed write of the device path
 
     def chunk_batches(self, s0: int, s1: int):
         """``(sequences, batches)`` of the chunk ``[s0, s1)``."""
@@ -103,7 +119,9 @@ class Pipeline:
         seqs, batches = self.chunk_batches(s0, s1)
         tok_off = (tc.offsets[s0: s1 + 1] - tc.offsets[s0]).astype(np.int64)
         n_tok = int(tok_off[-1])
-        chunk = _Chunk(s0, s1, {s: torch.empty((n_tok, w), dtype=torch.float32) for s, w in widths.items()})
+        dev = self.engine.device if self.staged else "cpu"
+        chunk = _Chunk(s0, s1, {s: torch.empty((n_tok, w), dtype=torch.float32, device=dev)
+                                for s, w in widths.items()})
         chunk.tok2buf = np.empty(n_tok, dtype=np.int64)
         row = 0
         for k, b in enumerate(batches):
@@ -118,7 +136,7 @@ class Pipeline:
                 chunk.tok2buf[tok_off[s.sentence] + s.take_tok] = np.arange(row, row + n)
                 row += n
             chunk.futures.append(pool.submit(self.run_batch, [s.ids for s in batch], keep, chunk.buffers, r0, row,
-                                             (s0, k), chunk.suspect))
+                                             (s0, k), None if self.staged else chunk.suspect))
         return chunk
 
     def run_batch(self, ids: list, keep, buffers: dict, r0: int, r1: int, where: tuple[int, int] = (0, 0),
@@ -147,6 +165,8 @@ class Pipeline:
         """Wait for the chunk's batches, then queue its aggregation and write (after the previous write)."""
         for f in chunk.futures:
             f.result()  # re-raises a failed batch
+        if self.staged:
+            return self._hand_over_staged(writer, store, chunk, written, bar)
         if written is not None:
             written.result()  # writes stay in corpus order; at most one chunk waits for the writer
         return writer.submit(self.write_chunk, store, chunk, bar)
@@ -173,6 +193,63 @@ class Pipeline:
         if self.hooks.after_write is not None:
             self.hooks.after_write(chunk.s0, chunk.s1)
         bar.update(chunk.s1 - chunk.s0)
+
+    # ------------------------------------------------------------------ the device path
+    def _ring(self) -> Transfer:
+        if self.transfer is None:
+            offs, chunks = self.plan.offsets, self.plan.chunks
+            max_rows = max((int(offs[b] - offs[a]) for a, b in chunks), default=0)
+            width = sum(self.engine.widths(self.sites).values())
+            nbytes = max_rows * width * np.dtype(self.config.dtype).itemsize
+            pin = str(self.engine.device).startswith("cuda")
+            self.transfer = Transfer(self.engine.device, HostRing(self.ring_slots, nbytes, pin=pin))
+        return self.transfer
+
+    def _hand_over_staged(self, writer, store, chunk: _Chunk, written: Future | None, bar) -> Future:
+        """Aggregate and cast on the device, start the copy to a ring buffer, queue the write.
+
+        Blocks only when every ring buffer is still being written (the bound on chunks in flight).
+        """
+        if written is not None and written.done() and written.exception() is not None:
+            written.result()  # a failed write stops the run before more is computed
+        cfg, plan = self.config, self.plan
+        transfer = self._ring()
+        pos, grp, n = group_index(plan.tokens, chunk.s0, chunk.s1, plan.offsets, cfg)
+        dtype = storage_torch_dtype(cfg.dtype)
+        rows = aggregate_tensors(chunk.buffers, chunk.tok2buf[pos], grp, n, cfg, out_dtype=dtype,
+                                 buffer_rows=chunk.tok2buf.size)
+        expected = int(plan.offsets[chunk.s1] - plan.offsets[chunk.s0])
+        for site, arr in rows.items():
+            if arr.shape[0] != expected:
+                raise StoreError(f"internal: chunk {chunk.s0}:{chunk.s1} produced {arr.shape[0]} rows, "
+                                 f"expected {expected}")
+        staged = transfer.stage(chunk.s0, chunk.s1, rows, dtype)
+        del rows
+        chunk.buffers.clear()  # the copy's source is kept alive by ``staged`` until its event
+        return writer.submit(self._write_staged, store, staged, bar)
+
+    def _write_staged(self, store, staged: Staged, bar) -> None:
+        """Writer thread: wait for the copy, check finiteness, write, mark, give the buffer back."""
+        try:
+            self.transfer.finish(staged)
+            if self._error is not None:
+                raise self._error
+            if self.hooks.before_write is not None:
+                self.hooks.before_write(staged.s0, staged.s1)
+            arrays = staged.arrays()
+            if bool(staged.nonfinite.any()) and not getattr(self.config, "allow_nonfinite", False):
+                self._check_finite(arrays, staged.s0)
+            store.write_rows(staged.s0, staged.s1, arrays)
+            del arrays
+            if self.hooks.after_write is not None:
+                self.hooks.after_write(staged.s0, staged.s1)
+            bar.update(staged.s1 - staged.s0)
+        except BaseException as exc:
+            if self._error is None:
+                self._error = exc
+            raise
+        finally:
+            self.transfer.release(staged)
 
     def _check_finite(self, rows: dict, s0: int) -> None:
         """NonFiniteError naming the first site and sentence with a NaN or infinite value."""

@@ -15,7 +15,8 @@ def reopen_for_resume(out: Path, corpus: Corpus, config: dict, model_info: dict)
     """Open ``out`` for writing after checking that it was made by the same model, corpus and settings.
 
     The settings compared are :attr:`ExtractionConfig.RESULT_KEYS` (the one list of them); stores
-    written before the ``engine`` was recorded count as written by the engine asked for now.
+    written before the ``engine`` was recorded count as written by the engine asked for now, before the
+    ``compute_dtype`` was recorded as float32.
 
     Raises
     ------
@@ -24,8 +25,8 @@ def reopen_for_resume(out: Path, corpus: Corpus, config: dict, model_info: dict)
     """
     store = ActivationStore.open(out, mode="r+", allow_incomplete=True)
     old = store.config
-    diffs = [k for k in ExtractionConfig.RESULT_KEYS
-             if old.get(k, config.get(k) if k == "engine" else None) != config.get(k)]
+    defaults = {"engine": config.get("engine"), "compute_dtype": "float32"}  # keys older stores lack
+    diffs = [k for k in ExtractionConfig.RESULT_KEYS if old.get(k, defaults.get(k)) != config.get(k)]
     if store.model.get("weights_sha256") != model_info.get("weights_sha256") and "engine" not in diffs:
         diffs.append("model weights")
     if store.n_sentences != len(corpus) or old.get("n_sentences") != config.get("n_sentences") \

@@ -192,6 +192,18 @@ def check_device(device: str) -> str:
     return device
 
 
+def _dtype_kwarg(transformers_version: str, dtype) -> dict:
+    """The weight-type keyword of transformers' loaders: ``dtype`` from 4.56 on (``torch_dtype`` is deprecated
+    there and may go), ``torch_dtype`` before.
+
+    >>> _dtype_kwarg("5.0.0", "float32"), _dtype_kwarg("4.46.3", "float32")
+    ({'dtype': 'float32'}, {'torch_dtype': 'float32'})
+    """
+    parts = [int(p) if p.isdigit() else 0 for p in transformers_version.split(".")[:2]]
+    major, minor = (parts + [0, 0])[:2]
+    return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
+
+
 def load_model(
     spec: str,
     *,
@@ -244,13 +256,13 @@ def load_model(
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, **adapter.tokenizer_kwargs)
     except (OSError, ValueError, TypeError) as exc:
         raise UnknownModelError(f"cannot load the tokenizer of {spec!r}: {exc}") from None
-    dtype = getattr(torch, torch_dtype)
+    dtype = _dtype_kwarg(transformers.__version__, getattr(torch, torch_dtype))
     if random_init:
         torch.manual_seed(seed)
-        model = transformers.AutoModel.from_config(config, torch_dtype=dtype)
+        model = transformers.AutoModel.from_config(config, **dtype)
     else:
         try:
-            model = transformers.AutoModel.from_pretrained(path, torch_dtype=dtype)
+            model = transformers.AutoModel.from_pretrained(path, **dtype)
         except (RuntimeError, ValueError) as exc:  # size mismatches between config.json and the weights
             raise UnknownModelError(f"cannot load the weights of {spec!r}: they do not match its config.json "
                                     f"({_first_line(exc)}); restore the model's config.json") from None

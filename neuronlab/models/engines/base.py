@@ -42,11 +42,14 @@ class Engine(ABC):
     info : dict
         Provenance written to the store: model name, path, architecture, weight fingerprint, versions.
     device : str
+    compute_dtype : str
+        Arithmetic of the forward pass (:mod:`~neuronlab.models.engines.precision`).
     max_workers : int
         How many batches the engine can run concurrently (threads); 1 for engines that are not thread-safe.
     """
 
     name = "engine"
+    compute_dtype = "float32"
 
     # ------------------------------------------------------------------ description
     @property
@@ -88,7 +91,8 @@ class Engine(ABC):
         Returns
         -------
         dict of str to torch.Tensor of shape (sum of sequence lengths, width)
-            Rows of sequence 0, then sequence 1, ...: no padding rows. Float32, on the engine's device.
+            Rows of sequence 0, then sequence 1, ...: no padding rows. On the engine's device, float32
+            (bfloat16 / float16 when the engine's ``compute_dtype`` is that type).
         """
 
     # ------------------------------------------------------------------ helpers

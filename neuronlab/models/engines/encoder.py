@@ -30,6 +30,7 @@ from typing import Callable, Mapping, Sequence
 
 from ...errors import UnknownModelError, choices
 from ...sites import parse_site
+from .attention import attend, equal_length_runs, plan_attention
 from .base import Engine, block_sites
 
 __all__ = ["EncoderSpec", "ENCODER_SPECS", "register_encoder", "ACTIVATIONS", "native_support", "EncoderEngine"]
@@ -221,6 +222,11 @@ class EncoderEngine(Engine):
     info : dict
         Provenance for the store (name, path, ...); the engine adds family, engine and fingerprint.
     device : str
+    compute_dtype : {"float32", "tf32", "bfloat16", "float16"}
+        Arithmetic of the forward pass (:mod:`~neuronlab.models.engines.precision`): weights are held in
+        that type; ``run`` returns activations in it.
+    fingerprint : str, optional
+        The weight fingerprint, when the caller already has it.
 
     Raises
     ------
@@ -243,8 +249,10 @@ class EncoderEngine(Engine):
     name = "native"
 
     def __init__(self, config: Mapping, tensors: Mapping, tokenizer, info: Mapping, *, device: str = "cpu",
-                 fingerprint: str | None = None):
+                 fingerprint: str | None = None, compute_dtype: str = "float32"):
         import torch
+
+        from .precision import check_compute_dtype, weight_dtype
 
         why = native_support(config)
         if why:
@@ -254,6 +262,11 @@ class EncoderEngine(Engine):
         self.config = dict(config)
         self.tokenizer = tokenizer
         self.device = device
+        #: attention in padded buckets (few calls per layer) instead of one call per sequence length:
+        #: on by default on CUDA, where kernel launches, not arithmetic, cost the time (see .attention)
+        self.attention_buckets = str(device).startswith("cuda")
+        self.compute_dtype = check_compute_dtype(compute_dtype, device)
+        wdtype = weight_dtype(compute_dtype)
         self.hidden = int(spec.get(config, "hidden"))
         self.n_heads = int(spec.get(config, "heads"))
         self.head_dim = self.hidden // self.n_heads
@@ -276,7 +289,7 @@ class EncoderEngine(Engine):
                     return None
                 raise UnknownModelError(f"the checkpoint has no tensor {name!r}: it is not a {spec.family} model "
                                         "this engine can read; use engine='hf'")
-            return t.detach().to(device=device, dtype=torch.float32).contiguous()
+            return t.detach().to(device=device, dtype=wdtype).contiguous()
 
         e = spec.emb
         self.word = get(e["word"])
@@ -327,6 +340,12 @@ class EncoderEngine(Engine):
 
     # ------------------------------------------------------------------ the verb
     def run(self, batch, sites):
+        from .precision import attention_kernels, matmul_precision
+
+        with matmul_precision(self.compute_dtype), attention_kernels(self.device):
+            return self._run(batch, sites)
+
+    def _run(self, batch, sites):
         import torch
         import torch.nn.functional as F
 
@@ -337,10 +356,10 @@ class EncoderEngine(Engine):
         last_layer = -1 if deepest["embeddings"] else deepest["layer"]
         lengths = [len(x) for x in batch]
         dev = self.device
-        ids = torch.as_tensor([t for x in batch for t in x], dtype=torch.long, device=dev)
-        positions = torch.cat([torch.arange(n) for n in lengths]).to(dev) + self.pos_offset
-        if int(positions.max()) >= self.pos.shape[0]:
+        if max(lengths) + self.pos_offset > self.pos.shape[0]:  # checked on the host: no device sync
             raise ValueError(f"a sequence of {max(lengths)} tokens exceeds the model's {self.max_positions} positions")
+        ids = torch.as_tensor([t for x in batch for t in x], dtype=torch.long).to(dev, non_blocking=True)
+        positions = (torch.cat([torch.arange(n) for n in lengths]) + self.pos_offset).to(dev, non_blocking=True)
         out: dict = {}
         with torch.inference_mode():
             x = self.word.index_select(0, ids)
@@ -352,20 +371,16 @@ class EncoderEngine(Engine):
                 x = torch.addmm(self.emb_proj[1], x, self.emb_proj[0].t())
             if "embeddings" in want:
                 out["embeddings"] = x
-            groups = _equal_length_runs(lengths)
-            H, dh, d = self.n_heads, self.head_dim, self.hidden
-            scale = 1.0 / math.sqrt(dh)
+            attn_plan = plan_attention(lengths, dev, buckets=self.attention_buckets)
+            d = self.hidden
+            scale = 1.0 / math.sqrt(self.head_dim)
             for L in range(last_layer + 1):
                 p = self.layers[L]
                 name = f"layers.{L}"
                 stop_after = deepest["sub"] if L == last_layer else None
                 qkv = torch.addmm(p["qkv_b"], x, p["qkv_w"].t())
                 ctx = torch.empty((x.shape[0], d), dtype=x.dtype, device=dev)
-                for start, b, T in groups:
-                    blk = qkv[start: start + b * T].view(b, T, 3, H, dh)
-                    q, k, v = (blk[:, :, i].transpose(1, 2) for i in range(3))
-                    o = F.scaled_dot_product_attention(q, k, v, scale=scale)
-                    ctx[start: start + b * T].view(b, T, H, dh).copy_(o.transpose(1, 2))
+                attend(qkv, ctx, attn_plan, self.n_heads, scale)
                 del qkv
                 if f"{name}.attn.heads" in want:
                     out[f"{name}.attn.heads"] = ctx
@@ -400,18 +415,3 @@ def _strip_prefix(tensors: Mapping, prefixes: Sequence[str]) -> dict:
         if any(k.startswith(pre) for k in tensors):
             return {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
     return dict(tensors)
-
-
-def _equal_length_runs(lengths: Sequence[int]) -> list[tuple[int, int, int]]:
-    """``(first row, number of sequences, length)`` of each run of equally long consecutive sequences."""
-    runs: list[tuple[int, int, int]] = []
-    row = 0
-    i = 0
-    while i < len(lengths):
-        j = i
-        while j < len(lengths) and lengths[j] == lengths[i]:
-            j += 1
-        runs.append((row, j - i, lengths[i]))
-        row += (j - i) * lengths[i]
-        i = j
-    return runs

@@ -24,18 +24,24 @@ class HFEngine(Engine):
     ----------
     loaded : LoadedModel
         From :func:`neuronlab.models.load_model`.
+    compute_dtype : {"float32", "tf32", "bfloat16", "float16"}
+        ``bfloat16``/``float16`` run the float32 model under :func:`torch.autocast` (the loaded model is
+        not changed); ``tf32`` allows TensorFloat-32 matrix products around each forward pass.
     """
 
     name = "hf"
     max_workers = 1  # hooks record into one SiteCapture; batches run one at a time (each uses all threads)
 
-    def __init__(self, loaded: LoadedModel):
+    def __init__(self, loaded: LoadedModel, *, compute_dtype: str = "float32"):
+        from .precision import check_compute_dtype
+
         self.loaded = loaded
         self.model = loaded.model
         self.adapter = loaded.adapter
         self.tokenizer = HFWordTokenizer(loaded.tokenizer)
         self.info = dict(loaded.info, engine=self.name)
         self.device = str(next(self.model.parameters()).device)
+        self.compute_dtype = check_compute_dtype(compute_dtype, self.device)
         self._sites = list(model_sites(self.model, self.adapter))
         self._widths: dict[str, int] = {}
 
@@ -76,7 +82,7 @@ class HFEngine(Engine):
             ids[i, : len(x)] = torch.as_tensor(x, dtype=torch.long)
             mask[i, : len(x)] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
-        with SiteCapture(model, self.adapter, list(sites)) as cap, torch.inference_mode():
+        with SiteCapture(model, self.adapter, list(sites)) as cap, torch.inference_mode(), self._precision():
             if self.adapter.is_encoder_decoder:
                 self._encoder_decoder(cap, ids, mask, pad)
             else:
@@ -87,7 +93,22 @@ class HFEngine(Engine):
             outputs = dict(cap.outputs)
         # packed rows: position t of sequence b is row b * T + t of the flattened (B * T) activations
         flat = torch.cat([torch.arange(n) + b * T for b, n in enumerate(lengths)]).to(self.device)
-        return {s: outputs[s].reshape(B * outputs[s].shape[1], -1).index_select(0, flat).float() for s in sites}
+        out = {s: outputs[s].reshape(B * outputs[s].shape[1], -1).index_select(0, flat) for s in sites}
+        return {s: (t if self.compute_dtype in ("bfloat16", "float16") else t.float()) for s, t in out.items()}
+
+    def _precision(self):
+        """The autocast / matrix-product mode of the compute dtype, as one context manager."""
+        import contextlib
+
+        import torch
+
+        from .precision import matmul_precision, weight_dtype
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(matmul_precision(self.compute_dtype))
+        if self.compute_dtype in ("bfloat16", "float16"):
+            stack.enter_context(torch.autocast(torch.device(self.device).type, dtype=weight_dtype(self.compute_dtype)))
+        return stack
 
     def _encoder_decoder(self, cap: SiteCapture, ids, mask, pad: int) -> None:
         import torch

@@ -23,6 +23,7 @@ def _load_commands() -> None:
     from . import commands_concepts  # noqa: F401
     from . import commands_attribution  # noqa: F401
     from . import commands_compositional  # noqa: F401
+    from . import commands_report  # noqa: F401
 
 
 class _HelpFormatter(argparse.HelpFormatter):

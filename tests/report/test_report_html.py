@@ -127,3 +127,12 @@ def test_build_report_writes_page_figures_and_marker(store, tmp_path):
         for ext in ("png", "svg"))
     assert (out / ".neuronlab-report").is_file()
     assert info["bytes"] == len((out / "index.html").read_bytes())
+
+
+def test_importing_the_report_does_not_import_matplotlib():
+    import subprocess
+    import sys
+
+    code = "import sys, neuronlab.report, neuronlab.cli.main as m; m.build_parser(); print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -35,7 +35,8 @@ section{background:#fff;border:1px solid #dde2e8;border-radius:6px;padding:1rem 
 h2{margin-top:0;font-size:1.2rem}h3{font-size:1rem}
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
 th,td{border:1px solid #dde2e8;padding:.25rem .6rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
-th{background:#f0f3f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f0f3f6;white-space:nowrap}td:nth-child(-n+2){white-space:nowrap}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
 figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85rem;color:#555}pre{background:#f4f6f8;padding:.6rem;overflow:auto;font-size:.8rem}
 .note{color:#666;font-style:italic}.ref{color:#666;font-size:.85rem}

@@ -136,3 +136,18 @@ def test_importing_the_report_does_not_import_matplotlib():
     code = "import sys, neuronlab.report, neuronlab.cli.main as m; m.build_parser(); print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_results_that_cannot_be_read_are_listed_not_fatal(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "odd.h5"
+    synthetic_store(path, [["a", "b"], ["c"]])
+    with ActivationStore.open(path, mode="r+") as st:
+        st.write_result("old_probe", {"coef": np.zeros((1, 3))}, config={"concept": "x"}, kind="probe")
+        st.write_result("custom", {"values": np.arange(3)}, config={"k": 1}, kind="future-analysis")
+    html = _html(path)
+    unreadable = html[html.index("Results that could not be read"):]
+    assert "<tr><td>old_probe</td>" in unreadable and "run the analysis again" in unreadable
+    assert "<tr><td>custom</td><td>future-analysis</td>" in html
+    assert "No probe results in this store" in html

@@ -13,7 +13,7 @@ from neuronlab import __version__
 
 from .data import ReportData, site_of
 from .markup import definition_list, esc, json_block, table
-from .plots import agreement_plot, probe_accuracy_plot, top_k_for, top_k_overlap, top_sites_plot
+from .plots import agreement_plot, layerwise_plot, probe_accuracy_plot, top_k_for, top_k_overlap, top_sites_plot
 from .sections import Figure, Fragment
 
 __all__ = ["provenance_section", "probes_section", "rankings_section", "probe_label"]
@@ -96,6 +96,16 @@ def probes_section(data: ReportData) -> Fragment:
               else probe_label(res) for name, res in probes]
     frag.add(Figure("probe_accuracy", probe_accuracy_plot(list(zip(labels, [r for _, r in probes]))),
                     "Test accuracy of each probe and its baselines; sel = selectivity."))
+    layerwise = [(label, res) for label, (_, res) in zip(labels, probes) if (res.evaluation or {}).get("layerwise")]
+    if layerwise:
+        frag.add("<h3>Accuracy per site</h3>", table(
+            ["probe"] + data.sites,
+            [[label] + [res.evaluation["layerwise"].get(s) for s in data.sites] for label, res in layerwise]))
+        frag.add(Figure("layerwise", layerwise_plot(layerwise),
+                        "A probe trained on each site alone; lines of a probe's colour: its majority (dotted) and "
+                        "control-task (dashed) baselines."))
+    else:
+        frag.add(_note("Accuracy per site: train the probe with `--evaluate layerwise` to see it."))
     return frag
 
 

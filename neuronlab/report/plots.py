@@ -21,8 +21,8 @@ import numpy as np
 
 from .data import site_of
 
-__all__ = ["probe_accuracy_plot", "top_sites_plot", "agreement_plot", "top_k_overlap", "to_png", "to_svg",
-           "top_k_for"]
+__all__ = ["probe_accuracy_plot", "layerwise_plot", "top_sites_plot", "agreement_plot", "top_k_overlap", "to_png",
+           "to_svg", "top_k_for"]
 
 #: matplotlib settings of every report figure: no mathtext, reproducible SVG ids, text kept as text in SVG
 RC = {"text.parse_math": False, "svg.hashsalt": "neuronlab", "svg.fonttype": "none", "font.size": 9}
@@ -100,6 +100,39 @@ def probe_accuracy_plot(probes: Sequence[tuple[str, Any]]) -> Any:
         ax.set_title("Probe accuracy and baselines")
         ax.legend(fontsize=7, ncol=len(keys), loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
         ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def layerwise_plot(probes: Sequence[tuple[str, Any]]) -> Any:
+    """Test accuracy of a probe trained on each site alone, per probe, in model order (Dalvi et al. 2019).
+
+    The dotted lines of a probe's colour are its majority (lower) and control-task baselines (computed on all its
+    sites, not per site).
+
+    Parameters
+    ----------
+    probes : sequence of (label, ProbeResult)
+        Probes with ``evaluation["layerwise"]`` (``neuronlab probe --evaluate layerwise``).
+    """
+    with _style():
+        fig = _figure(max(4.5, 1.5 + 0.6 * max(len(r.evaluation["layerwise"]) for _, r in probes)), 3.4)
+        ax = fig.add_subplot()
+        for i, (label, res) in enumerate(probes):
+            per_site = res.evaluation["layerwise"]
+            colour = f"C{i % 10}"
+            ax.plot(range(len(per_site)), list(per_site.values()), marker="o", color=colour, label=label)
+            for key, style in (("majority", ":"), ("control_task", "--")):
+                value = (res.baselines or {}).get(key)
+                if value is not None:
+                    ax.axhline(float(value), color=colour, linestyle=style, linewidth=0.8, alpha=0.7)
+        sites = list(probes[0][1].evaluation["layerwise"])
+        ax.set_xticks(range(len(sites)), sites, rotation=30 if len(sites) > 4 else 0,
+                      ha="right" if len(sites) > 4 else "center")
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("test accuracy (probe on one site)")
+        ax.set_title("Accuracy per site (dotted: majority, dashed: control task)")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
     return fig
 
 

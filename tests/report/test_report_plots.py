@@ -60,6 +60,7 @@ def _figures(data: ReportData) -> dict:
     ranks = [r.ranking for _, r in rankings]
     return {
         "probe_accuracy_plot": plots.probe_accuracy_plot([(r.concept, r) for _, r in probes]),
+        "layerwise_plot": plots.layerwise_plot([(r.concept, r) for _, r in probes]),
         "top_sites_plot": plots.top_sites_plot([(r.method, r.ranking) for _, r in rankings], data.sites, k),
         "agreement_plot": plots.agreement_plot("pos", [r.method for _, r in rankings],
                                                plots.top_k_overlap(ranks, k), k=k),
@@ -68,10 +69,11 @@ def _figures(data: ReportData) -> dict:
 
 def test_every_plot_function_is_covered():
     public = {n for n in plots.__all__ if n.endswith("_plot")}
-    assert public == {"probe_accuracy_plot", "top_sites_plot", "agreement_plot"}, "add the new plot to _figures"
+    assert public == {"probe_accuracy_plot", "layerwise_plot", "top_sites_plot", "agreement_plot"}, \
+        "add the new plot to _figures"
 
 
-@pytest.mark.parametrize("name", ["probe_accuracy_plot", "top_sites_plot", "agreement_plot"])
+@pytest.mark.parametrize("name", ["probe_accuracy_plot", "layerwise_plot", "top_sites_plot", "agreement_plot"])
 def test_plot_renders_and_depends_on_the_data(rendered, name):
     pa, pb = rendered[name]
     assert pa.shape != pb.shape or not np.array_equal(pa, pb), f"{name}: two different stores gave the same image"
@@ -85,7 +87,7 @@ def test_plots_are_reproducible(two_stores, rendered):
 
 def test_section_figures_differ_between_stores(two_stores):
     ra, rb = (render_report(_data(p)) for p in two_stores)
-    assert set(ra.figures) == set(rb.figures) == {"probes-probe_accuracy", "rankings-top_sites_0",
+    assert set(ra.figures) == set(rb.figures) == {"probes-probe_accuracy", "probes-layerwise", "rankings-top_sites_0",
                                                   "rankings-agreement_0"}
     for stem in ra.figures:
         assert ra.figures[stem][0] != rb.figures[stem][0], stem
@@ -118,3 +120,10 @@ def test_top_sites_plot_counts_the_top_k_per_site():
     fig = plots.top_sites_plot([("m", ["x:0", "y:1", "x:2", "y:0", "y:3"])], ["x", "y", "z"], 3)
     heights = [p.get_height() for p in fig.axes[0].patches]
     assert heights == [2, 1, 0]
+
+
+def test_layerwise_plot_draws_each_sites_accuracy(two_stores):
+    probes = _data(two_stores[0]).of_kind("probe")
+    fig = plots.layerwise_plot([("pos", probes[0][1])])
+    line = fig.axes[0].lines[0]
+    assert list(line.get_ydata()) == list(probes[0][1].evaluation["layerwise"].values())

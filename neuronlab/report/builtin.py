@@ -7,6 +7,7 @@ Each function takes a :class:`~neuronlab.report.data.ReportData` and returns a
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 from neuronlab import __version__
@@ -32,7 +33,7 @@ def provenance_section(data: ReportData) -> Fragment:
     frag = Fragment()
     model = dict(data.model)
     ordered = [(k, model.pop(k)) for k in _MODEL_KEYS if k in model] + sorted(model.items())
-    frag.add("<h3>Model</h3>", definition_list((k, v if isinstance(v, (str, int, float)) else str(v))
+    frag.add("<h3>Model</h3>", definition_list((k, v if v is None or isinstance(v, (str, int, float)) else _compact(v))
                                               for k, v in ordered))
     corpus = data.config.get("corpus") or data.config.get("corpus_path")
     frag.add("<h3>Corpus and store</h3>", definition_list([
@@ -63,8 +64,6 @@ def provenance_section(data: ReportData) -> Fragment:
 
 
 def _compact(config) -> str:
-    import json
-
     return json.dumps(config, sort_keys=True, default=str)
 
 

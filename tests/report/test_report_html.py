@@ -17,7 +17,7 @@ from neuronlab.testing import synthetic_store
 
 def _html(path) -> str:
     with ActivationStore.open(path) as st:
-        return render_report(ReportData(st)).html
+        return render_report(ReportData(st), svg=False).html
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ from neuronlab import __version__
 
 from .data import ReportData, site_of
 from .markup import definition_list, esc, json_block, table
-from .plots import agreement_plot, layerwise_plot, probe_accuracy_plot, top_k_for, top_k_overlap, top_sites_plot
+from .plots import (ablation_plot, agreement_plot, layerwise_plot, probe_accuracy_plot, top_k_for, top_k_overlap,
+                    top_sites_plot)
 from .sections import Figure, Fragment
 
 __all__ = ["provenance_section", "probes_section", "rankings_section", "probe_label"]
@@ -105,6 +106,15 @@ def probes_section(data: ReportData) -> Fragment:
                         "control-task (dashed) baselines."))
     else:
         frag.add(_note("Accuracy per site: train the probe with `--evaluate layerwise` to see it."))
+    ablated = [(label, res) for label, (_, res) in zip(labels, probes) if (res.evaluation or {}).get("ablation")]
+    for i, (label, res) in enumerate(ablated):
+        if i == 0:
+            frag.add("<h3>Ablation</h3>")
+        frag.add(Figure(f"ablation_{i}", ablation_plot(label, res.evaluation["ablation"]),
+                        f"{label}: test accuracy with only the first neurons of each order kept (keep) or zeroed "
+                        "(zero); top = the probe's best neurons first."))
+    if not ablated:
+        frag.add(_note("Ablation curves: train the probe with `--evaluate ablation` to see them."))
     return frag
 
 

@@ -21,8 +21,8 @@ import numpy as np
 
 from .data import site_of
 
-__all__ = ["probe_accuracy_plot", "layerwise_plot", "top_sites_plot", "agreement_plot", "top_k_overlap", "to_png",
-           "to_svg", "top_k_for"]
+__all__ = ["probe_accuracy_plot", "layerwise_plot", "ablation_plot", "top_sites_plot", "agreement_plot",
+           "top_k_overlap", "to_png", "to_svg", "top_k_for"]
 
 #: matplotlib settings of every report figure: no mathtext, reproducible SVG ids, text kept as text in SVG
 RC = {"text.parse_math": False, "svg.hashsalt": "neuronlab", "svg.fonttype": "none", "font.size": 9}
@@ -133,6 +133,40 @@ def layerwise_plot(probes: Sequence[tuple[str, Any]]) -> Any:
         ax.set_title("Accuracy per site (dotted: majority, dashed: control task)")
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
+    return fig
+
+
+def ablation_plot(label: str, ablation: dict) -> Any:
+    """Accuracy of a trained probe as neurons are kept or zeroed in ranking order (Dalvi et al. 2019).
+
+    One panel per mode (``keep``: only the first neurons of the order stay; ``zero``: they are zeroed), one line
+    per order (``top``, ``bottom``, ``random`` neurons of the probe's ranking first).
+
+    Parameters
+    ----------
+    label : str
+        The probe (title).
+    ablation : dict
+        ``evaluation["ablation"]`` of a :class:`~neuronlab.concepts.results.ProbeResult`
+        (``neuronlab probe --evaluate ablation``): ``full_accuracy`` and ``curves``.
+    """
+    curves = ablation["curves"]
+    modes = list(dict.fromkeys(c["mode"] for c in curves))
+    with _style():
+        fig = _figure(3.2 * len(modes) + 0.8, 3.2)
+        axes = fig.subplots(1, len(modes), sharey=True, squeeze=False)[0]
+        for ax, mode in zip(axes, modes):
+            for i, c in enumerate(c for c in curves if c["mode"] == mode):
+                ax.plot(c["n_neurons"], c["accuracy"], marker=".", color=f"C{i}", label=c["order"])
+            ax.axhline(float(ablation["full_accuracy"]), color="black", linestyle=":", linewidth=0.8,
+                       label="all neurons")
+            ax.set_xlabel("neurons kept" if mode == "keep" else "neurons zeroed")
+            ax.set_title(f"{mode}")
+            ax.set_ylim(0, 1.05)
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("test accuracy")
+        axes[0].legend(fontsize=7)
+        fig.suptitle(f"{label}: ablation in ranking order")
     return fig
 
 

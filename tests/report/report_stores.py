@@ -47,7 +47,7 @@ def study_store(path: Path, *, seed: int = 0, concept: str = "pos", classes=("A"
     with ActivationStore.open(path, mode="r+") as st:
         if probe:
             with ActivationStore.open(ri_path) as ri:
-                probe_concept(st, concept, random_init_store=ri, evaluate=("layerwise",)).to_store(
+                probe_concept(st, concept, random_init_store=ri, evaluate=("layerwise", "ablation")).to_store(
                     st, f"{result_prefix}probe")
         for method in rankers:
             rank_concept(st, concept, method).to_store(st, f"{result_prefix}rank_{method}")

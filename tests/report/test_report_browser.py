@@ -71,7 +71,7 @@ def test_report_opens_without_errors(browser, tmp_path):
     info = build_report(store, tmp_path / "report")
     errors = _open(browser, info["report"])
     assert errors == [], errors
-    _check_rendered(browser, 4)
+    _check_rendered(browser, 5)
     shot = tmp_path / "report.png"
     assert browser.save_screenshot(str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -90,5 +90,5 @@ def test_store_text_is_shown_as_text_and_never_runs(browser, tmp_path):
     text = browser.find_element("tag name", "body").text
     assert SCRIPT in text and XSS_CONCEPT in text and "&amp;" in text and '"quoted"' in text
     assert "<i>&amp;'q'.h5" in text
-    _check_rendered(browser, 4)
+    _check_rendered(browser, 5)
     browser.save_screenshot(str(tmp_path / "hostile.png"))

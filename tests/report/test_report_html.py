@@ -94,7 +94,7 @@ def test_page_is_self_contained(store):
     html = _html(store)
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
     assert not re.search(r"(?:src|href)=\"(?:https?:)?//", html)
-    assert html.count('<img src="data:image/png;base64,') == 4
+    assert html.count('<img src="data:image/png;base64,') == 5
 
 
 def test_a_store_without_results_says_how_to_get_them(tmp_path):
@@ -123,8 +123,8 @@ def test_build_report_writes_page_figures_and_marker(store, tmp_path):
     info = build_report(store, out)
     assert info["report"] == str(out / "index.html") and info["sections"] == ["provenance", "probes", "rankings"]
     assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(
-        f"{stem}.{ext}" for stem in ("probes-probe_accuracy", "probes-layerwise", "rankings-top_sites_0",
-                                     "rankings-agreement_0")
+        f"{stem}.{ext}" for stem in ("probes-probe_accuracy", "probes-layerwise", "probes-ablation_0",
+                                     "rankings-top_sites_0", "rankings-agreement_0")
         for ext in ("png", "svg"))
     assert (out / ".neuronlab-report").is_file()
     assert info["bytes"] == len((out / "index.html").read_bytes())

@@ -61,6 +61,7 @@ def _figures(data: ReportData) -> dict:
     return {
         "probe_accuracy_plot": plots.probe_accuracy_plot([(r.concept, r) for _, r in probes]),
         "layerwise_plot": plots.layerwise_plot([(r.concept, r) for _, r in probes]),
+        "ablation_plot": plots.ablation_plot("pos", probes[0][1].evaluation["ablation"]),
         "top_sites_plot": plots.top_sites_plot([(r.method, r.ranking) for _, r in rankings], data.sites, k),
         "agreement_plot": plots.agreement_plot("pos", [r.method for _, r in rankings],
                                                plots.top_k_overlap(ranks, k), k=k),
@@ -69,11 +70,12 @@ def _figures(data: ReportData) -> dict:
 
 def test_every_plot_function_is_covered():
     public = {n for n in plots.__all__ if n.endswith("_plot")}
-    assert public == {"probe_accuracy_plot", "layerwise_plot", "top_sites_plot", "agreement_plot"}, \
-        "add the new plot to _figures"
+    assert public == {"probe_accuracy_plot", "layerwise_plot", "ablation_plot", "top_sites_plot",
+                      "agreement_plot"}, "add the new plot to _figures"
 
 
-@pytest.mark.parametrize("name", ["probe_accuracy_plot", "layerwise_plot", "top_sites_plot", "agreement_plot"])
+@pytest.mark.parametrize("name", ["probe_accuracy_plot", "layerwise_plot", "ablation_plot", "top_sites_plot",
+                                  "agreement_plot"])
 def test_plot_renders_and_depends_on_the_data(rendered, name):
     pa, pb = rendered[name]
     assert pa.shape != pb.shape or not np.array_equal(pa, pb), f"{name}: two different stores gave the same image"
@@ -87,8 +89,8 @@ def test_plots_are_reproducible(two_stores, rendered):
 
 def test_section_figures_differ_between_stores(two_stores):
     ra, rb = (render_report(_data(p)) for p in two_stores)
-    assert set(ra.figures) == set(rb.figures) == {"probes-probe_accuracy", "probes-layerwise", "rankings-top_sites_0",
-                                                  "rankings-agreement_0"}
+    assert set(ra.figures) == set(rb.figures) == {"probes-probe_accuracy", "probes-layerwise", "probes-ablation_0",
+                                                  "rankings-top_sites_0", "rankings-agreement_0"}
     for stem in ra.figures:
         assert ra.figures[stem][0] != rb.figures[stem][0], stem
         assert ra.figures[stem][1] != rb.figures[stem][1], stem
@@ -127,3 +129,11 @@ def test_layerwise_plot_draws_each_sites_accuracy(two_stores):
     fig = plots.layerwise_plot([("pos", probes[0][1])])
     line = fig.axes[0].lines[0]
     assert list(line.get_ydata()) == list(probes[0][1].evaluation["layerwise"].values())
+
+
+def test_ablation_plot_draws_every_curve(two_stores):
+    ablation = _data(two_stores[1]).of_kind("probe")[0][1].evaluation["ablation"]
+    fig = plots.ablation_plot("pos", ablation)
+    drawn = [(ax.get_title(), line.get_label(), list(line.get_xdata()), list(line.get_ydata()))
+             for ax in fig.axes for line in ax.lines if line.get_label() != "all neurons"]
+    assert drawn == [(c["mode"], c["order"], c["n_neurons"], c["accuracy"]) for c in ablation["curves"]]

@@ -19,7 +19,7 @@ INSTALL = ("needs the system Chromium and its driver and Selenium: `apt-get inst
 
 def _binary(*names: str) -> str | None:
     for name in names:
-        found = shutil.which(name) or (shutil.which(name, path="/usr/bin:/usr/lib/chromium"))
+        found = shutil.which(name)
         if found:
             return found
     return None

@@ -27,6 +27,7 @@ def _load_commands() -> None:
     from . import commands_multimodel  # noqa: F401
     from . import commands_bridge  # noqa: F401
     from . import commands_scale  # noqa: F401
+    from . import commands_report  # noqa: F401
 
 
 class _HelpFormatter(argparse.HelpFormatter):

@@ -1,0 +1,33 @@
+"""CLI command ``report``: the study report of a store (one self-contained HTML page, figures as PNG and SVG)."""
+from __future__ import annotations
+
+import argparse
+
+from .registry import OVERWRITE_FLAG, command, emit
+
+
+@command("report", "Build the study report of a store: one self-contained HTML page (provenance, probe accuracy "
+                   "with baselines, neuron rankings and their agreement) plus every figure as PNG and SVG, from the "
+                   "results written into the store by `probe`, `rank` and the other analyses.")
+def _report(p: argparse.ArgumentParser):
+    p.add_argument("store", help="activation store (.h5) with results in /results (see `neuronlab info STORE`)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="report directory: DIR/index.html and DIR/figures/ (default: STORE's name with _report, "
+                        "beside it; never the store itself)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace DIR if it exists and is a report neuronlab wrote (only once the new report is "
+                        "complete)")
+    p.add_argument("--sections", default=None, metavar="LIST",
+                   help="only these sections, comma-separated (default: all; e.g. provenance,probes)")
+    p.add_argument("--json", action="store_true", help="print the report's path, sections and figures as JSON")
+
+    def run(args) -> int:
+        from ..report import build_report
+
+        sections = [s.strip() for s in args.sections.split(",") if s.strip()] if args.sections else None
+        info = build_report(args.store, args.out, overwrite=args.overwrite, sections=sections,
+                            overwrite_hint=OVERWRITE_FLAG)
+        emit(args, info, info["report"])
+        return 0
+
+    return run

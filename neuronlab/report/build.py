@@ -1,0 +1,154 @@
+"""Build the study report: render every registered section, write figures and one self-contained HTML page.
+
+Layout of the output directory::
+
+    DIR/index.html           the report (CSS and PNG figures inline; opens without network)
+    DIR/figures/NAME.png     every figure as PNG ...
+    DIR/figures/NAME.svg     ... and as SVG (linked from the page)
+    DIR/.neuronlab-report    marker: a directory neuronlab may replace with --overwrite
+
+The directory is written through :func:`neuronlab.outputs.safe_output_dir` (a temporary directory renamed on
+success; an existing directory is replaced only with ``overwrite`` and only if it holds the marker).
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from neuronlab.errors import InvalidParameterError
+
+from .data import ReportData
+from .markup import esc, figure_html, page
+from .plots import to_png, to_svg
+from .sections import Figure, ordered_sections
+
+__all__ = ["build_report", "render_report", "RenderedReport", "REPORT_MARKER", "REPORT_FILE"]
+
+#: marker file in every report directory (lets ``--overwrite`` replace it, and only it)
+REPORT_MARKER = ".neuronlab-report"
+#: the page's file name inside the report directory
+REPORT_FILE = "index.html"
+_NAME = re.compile(r"^[a-z0-9_-]+$")
+
+
+@dataclass
+class RenderedReport:
+    """The page and its figures, before anything is written.
+
+    Attributes
+    ----------
+    html : str
+    figures : dict
+        File stem (``section-name``) -> ``(png bytes, svg bytes)``.
+    sections : list of str
+        Section names in page order.
+    """
+
+    html: str
+    figures: dict = field(default_factory=dict)
+    sections: list = field(default_factory=list)
+
+
+def render_report(data: ReportData, *, sections: Sequence[str] | None = None, svg: bool = True) -> RenderedReport:
+    """Render the registered sections (or ``sections``) of ``data`` into one page and its figures.
+
+    Parameters
+    ----------
+    data : ReportData
+    sections : sequence of str, optional
+        Section names (default: every registered section, in page order).
+    svg : bool, default=True
+        Also render each figure as SVG.
+    """
+    out = RenderedReport(html="")
+    blocks = []
+    for entry in ordered_sections(list(sections) if sections is not None else None):
+        if not _NAME.match(entry.name):
+            raise InvalidParameterError(f"report section name {entry.name!r} must match [a-z0-9_-]+")
+        parts = []
+        for part in entry.render(data).parts:
+            if isinstance(part, Figure):
+                parts.append(_figure(entry.name, part, out, svg=svg))
+            else:
+                parts.append(str(part))
+        if entry.reference:
+            parts.append(f'<p class="ref">Reference: {esc(entry.reference)}</p>')
+        blocks.append((entry.name, entry.title, "".join(parts)))
+        out.sections.append(entry.name)
+    subtitle = f"{data.path} · {data.model.get('name', '?')} · {data.summary['n_neurons']} neurons · " \
+               f"{len(data.result_configs)} results"
+    out.html = page("neuronlab study report", subtitle, blocks)
+    return out
+
+
+def _figure(section: str, fig: Figure, out: RenderedReport, *, svg: bool) -> str:
+    if not _NAME.match(fig.name):
+        raise InvalidParameterError(f"figure name {fig.name!r} of section {section!r} must match [a-z0-9_-]+")
+    stem = f"{section}-{fig.name}"
+    if stem in out.figures:
+        raise InvalidParameterError(f"section {section!r} has two figures named {fig.name!r}")
+    png = to_png(fig.figure)
+    out.figures[stem] = (png, to_svg(fig.figure) if svg else None)
+    return figure_html(png, alt=fig.caption or stem, caption=fig.caption,
+                       svg_href=f"figures/{stem}.svg" if svg else None)
+
+
+def default_out_dir(store_path: str | os.PathLike) -> Path:
+    """``run.h5`` -> ``run_report`` beside it.
+
+    >>> str(default_out_dir("runs/demo/store.h5"))
+    'runs/demo/store_report'
+    """
+    p = Path(store_path)
+    return p.with_name(p.stem + "_report")
+
+
+def build_report(store_path: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
+                 overwrite: bool = False, sections: Sequence[str] | None = None,
+                 overwrite_hint: str = "overwrite=True") -> dict:
+    """Build the report of a store into ``out_dir`` (default: ``<store stem>_report`` beside the store).
+
+    Parameters
+    ----------
+    store_path : path-like
+        A complete activation store; its /results are read (probes, rankings, ...).
+    out_dir : path-like, optional
+    overwrite : bool, default=False
+        Replace an existing report directory (only one that neuronlab wrote).
+    sections : sequence of str, optional
+        Section names (default: all registered).
+
+    Returns
+    -------
+    dict
+        ``report`` (path of index.html), ``out``, ``sections``, ``figures`` (paths), ``bytes`` (size of the
+        page), ``seconds``.
+    """
+    from neuronlab.outputs import safe_output_dir
+    from neuronlab.store import ActivationStore
+
+    start = time.perf_counter()
+    out = Path(out_dir) if out_dir is not None else default_out_dir(store_path)
+    if sections is not None:
+        ordered_sections(list(sections))  # unknown names fail before any work
+    with safe_output_dir(out, marker=REPORT_MARKER, overwrite=overwrite, inputs=[store_path],
+                         overwrite_hint=overwrite_hint) as tmp:
+        with ActivationStore.open(store_path) as store:
+            data = ReportData(store)
+        rendered = render_report(data, sections=sections)
+        (tmp / "figures").mkdir()
+        figures = []
+        for stem, (png, svg) in rendered.figures.items():
+            (tmp / "figures" / f"{stem}.png").write_bytes(png)
+            figures.append(str(out / "figures" / f"{stem}.png"))
+            if svg is not None:
+                (tmp / "figures" / f"{stem}.svg").write_bytes(svg)
+                figures.append(str(out / "figures" / f"{stem}.svg"))
+        (tmp / REPORT_FILE).write_text(rendered.html, encoding="utf-8")
+        (tmp / REPORT_MARKER).write_text("written by neuronlab report\n")
+    return {"report": str(out / REPORT_FILE), "out": str(out), "sections": rendered.sections, "figures": figures,
+            "bytes": len(rendered.html.encode("utf-8")), "seconds": round(time.perf_counter() - start, 3)}

@@ -22,6 +22,7 @@ def _load_commands() -> None:
     from . import commands_extract  # noqa: F401
     from . import commands_concepts  # noqa: F401
     from . import commands_attribution  # noqa: F401
+    from . import commands_redundancy  # noqa: F401
 
 
 class _HelpFormatter(argparse.HelpFormatter):

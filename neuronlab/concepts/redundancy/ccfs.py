@@ -87,6 +87,7 @@ class _Selected:
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions of the probe trained on the kept neurons only."""
+        self._check_fitted()
         return self.probe_.predict(self.transform(X))
 
     def score(self, X: Any, y: Any) -> float:

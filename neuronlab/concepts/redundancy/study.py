@@ -103,6 +103,8 @@ def redundancy_study(
     ts = [float(t) for t in np.atleast_1d(np.asarray(thresholds, dtype=np.float64))]
     if not ts:
         raise InvalidParameterError("thresholds must hold at least one distance in [0, 2]")
+    if concept is not None:
+        load_concept(store, concept, sites=sites)  # an absent or one-class concept fails before any work
     view = store.view(sites=sites, rows=np.arange(store.n_valid_rows))
     neuron_ids = view.neuron_ids
     sites_of = [site_of(n) for n in neuron_ids]

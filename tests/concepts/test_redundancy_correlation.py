@@ -76,7 +76,8 @@ def test_memory_plan_says_what_the_matrix_takes_and_refuses_a_small_budget():
     plan = plan_memory(10_000, itemsize=2, max_memory_gb=4.0)
     assert plan.matrix_bytes == 8 * 10_000 ** 2
     assert "10,000 x 10,000 float64 matrix takes 0.75 GB" in plan.describe()
-    assert plan.total_bytes <= 4 * GB and plan.chunk_rows == 8192
+    assert plan.chunk_rows == (256 << 20) // (10_000 * 10)  # chunks are capped at 256 MiB
+    assert plan_memory(100, max_memory_gb=4.0).chunk_rows == 8192
     tight = plan_memory(10_000, itemsize=2, max_memory_gb=0.76)  # room for a few hundred rows only
     assert 64 <= tight.chunk_rows < 8192 and tight.total_bytes <= 0.76 * GB
     with pytest.raises(InvalidParameterError, match=r"matrix takes 0\.75 GB.*exceeds the given budget .*0\.50 GB.*"

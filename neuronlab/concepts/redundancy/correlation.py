@@ -43,6 +43,8 @@ __all__ = ["StreamingCorrelation", "MemoryPlan", "plan_memory", "accumulate_scat
 GB = float(1 << 30)
 #: most rows read per chunk when neither ``chunk_rows`` nor a tight budget says otherwise
 MAX_CHUNK_ROWS = 8192
+#: most bytes of one chunk (read + float64 copy) when ``chunk_rows`` is not given
+MAX_CHUNK_BYTES = 256 << 20
 #: fewest rows per chunk a budget may force (below this the BLAS calls are mostly overhead)
 MIN_CHUNK_ROWS = 64
 
@@ -119,7 +121,7 @@ def plan_memory(
     max_memory_gb : float, optional
         Budget in GiB; the memory the system reports available when omitted.
     chunk_rows : int, optional
-        Rows per chunk; chosen to fit the budget (at most 8,192) when omitted.
+        Rows per chunk; chosen to fit the budget when omitted (at most 8,192 rows and 256 MiB).
     n_rows : int, optional
         Rows of the data (a chunk never needs more).
 
@@ -149,12 +151,14 @@ def plan_memory(
     else:
         budget = _available_memory()
     cap = MAX_CHUNK_ROWS if n_rows is None else max(1, min(MAX_CHUNK_ROWS, int(n_rows)))
+    floor = min(MIN_CHUNK_ROWS, cap)
     if chunk_rows is not None:
         rows = max(1, min(int(chunk_rows), cap))
-    elif budget is None:
-        rows = cap
-    else:  # as many rows as the budget leaves room for, but not fewer than the smallest useful chunk
-        rows = max(min(MIN_CHUNK_ROWS, cap), min(cap, max(0, budget - matrix) // per_row))
+    else:  # bounded by rows, bytes and the budget left after the matrix, but not below the smallest useful chunk
+        rows = min(cap, max(1, MAX_CHUNK_BYTES // per_row))
+        if budget is not None:
+            rows = min(rows, max(0, budget - matrix) // per_row)
+        rows = max(floor, rows)
     plan = MemoryPlan(int(n_neurons), matrix, int(rows), int(rows) * per_row, budget)
     if budget is not None and plan.total_bytes > budget:
         where = "the given budget (max_memory_gb=)" if max_memory_gb is not None else "the available memory"

@@ -16,9 +16,16 @@ whole.
 
 The script checks that both give the same clusters and prints time and memory ratios.
 
+``--ewt`` instead runs the real-data study of docs/redundancy.md on minilm and UD English-EWT (stores from
+``ewt_upos_study.ensure_store``, cached in ``$NEURONLAB_BENCH_DIR``, default /tmp/neuronlab-bench): general
+redundancy over every row of the EWT train store (streamed, all 7 residual sites, 2,688 neurons) at
+``--thresholds``, then CCFS and task-specific redundancy for UPOS (train: the first ``--train-words`` words of
+EWT train, test: EWT test), with the all-neuron oracle.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_redundancy.py [--threads 2] [--neurons 1000 2000 5000 10000] [--json out.json]
+    .venv/bin/python benchmarks/bench_redundancy.py --ewt [--train-words 20000] [--json out.json]
 """
 from __future__ import annotations
 
@@ -105,11 +112,21 @@ def main() -> None:
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=1, help="runs per point (best time, largest peak)")
+    p.add_argument("--ewt", action="store_true", help="run the real-data study (minilm, EWT) instead")
+    p.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.5, 0.7])
+    p.add_argument("--train-words", type=int, default=20000)
+    p.add_argument("--ccfs-threshold", type=float, default=0.3)
+    p.add_argument("--delta", type=float, default=0.01)
     p.add_argument("--one", nargs=2, metavar=("IMPL", "N"), help=argparse.SUPPRESS)
     p.add_argument("--json", default=None)
     args = p.parse_args()
     if args.one:
         print(json.dumps(one(args.one[0], int(args.one[1]), args.rows, args.threshold, args.seed)))
+        return
+    if args.ewt:
+        result = ewt_study(args)
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2))
         return
     from tqdm import tqdm
 
@@ -138,6 +155,68 @@ def main() -> None:
               f"| {m_n:.2f} GB | {m_n / m_o:.2f}x | {'yes' if same else 'NO'} |")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "runs": rows, "summary": summary}, indent=2))
+
+
+def ewt_study(args) -> dict:
+    """General redundancy over the EWT train store, CCFS and task redundancy for UPOS (docs/redundancy.md)."""
+    from sklearn.base import clone
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from ewt_upos_study import SITES, ensure_store, load_split
+
+    from neuronlab.concepts.evaluation.layerwise import site_of
+    from neuronlab.concepts.probes import LinearProbe
+    from neuronlab.concepts.redundancy import CCFS, GeneralRedundancy, TaskRedundancy
+    from neuronlab.store.store import ActivationStore
+
+    out: dict = {"args": vars(args)}
+    with ActivationStore.open(ensure_store("train")) as st:
+        view = st.view(sites=SITES, rows=np.arange(st.n_valid_rows))
+        t0 = time.perf_counter()
+        gr = GeneralRedundancy(args.thresholds, progress=True).fit(view)
+        seconds = time.perf_counter() - t0
+        sites_of = [site_of(i) for i in view.neuron_ids]
+    per_site = []
+    for reps in gr.representatives_:
+        counts = dict.fromkeys(dict.fromkeys(sites_of), 0)
+        for j in reps:
+            counts[sites_of[j]] += 1
+        per_site.append(counts)
+    out["general"] = {"rows": int(view.shape[0]), "neurons": int(view.shape[1]), "seconds": seconds,
+                      "memory": gr.clustering_.memory_plan_.describe(), "constant": int(gr.clustering_.constant_.sum()),
+                      "thresholds": list(args.thresholds), "n_clusters": gr.n_clusters_.tolist(),
+                      "removable_fraction": gr.removable_fraction_.tolist(), "kept_per_site": per_site}
+    print(f"general redundancy over {view.shape[0]:,} rows x {view.shape[1]:,} neurons ({seconds:.0f} s; "
+          f"{out['general']['memory']}):")
+    for t, k, f, c in zip(args.thresholds, gr.n_clusters_, gr.removable_fraction_, per_site):
+        print(f"  threshold {t}: {k:,} clusters, {100 * f:.1f}% removable; kept per site {c}")
+
+    train, test = load_split(args.train_words)
+    layers = [site_of(i) for i in train.neuron_ids]
+    probe = LinearProbe()
+    t0 = time.perf_counter()
+    oracle = clone(probe).fit(train.X, train.y).score(test.X, test.y)
+    ccfs = CCFS(probe, threshold=args.ccfs_threshold, delta=args.delta).fit(train.X, train.y, layers=layers,
+                                                                            groups=train.groups)
+    acc = ccfs.score(test.X, test.y)
+    t_ccfs = time.perf_counter() - t0
+    ls = ccfs.layer_selector_
+    out["ccfs"] = {"n_train": len(train), "n_test": len(test), "oracle_accuracy": oracle, "accuracy": acc,
+                   "selected_layers": ls.selected_layers_, "prefix_dev_accuracies": ls.prefix_accuracies_.tolist(),
+                   "n_neurons": len(layers), "n_after_layers": ccfs.n_after_layers_,
+                   "n_after_clustering": ccfs.n_after_clustering_, "n_kept": int(len(ccfs.neurons_)),
+                   "kept_fraction": ccfs.kept_fraction_, "seconds": t_ccfs}
+    print(f"CCFS for UPOS ({len(train):,} train words, {len(test):,} test words, {t_ccfs:.0f} s): layers "
+          f"{ls.selected_layers_} -> {ccfs.n_after_layers_:,} neurons -> clustering {ccfs.n_after_clustering_:,} -> "
+          f"kept {len(ccfs.neurons_):,} ({100 * ccfs.kept_fraction_:.1f}%); accuracy {100 * acc:.2f} vs oracle "
+          f"{100 * oracle:.2f}")
+    t0 = time.perf_counter()
+    tr = TaskRedundancy(probe, delta=args.delta).fit(train.X, train.y, groups=train.groups)
+    out["task"] = {"n_kept": int(len(tr.neurons_)), "removable_fraction": tr.removable_fraction_,
+                   "accuracy": tr.score(test.X, test.y), "seconds": time.perf_counter() - t0}
+    print(f"task-specific redundancy: {len(tr.neurons_):,} neurons kept, {100 * tr.removable_fraction_:.1f}% "
+          f"removable, accuracy {100 * out['task']['accuracy']:.2f}")
+    return out
 
 
 if __name__ == "__main__":

@@ -117,6 +117,7 @@ def main() -> None:
     p.add_argument("--train-words", type=int, default=20000)
     p.add_argument("--ccfs-threshold", type=float, default=0.3)
     p.add_argument("--delta", type=float, default=0.01)
+    p.add_argument("--tol", type=float, default=None, help="LinearProbe tol for --ewt (default: LinearProbe's)")
     p.add_argument("--one", nargs=2, metavar=("IMPL", "N"), help=argparse.SUPPRESS)
     p.add_argument("--json", default=None)
     args = p.parse_args()
@@ -193,7 +194,7 @@ def ewt_study(args) -> dict:
 
     train, test = load_split(args.train_words)
     layers = [site_of(i) for i in train.neuron_ids]
-    probe = LinearProbe()
+    probe = LinearProbe() if args.tol is None else LinearProbe(tol=args.tol)
     t0 = time.perf_counter()
     oracle = clone(probe).fit(train.X, train.y).score(test.X, test.y)
     ccfs = CCFS(probe, threshold=args.ccfs_threshold, delta=args.delta).fit(train.X, train.y, layers=layers,

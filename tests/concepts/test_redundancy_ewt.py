@@ -62,13 +62,26 @@ def test_general_redundancy_matches_neurox_and_grows_with_the_threshold(ewt_stor
 
 
 def test_ccfs_for_upos_keeps_few_neurons_near_the_oracle(ewt_stores):
-    from neuronlab.concepts.redundancy.study import redundancy_study
+    from sklearn.base import clone
+
+    from neuronlab.concepts.data import align_classes, load_concept
+    from neuronlab.concepts.evaluation.layerwise import site_of
+    from neuronlab.concepts.probes import LinearProbe
+    from neuronlab.concepts.redundancy import CCFS
     from neuronlab.store import ActivationStore
 
     with ActivationStore.open(ewt_stores["train"]) as tr, ActivationStore.open(ewt_stores["test"]) as te:
-        r = redundancy_study(tr, sites=SITES, thresholds=[0.3], concept="upos", test_store=te, task=False)
-    c = r.ccfs
-    assert c["oracle_accuracy"] > 0.85
-    assert c["n_kept"] < 0.25 * c["n_neurons"], c
-    assert c["accuracy"] > c["oracle_accuracy"] - 0.04, c
-    assert c["n_kept"] <= c["n_after_clustering"] <= c["n_after_layers"] <= c["n_neurons"]
+        train = load_concept(tr, "upos", sites=SITES).load()
+        test = align_classes(train, load_concept(te, "upos", sites=SITES)).load()
+    # a looser solver tolerance and a coarse grid keep the ~20 probe fits of CCFS short (accuracy, not the exact
+    # ranking, is what is checked here)
+    probe = LinearProbe(tol=0.1, max_iter=60)
+    oracle = clone(probe).fit(train.X, train.y).score(test.X, test.y)
+    ccfs = CCFS(probe, threshold=0.3, delta=0.01, grid=(0.02, 0.05, 0.1, 0.2, 0.5, 1.0)).fit(
+        train.X, train.y, layers=[site_of(i) for i in train.neuron_ids], groups=train.groups)
+    acc = ccfs.score(test.X, test.y)
+    n = train.X.shape[1]
+    assert oracle > 0.85
+    assert len(ccfs.neurons_) < 0.25 * n, (len(ccfs.neurons_), ccfs.n_after_layers_, ccfs.n_after_clustering_)
+    assert acc > oracle - 0.04, (acc, oracle)
+    assert len(ccfs.neurons_) <= ccfs.n_after_clustering_ <= ccfs.n_after_layers_ <= n

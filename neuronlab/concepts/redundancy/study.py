@@ -159,6 +159,8 @@ def _concept_part(store, concept, *, sites, test_store, train_size, threshold, d
     check_memory(len(train) + len(test), len(train.neuron_ids), budget_gb=max_memory_gb)
     train, test = train.load(), test.load()
     layers = [site_of(n) for n in train.neuron_ids]
+    log.info("CCFS for %s: %d train / %d test rows; layer selection, clustering at %s, minimal top-k (one probe "
+             "per step)", concept, len(train), len(test), threshold)
     ccfs = CCFS(probe, threshold=threshold, delta=delta, linkage=linkage, random_state=random_state,
                 max_memory_gb=max_memory_gb).fit(train.X, train.y, layers=layers, groups=train.groups)
     oracle = float(np.mean(clone(probe).fit(train.X, train.y).predict(test.X) == test.y))
@@ -176,8 +178,11 @@ def _concept_part(store, concept, *, sites, test_store, train_size, threshold, d
         "dev_accuracy": float(ccfs.dev_accuracy_), "dev_oracle_accuracy": float(ccfs.dev_oracle_accuracy_),
         "kept_neurons": _ids(ccfs.neurons_, train.neuron_ids),
     }
+    log.info("CCFS kept %d of %d neurons (test accuracy %.4f, all neurons %.4f)", len(ccfs.neurons_), len(layers),
+             ccfs_report["accuracy"], oracle)
     if not task:
         return ccfs_report, None
+    log.info("task-specific redundancy over all %d neurons", len(layers))
     tr = TaskRedundancy(probe, delta=delta, random_state=random_state).fit(train.X, train.y, groups=train.groups)
     task_report = {
         "delta": delta, "n_kept": int(len(tr.neurons_)), "removable_fraction": float(tr.removable_fraction_),

@@ -104,3 +104,13 @@ def test_fit_refuses_before_reading_any_row():
 def test_bad_input_is_a_clear_error(X, match):
     with pytest.raises(InvalidParameterError, match=match):
         StreamingCorrelation().fit(X)
+
+
+def test_redundancy_package_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; import neuronlab.concepts.redundancy.study, neuronlab.concepts.redundancy.ccfs; "
+            "print('torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"

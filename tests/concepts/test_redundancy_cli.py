@@ -85,3 +85,14 @@ def test_help_explains(capsys):
         main(["redundancy", "--help"])
     out = capsys.readouterr().out
     assert "--max-memory-gb" in out and "8 n^2 bytes" in out and "CCFS" in out
+
+
+def test_out_file_holds_the_json_report_and_is_not_overwritten_without_the_flag(dup_store, tmp_path, capsys):
+    out = tmp_path / "red.json"
+    assert main(["redundancy", str(dup_store), "--threshold", "0.5", "--quiet", "--no-write-back",
+                 "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["general"][0]["threshold"] == 0.5 and report["result_path"] is None
+    capsys.readouterr()
+    assert main(["redundancy", str(dup_store), "--quiet", "--no-write-back", "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err

@@ -9,12 +9,14 @@ time and the peak resident memory above that baseline (``ru_maxrss``). Both are 
 memory; neuronlab reads it in row chunks (it can as well stream it from a store on disk), NeuroX needs it
 whole.
 
-- NeuroX: ``interpretation.clustering.create_correlation_clusters(X, clustering_threshold=t)`` (``np.corrcoef``,
-  ``nan_to_num``, symmetrise, ``1 - |r|``, ``squareform``, SciPy ``linkage(average)``, ``fcluster``).
-- neuronlab: ``CorrelationClustering(t).fit(X)`` (chunked float64 scatter by BLAS ``syrk``/``syr``, condensed
-  distances packed in the same buffer, the same SciPy linkage and fcluster).
+- NeuroX: ``np.random.seed(seed); interpretation.clustering.extract_independent_neurons(X, clustering_threshold=t)``
+  (``create_correlation_clusters``: ``np.corrcoef``, ``nan_to_num``, symmetrise, ``1 - |r|``, ``squareform``, SciPy
+  ``linkage(average)``, ``fcluster``; then one random neuron per cluster).
+- neuronlab: ``CorrelationClustering(t, random_state=seed).fit(X)`` (chunked float64 scatter by BLAS
+  ``syrk``/``syr``, condensed distances packed in the same buffer, the same SciPy linkage and fcluster, one random
+  neuron per cluster from the same random stream).
 
-The script checks that both give the same clusters and prints time and memory ratios.
+The script checks that both give the same clusters and keep the same neurons, and prints time and memory ratios.
 
 ``--ewt`` instead runs the real-data study of docs/redundancy.md on minilm and UD English-EWT (stores from
 ``ewt_upos_study.ensure_store``, cached in ``$NEURONLAB_BENCH_DIR``, default /tmp/neuronlab-bench): general
@@ -78,22 +80,26 @@ def one(impl: str, n_neurons: int, n_rows: int, threshold: float, seed: int) -> 
         from neuronlab.concepts.redundancy import CorrelationClustering
 
         def run(X):
-            return CorrelationClustering(threshold).fit(X).labels_ + 1
+            cc = CorrelationClustering(threshold, random_state=seed).fit(X)
+            return cc.labels_ + 1, cc.representatives_
     else:
-        from neurox.interpretation.clustering import create_correlation_clusters
+        from neurox.interpretation.clustering import extract_independent_neurons
 
         def run(X):
+            np.random.seed(seed)
             with contextlib.redirect_stdout(io.StringIO()):
-                return create_correlation_clusters(X, clustering_threshold=threshold)
+                independent, labels = extract_independent_neurons(X, clustering_threshold=threshold)
+            return labels, np.asarray(independent)
     X = make_data(n_rows, n_neurons, seed)
     base = _rss()
     t0 = time.perf_counter()
-    labels = run(X)
+    labels, kept = run(X)
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"impl": impl, "n_neurons": n_neurons, "seconds": seconds, "peak_above_baseline_gb": (peak - base) / 2 ** 30,
             "matrix_gb": 8 * n_neurons ** 2 / 2 ** 30, "n_clusters": int(np.max(labels)),
-            "labels_crc": int(np.asarray(labels, dtype=np.int64).sum() * 31 + np.asarray(labels)[::7].sum())}
+            "labels_crc": int(np.asarray(labels, dtype=np.int64).sum() * 31 + np.asarray(labels)[::7].sum()),
+            "kept_crc": int(np.sum(np.asarray(kept, dtype=np.int64) * np.arange(1, len(kept) + 1)))}
 
 
 def spawn(impl: str, n: int, args) -> dict:
@@ -147,7 +153,8 @@ def main() -> None:
         t_o, t_n = min(r["seconds"] for r in ours), min(r["seconds"] for r in theirs)
         m_o = max(r["peak_above_baseline_gb"] for r in ours)
         m_n = max(r["peak_above_baseline_gb"] for r in theirs)
-        same = ours[0]["labels_crc"] == theirs[0]["labels_crc"] and ours[0]["n_clusters"] == theirs[0]["n_clusters"]
+        same = (ours[0]["labels_crc"] == theirs[0]["labels_crc"] and ours[0]["n_clusters"] == theirs[0]["n_clusters"]
+                and ours[0]["kept_crc"] == theirs[0]["kept_crc"])
         summary.append({"n_neurons": n, "neuronlab_s": t_o, "neurox_s": t_n, "speedup": t_n / t_o,
                         "neuronlab_peak_gb": m_o, "neurox_peak_gb": m_n, "memory_ratio": m_n / m_o,
                         "matrix_gb": 8 * n * n / 2 ** 30, "same_clusters": same,

@@ -293,7 +293,6 @@ def plain_loop(model_dir: Path, ewt: str, n: int, device: str, batch: int = 32) 
 
 def dtype_errors(model_dir: Path, ewt: str, n: int, device: str, dtypes: list[str]) -> dict:
     """Relative error (Frobenius, worst site) of each compute dtype against float32 on the same device."""
-    import torch
 
     from neuronlab.corpus import read_corpus
     from neuronlab.extraction import ExtractionConfig, Extractor

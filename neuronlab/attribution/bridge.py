@@ -34,7 +34,7 @@ from ..errors import InvalidParameterError, choices
 from ..models.live import LiveModel
 from ..models.targets import Target, as_target
 from ..results import Result, array_field
-from ._path import np32, rows_per_pass
+from ._path import rows_per_pass
 from .ablation import ablation_values
 from .neuron_sets import concept_neurons, empirical_p_value, parse_neuron_ids, random_like
 from .store_check import check_store_model

@@ -7,7 +7,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from neuronlab.concepts.probes.gaussian import GaussianProbe, map_parameters
-from neuronlab.concepts.probes.gaussian_greedy import GreedyGaussianState, greedy_select
+from neuronlab.concepts.probes.gaussian_greedy import GreedyGaussianState
 from neuronlab.concepts.rankers import RANKERS
 from neuronlab.errors import InvalidParameterError
 

@@ -31,7 +31,7 @@ def corpus():
 # ---------------------------------------------------------------------- the ring
 def test_ring_blocks_until_a_buffer_is_returned():
     ring = HostRing(2, 16, pin=False)
-    a, b = ring.acquire(), ring.acquire()
+    a, _b = ring.acquire(), ring.acquire()
     got = []
     t = threading.Thread(target=lambda: got.append(ring.acquire()))
     t.start()

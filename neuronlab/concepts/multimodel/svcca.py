@@ -1,7 +1,7 @@
 """SVCCA: canonical directions shared by two models after an SVD reduction (Raghu et al. 2017; Bau et al. 2019)."""
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any, Sequence
 
 import numpy as np

@@ -30,7 +30,7 @@ from typing import Callable, Mapping, Sequence
 
 from ...errors import UnknownModelError, choices
 from ...sites import parse_site
-from .attention import attend, equal_length_runs, plan_attention
+from .attention import attend, plan_attention
 from .base import Engine, block_sites
 
 __all__ = ["EncoderSpec", "ENCODER_SPECS", "register_encoder", "ACTIVATIONS", "native_support", "EncoderEngine"]

@@ -215,16 +215,15 @@ def fit(model, texts: Sequence, epoch_batches: Callable, config: "TrainConfig", 
     t0 = time.perf_counter()
     bar = _bar(progress, steps)
     budget = math.inf if config.max_minutes is None else 60.0 * config.max_minutes
-    done = 0
+    done, stopped = 0, False
     for epoch in range(config.epochs):
-        if time.perf_counter() - t0 > budget:
-            break
         model.train()
         order = batch_order(texts, config.batch_size, gen, config.bucket)
         total, seen = 0.0, 0
         for enc, y in epoch_batches(order):
             if time.perf_counter() - t0 > budget:
                 log.info("time budget of %g minutes spent after %d of %d steps", config.max_minutes, done, steps)
+                stopped = True
                 break
             out = model(**{k: v.to(device) for k, v in enc.items()}, labels=y.to(device))
             opt.zero_grad(set_to_none=True)
@@ -236,13 +235,15 @@ def fit(model, texts: Sequence, epoch_batches: Callable, config: "TrainConfig", 
             done += 1
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{float(out.loss.detach()):.3f}", refresh=False)
-        rec = {"epoch": epoch + 1, "train_loss": total / max(1, seen)}
+        rec = {"epoch": epoch + 1, "train_loss": total / seen if seen else None}
         if evaluate is not None:
             rec["dev_accuracy"] = evaluate()
         history.append(rec)
         if progress:
-            log.info("epoch %d: train loss %.4f%s", rec["epoch"], rec["train_loss"],
+            log.info("epoch %d: train loss %s%s", rec["epoch"], "n/a" if not seen else f"{rec['train_loss']:.4f}",
                      f", dev accuracy {rec['dev_accuracy']:.4f}" if "dev_accuracy" in rec else "")
+        if stopped:
+            break
     bar.close()
     model.eval()
     return history, time.perf_counter() - t0, done, steps

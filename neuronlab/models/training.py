@@ -419,6 +419,9 @@ def sentence_data(source: str = "embedded", *, concept: str = "polarity", dev: s
         texts, labels, data = corpus.sentences, corpus.sentence_labels[concept], f"embedded corpus:{concept}"
     else:
         path = shared_data_dir() / "sst2" if source == "sst2" else Path(source)
+        if source == "sst2" and not path.is_dir():
+            raise InvalidParameterError(f"no sst2/ in {str(path.parent)!r}: set NEURONLAB_SHARED_DATA to the folder "
+                                        "holding sst2/ (train.tsv, dev.tsv)")
         if path.is_dir():
             if not (path / "train.tsv").is_file():
                 hint = " (set NEURONLAB_SHARED_DATA to the folder holding sst2/)" if source == "sst2" else ""

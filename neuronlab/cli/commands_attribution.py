@@ -83,8 +83,9 @@ def _train(p: argparse.ArgumentParser):
     p.add_argument("--warmup", type=float, default=0.06, help="fraction of the steps with a linear warm-up")
     p.add_argument("--freeze-word-embeddings", action="store_true",
                    help="keep the word-embedding matrix fixed (about half of minilm's weights: much cheaper steps on CPU)")
-    p.add_argument("--no-bucket", action="store_true",
-                   help="plain shuffled batches (default: length-bucketed batches, each padded to its own longest row)")
+    p.add_argument("--bucket", action="store_true",
+                   help="length-bucketed batches (pools of 50 batches sorted by length; each batch padded to its own "
+                        "longest row): much less padding on short-phrase data such as SST-2 (default: plain shuffle)")
     p.add_argument("--batch-size", type=int, default=32, help="examples per step")
     p.add_argument("--max-length", type=int, default=128, help="tokens per example (longer ones are truncated)")
     p.add_argument("--seed", type=int, default=0, help="head initialisation, example order, split and subset")
@@ -109,7 +110,7 @@ def _train(p: argparse.ArgumentParser):
 
         cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
                           seed=args.seed, train_layers=args.top_layers, warmup=args.warmup,
-                          freeze_word_embeddings=args.freeze_word_embeddings, bucket=not args.no_bucket,
+                          freeze_word_embeddings=args.freeze_word_embeddings, bucket=args.bucket,
                           max_minutes=args.max_minutes)
         if args.threads is not None:
             if args.threads < 1:

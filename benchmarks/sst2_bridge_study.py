@@ -206,7 +206,7 @@ def markdown(res: dict) -> str:
                      f"{100 * ab.get('random_accuracy_drop_mean', float('nan')):.1f} | "
                      f"{ab.get('accuracy_p_value', float('nan')):.3f} | {ov['at_site']}/{res['top_k']} | "
                      f"{ov['all_layers']}/{res['top_k']} |")
-    lines += ["", f"UPOS probe accuracy (held-out EWT sentences, all layers): "
+    lines += ["", "UPOS probe accuracy (held-out EWT sentences, all layers): "
                   + ", ".join(f"{k} {100 * v:.1f}%" for k, v in res["probe_accuracy"].items() if v is not None),
               f"Timings (s): {res['timings_s']}; threads {res['threads']}; load average {res['load_average']}"]
     return "\n".join(lines)

@@ -58,7 +58,7 @@ def test_token_card(tagger):
 
 
 def test_token_errors(tagger, tmp_path):
-    d, base, train, dev, _ = tagger
+    _, base, train, _, _ = tagger
     small = ["train", "--task", "token", "--model", base, "--epochs", "1", "--quiet", "--out", tmp_path / "m"]
     assert_user_error(cli(*small, "--data", train, "--concept", "Tense"), "no word-level concept 'Tense'", "upos")
     assert_user_error(cli(*small, "--concept", "polarity"), "sentence-level concept: use --task sequence")

@@ -23,27 +23,76 @@ def _methods(cmd: str) -> list:
 
 
 # ------------------------------------------------------------------ train
-@command("train", "Fine-tune a sequence classifier (a task model to explain) on a base model and save it as a "
-                  "transformers directory with a JSON card (data, split, seed, epochs, dev accuracy).")
+def _train_sequence(args, cfg, out) -> dict:
+    from ..models.training import sentence_data, train_sequence_classifier
+
+    data = sentence_data(args.data, concept=args.concept or "polarity", dev=args.dev, dev_fraction=args.dev_fraction,
+                         max_examples=args.max_examples, seed=args.seed)
+    log.info("training %s on %d examples (%s), dev %d", args.model, len(data.train_texts), data.data,
+             len(data.dev_texts))
+    return train_sequence_classifier(
+        args.model, data.train_texts, data.train_labels, out, label_names=data.label_names,
+        dev_texts=data.dev_texts, dev_labels=data.dev_labels, config=cfg, data=data.data, split=data.split,
+        device=args.device, progress=not args.quiet)
+
+
+def _train_token(args, cfg, out) -> dict:
+    from ..models.training_tokens import token_data, train_token_classifier
+
+    data = token_data(args.data, concept=args.concept or "upos", dev=args.dev, dev_fraction=args.dev_fraction,
+                      max_examples=args.max_examples, seed=args.seed)
+    log.info("training a %s tagger on %s: %d sentences, dev %d", data.concept, args.model, len(data.train_words),
+             len(data.dev_words))
+    return train_token_classifier(
+        args.model, data.train_words, data.train_tags, out, label_names=data.label_names, concept=data.concept,
+        dev_words=data.dev_words, dev_tags=data.dev_tags, config=cfg, data=data.data, split=data.split,
+        device=args.device, progress=not args.quiet)
+
+
+#: --task -> function(args, config, output directory) -> card
+_TRAIN_TASKS = {"sequence": _train_sequence, "token": _train_token}
+
+
+@command("train", "Fine-tune a task model to explain (a sentence classifier, or a word tagger with --task token) on a "
+                  "base model and save it as a transformers directory with a JSON card (data, split, seed, epochs, "
+                  "dev accuracy).")
 def _train(p: argparse.ArgumentParser):
+    p.add_argument("--task", choices=sorted(_TRAIN_TASKS), default="sequence",
+                   help="sequence: one label per sentence (AutoModelForSequenceClassification); token: one label per "
+                        "word on its first subword (AutoModelForTokenClassification)")
     p.add_argument("--model", default="minilm", help="base model: alias (minilm), local directory or Hugging Face id")
     p.add_argument("--data", default="embedded",
-                   help="embedded (the embedded corpus; label = the sentence-level --concept), sst2 (train.tsv/dev.tsv "
-                        "of $NEURONLAB_SHARED_DATA/sst2), a TSV file label<TAB>sentence, or a directory with "
-                        "train.tsv (and dev.tsv)")
-    p.add_argument("--concept", default="polarity", help="sentence-level concept of the embedded corpus "
-                                                         "(polarity, tense, type, subject_number, relative_clause)")
+                   help="embedded (the embedded corpus), sst2 (train.tsv/dev.tsv of $NEURONLAB_SHARED_DATA/sst2; "
+                        "sequence), ewt (UD English-EWT train/dev of $NEURONLAB_SHARED_DATA; token), a file (TSV "
+                        "label<TAB>sentence for sequence; a corpus file such as .conllu for token), a directory with "
+                        "train.tsv (and dev.tsv), or a word-level activation store .h5 (token: its row label)")
+    p.add_argument("--concept", default=None,
+                   help="the label: sequence: a sentence-level concept of the embedded corpus (default polarity; also "
+                        "tense, type, subject_number, relative_clause); token: a word-level concept (default upos; "
+                        "xpos, deprel, Number, Tense, ... in CoNLL-U data)")
     p.add_argument("--dev", default=None, metavar="FILE",
-                   help="TSV dev file (default: the directory's dev.tsv, else --dev-fraction held out)")
+                   help="dev file (TSV for sequence, a corpus file for token; default: the dataset's dev file, else "
+                        "--dev-fraction held out)")
     p.add_argument("--dev-fraction", type=float, default=0.1, help="fraction held out as dev when there is no dev file")
-    p.add_argument("--max-examples", type=int, default=None, help="train on at most N examples (random, --seed)")
+    p.add_argument("--max-examples", type=int, default=None,
+                   help="train on at most N examples (sentences for token) drawn at random (--seed)")
     p.add_argument("--epochs", type=int, default=3, help="passes over the training data")
     p.add_argument("--top-layers", type=int, default=None,
                    help="fine-tune only the top N blocks (plus pooler and head); default: the whole encoder")
     p.add_argument("--lr", type=float, default=5e-5, help="peak learning rate (AdamW, linear warm-up and decay)")
+    p.add_argument("--warmup", type=float, default=0.06, help="fraction of the steps with a linear warm-up")
+    p.add_argument("--freeze-word-embeddings", action="store_true",
+                   help="keep the word-embedding matrix fixed (about half of minilm's weights: much cheaper steps on CPU)")
+    p.add_argument("--bucket", action="store_true",
+                   help="length-bucketed batches (pools of 50 batches sorted by length; each batch padded to its own "
+                        "longest row): much less padding on short-phrase data such as SST-2 (default: plain shuffle)")
     p.add_argument("--batch-size", type=int, default=32, help="examples per step")
     p.add_argument("--max-length", type=int, default=128, help="tokens per example (longer ones are truncated)")
     p.add_argument("--seed", type=int, default=0, help="head initialisation, example order, split and subset")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="time budget: stop after the step that ends past it, then score dev and save (the card says "
+                        "how many of the planned steps ran)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (written under a temporary name and "
                                                                "renamed when training succeeded)")
@@ -53,29 +102,32 @@ def _train(p: argparse.ArgumentParser):
     p.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
 
     def run(args) -> int:
+        from ..errors import InvalidParameterError
         from ..models.loading import resolve_model_path
-        from ..models.training import CARD_NAME, TrainConfig, sentence_data, train_sequence_classifier
+        from ..models.training import CARD_NAME, TrainConfig
         from ..outputs import safe_output_dir
         from .registry import OVERWRITE_FLAG
 
         cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
-                          seed=args.seed, train_layers=args.top_layers)
+                          seed=args.seed, train_layers=args.top_layers, warmup=args.warmup,
+                          freeze_word_embeddings=args.freeze_word_embeddings, bucket=args.bucket,
+                          max_minutes=args.max_minutes)
+        if args.threads is not None:
+            if args.threads < 1:
+                raise InvalidParameterError(f"--threads must be a positive int, got {args.threads}")
+            import torch
+
+            torch.set_num_threads(args.threads)
         base_path, local = resolve_model_path(args.model)
         inputs = [args.dev] + ([base_path] if local else []) + ([args.data] if os.path.exists(args.data) else [])
         with safe_output_dir(args.out, marker=CARD_NAME, overwrite=args.overwrite, inputs=inputs,
                              overwrite_hint=OVERWRITE_FLAG) as tmp:
-            data = sentence_data(args.data, concept=args.concept, dev=args.dev, dev_fraction=args.dev_fraction,
-                                 max_examples=args.max_examples, seed=args.seed)
-            log.info("training %s on %d examples (%s), dev %d", args.model, len(data.train_texts), data.data,
-                     len(data.dev_texts))
-            card = train_sequence_classifier(
-                args.model, data.train_texts, data.train_labels, tmp, label_names=data.label_names,
-                dev_texts=data.dev_texts, dev_labels=data.dev_labels, config=cfg, data=data.data, split=data.split,
-                device=args.device, progress=not args.quiet)
+            card = _TRAIN_TASKS[args.task](args, cfg, tmp)
         card["out"] = str(args.out)
         acc = card["dev_accuracy"]
+        what = "word accuracy" if args.task == "token" else "accuracy"
         emit(args, card, f"saved {args.out} ({card['n_train']} train, {card['n_dev']} dev, {card['epochs']} epochs, "
-                         f"{card['train_seconds']} s): dev accuracy " + ("n/a" if acc is None else f"{100 * acc:.2f} %"))
+                         f"{card['train_seconds']} s): dev {what} " + ("n/a" if acc is None else f"{100 * acc:.2f} %"))
         return 0
 
     return run

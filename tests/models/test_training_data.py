@@ -66,3 +66,10 @@ def test_sst2_from_shared_data(shared_data, monkeypatch):
     assert d.label_names == ["0", "1"] and len(d.dev_texts) == 872 and len(d.train_texts) == 100
     assert d.data.startswith("SST-2 ") and d.dev_texts[0] == "one long string of cliches .".split()
     assert d.dev_labels[0] == 0
+
+
+def test_sst2_missing_says_which_variable_to_set(tmp_path, monkeypatch):
+    """`--data sst2` without the shared data names NEURONLAB_SHARED_DATA (it used to say 'is not embedded, sst2, ...')."""
+    monkeypatch.setenv("NEURONLAB_SHARED_DATA", str(tmp_path))
+    with pytest.raises(InvalidParameterError, match=r"no sst2/ .* set NEURONLAB_SHARED_DATA"):
+        sentence_data("sst2")

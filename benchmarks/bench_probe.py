@@ -14,9 +14,15 @@ Both minimise the same objective, NeuroX's: mean cross-entropy + ``lambda_l1 * |
 (``LinearProbe``'s default ``tol``: the weights have settled). The objective value each reaches on the
 training data is printed too.
 
+Two ratios are reported, side by side: default vs default (NeuroX's 10 epochs, which stop far above its own
+optimum, against neuronlab's converged default), and, with ``--neurox-epochs``, equal quality (NeuroX trained
+for more epochs until its objective reaches the one neuronlab reached). ``--reference-iter`` adds a tightly
+converged fit and reports how much of its top-10 / top-1% NeuroX ordering each fit shares.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_probe.py [--threads 2] [--repeats 3] [--json out.json]
+    .venv/bin/python benchmarks/bench_probe.py --no-rankers --neurox-epochs 20,40,80 --reference-iter 400
 """
 from __future__ import annotations
 
@@ -53,6 +59,17 @@ def best_of(fn, repeats: int):
     return min(times), times, result
 
 
+def overlaps(coef, ref_coef) -> dict:
+    """Top-10 and top-1% overlap of the NeuroX orderings (Dalvi et al. 2019) read from two weight matrices."""
+    from neuronlab.concepts.rankers.linear import neuron_ordering
+
+    a, b = neuron_ordering(coef), neuron_ordering(ref_coef)
+    out = {}
+    for name, k in (("top10", 10), ("top1pct", max(1, round(0.01 * len(a))))):
+        out[name] = len(set(a[:k].tolist()) & set(b[:k].tolist())) / k
+    return out
+
+
 def bench_neuronlab(train, test, args) -> dict:
     from neuronlab.concepts.probes import LinearProbe
 
@@ -62,10 +79,24 @@ def bench_neuronlab(train, test, args) -> dict:
     best, times, probe = best_of(fit, args.repeats)
     return {"fit_seconds": best, "all_seconds": times, "accuracy": float(probe.score(test.X, test.y)),
             "iterations": int(probe.n_iter_), "presolve_iterations": int(probe.presolve_iter_),
-            "passes": int(probe.n_fun_), "tol": float(probe.tol), "objective": float(probe.objective_)}
+            "passes": int(probe.n_fun_), "tol": float(probe.tol), "objective": float(probe.objective_),
+            "coef": probe.coef_}
 
 
-def bench_neurox(train, test, args) -> dict:
+def bench_reference(train, test, args) -> dict:
+    """A tightly converged fit (``tol=args.reference_tol``, ``max_iter=args.reference_iter``): the rankings'
+    yardstick."""
+    from neuronlab.concepts.probes import LinearProbe
+
+    t0 = time.perf_counter()
+    probe = LinearProbe(lambda_l1=args.lambda_l1, lambda_l2=args.lambda_l2, tol=args.reference_tol,
+                        max_iter=args.reference_iter).fit(train.X, train.y)
+    return {"fit_seconds": time.perf_counter() - t0, "accuracy": float(probe.score(test.X, test.y)),
+            "iterations": int(probe.n_iter_), "converged": bool(probe.converged_),
+            "objective": float(probe.objective_), "coef": probe.coef_}
+
+
+def bench_neurox(train, test, args, epochs: int = 10, repeats: int | None = None) -> dict:
     import torch
     from neurox.interpretation import linear_probe as nx
 
@@ -76,9 +107,10 @@ def bench_neurox(train, test, args) -> dict:
     def fit():
         torch.manual_seed(0)
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            return nx.train_logistic_regression_probe(X, y, lambda_l1=args.lambda_l1, lambda_l2=args.lambda_l2)
+            return nx.train_logistic_regression_probe(X, y, lambda_l1=args.lambda_l1, lambda_l2=args.lambda_l2,
+                                                      num_epochs=epochs)
 
-    best, times, probe = best_of(fit, args.neurox_repeats)
+    best, times, probe = best_of(fit, args.neurox_repeats if repeats is None else repeats)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         scores = nx.evaluate_probe(probe, Xt, yt)
     with torch.no_grad():  # NeuroX's own training loss on all training rows at the weights it stopped at
@@ -87,7 +119,22 @@ def bench_neurox(train, test, args) -> dict:
         objective = (torch.nn.functional.cross_entropy(out, torch.from_numpy(y)) + args.lambda_l1 * nx.l1_penalty(W)
                      + args.lambda_l2 * nx.l2_penalty(W))
     return {"fit_seconds": best, "all_seconds": times, "accuracy": float(scores["__OVERALL__"]),
-            "epochs": 10, "batch_size": 32, "objective": float(objective)}
+            "epochs": epochs, "batch_size": 32, "objective": float(objective),
+            "coef": probe.linear.weight.detach().numpy().copy()}
+
+
+def bench_neurox_epochs(train, test, args, ours: dict) -> list[dict]:
+    """Equal-quality comparison: NeuroX trained for more epochs, until its objective reaches neuronlab's (the
+    list stops at the first count that does)."""
+    runs = []
+    for epochs in args.neurox_epochs:
+        r = bench_neurox(train, test, args, epochs=epochs, repeats=1)
+        r["overlap_with_neuronlab"] = overlaps(r["coef"], ours["coef"])
+        runs.append(r)
+        print(f"NeuroX {epochs} epochs: {r['fit_seconds']:.1f} s, objective {r['objective']:.5f}", file=sys.stderr)
+        if r["objective"] <= ours["objective"]:
+            break
+    return runs
 
 
 def bench_rankers(train, args) -> dict:
@@ -110,6 +157,13 @@ def main(argv=None) -> None:
     ap.add_argument("--neurox-repeats", type=int, default=1)
     ap.add_argument("--no-neurox", action="store_true")
     ap.add_argument("--no-rankers", action="store_true")
+    ap.add_argument("--neurox-epochs", type=lambda v: [int(e) for e in v.split(",") if e], default=[],
+                    metavar="E1,E2,...", help="equal-quality comparison: also train NeuroX for these epoch counts, "
+                    "stopping at the first whose objective reaches neuronlab's (e.g. 20,40,80)")
+    ap.add_argument("--reference-iter", type=int, default=0, metavar="N",
+                    help="also fit a tightly converged reference (at most N iterations) and report how much of its "
+                         "top-10 / top-1%% ranking each fit shares (0: skip)")
+    ap.add_argument("--reference-tol", type=float, default=1e-4, help="tol of the reference fit (default 1e-4)")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-' for stdout)")
     args = ap.parse_args(argv)
 
@@ -126,9 +180,21 @@ def main(argv=None) -> None:
                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                "torch": torch.__version__, "numpy": np.__version__}
         res["neuronlab"] = bench_neuronlab(train, test, args)
+        print(f"neuronlab: {res['neuronlab']['fit_seconds']:.1f} s, objective {res['neuronlab']['objective']:.5f}",
+              file=sys.stderr)
         if not args.no_neurox:
             res["neurox"] = bench_neurox(train, test, args)
+            print(f"NeuroX 10 epochs: {res['neurox']['fit_seconds']:.1f} s, objective {res['neurox']['objective']:.5f}",
+                  file=sys.stderr)
             res["speedup"] = res["neurox"]["fit_seconds"] / res["neuronlab"]["fit_seconds"]
+            res["neurox"]["overlap_with_neuronlab"] = overlaps(res["neurox"]["coef"], res["neuronlab"]["coef"])
+            if args.neurox_epochs:
+                res["neurox_epochs"] = bench_neurox_epochs(train, test, args, res["neuronlab"])
+        if args.reference_iter:
+            ref = res["reference"] = bench_reference(train, test, args)
+            for r in [res["neuronlab"], res.get("neurox"), *res.get("neurox_epochs", [])]:
+                if r is not None:
+                    r["overlap_with_reference"] = overlaps(r["coef"], ref["coef"])
         if not args.no_rankers:
             res["rankers"] = bench_rankers(train, args)
         res["load_average"] = {"before": load_before, "after": os.getloadavg()}
@@ -149,9 +215,33 @@ def main(argv=None) -> None:
               f"{', '.join(f'{t:.2f}' for t in nx['all_seconds'])} |")
     for name, r in res.get("rankers", {}).items():
         print(f"| {name} ranker | {r['fit_seconds']:.2f} | - | best of {args.repeats} |")
+    for r in res.get("neurox_epochs", []):
+        print(f"| NeuroX, {r['epochs']} epochs | {r['fit_seconds']:.2f} | {r['accuracy']:.4f} | "
+              f"objective {r['objective']:.5f} |")
+    if "reference" in res:
+        ref = res["reference"]
+        print(f"| reference LinearProbe (tol {args.reference_tol:g}, max_iter {args.reference_iter}) | "
+              f"{ref['fit_seconds']:.2f} | {ref['accuracy']:.4f} | objective {ref['objective']:.5f}; "
+              f"{ref['iterations']} iterations, converged {ref['converged']} |")
+        for name, r in (("neuronlab", nl), ("NeuroX 10 epochs", res.get("neurox"))):
+            if r is not None:
+                ov = r["overlap_with_reference"]
+                print(f"{name} shares {ov['top10']:.2f} of the reference's top 10, {ov['top1pct']:.2f} of its top 1%")
     if "speedup" in res:
-        print(f"\nspeed-up neuronlab vs NeuroX: {res['speedup']:.1f}x, accuracy difference "
-              f"{nl['accuracy'] - res['neurox']['accuracy']:+.4f}")
+        print(f"\nspeed-up neuronlab vs NeuroX (defaults): {res['speedup']:.2f}x, accuracy difference "
+              f"{nl['accuracy'] - res['neurox']['accuracy']:+.4f}, objective {nl['objective']:.5f} vs "
+              f"{res['neurox']['objective']:.5f}")
+    if res.get("neurox_epochs"):
+        last = res["neurox_epochs"][-1]
+        reached = last["objective"] <= nl["objective"]
+        ratio = last["fit_seconds"] / nl["fit_seconds"]
+        print(f"equal quality: NeuroX {'reaches' if reached else 'has not reached'} neuronlab's objective "
+              f"({nl['objective']:.5f}) {'at' if reached else 'by'} {last['epochs']} epochs "
+              f"(objective {last['objective']:.5f}, {last['fit_seconds']:.1f} s): speed-up "
+              f"{'' if reached else '>= '}{ratio:.2f}x")
+    for r in [res["neuronlab"], res.get("neurox"), res.get("reference"), *res.get("neurox_epochs", [])]:
+        if r is not None:
+            r.pop("coef", None)  # not for the JSON
     if args.json:
         text = json.dumps(res, indent=1)
         print(text) if args.json == "-" else Path(args.json).write_text(text)

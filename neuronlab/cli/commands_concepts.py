@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 
 from ..concepts.rankers import RANKERS
-from .registry import add_out_arguments, check_out, command, emit, json_output
+from .registry import add_out_arguments, check_out, command, emit, json_output, speaks_flags
 
 log = logging.getLogger("neuronlab")
 
@@ -14,23 +13,6 @@ log = logging.getLogger("neuronlab")
 _FLAGS = {"sites": "--sites", "max_memory_gb": "--max-memory-gb", "granularity": "--granularity",
           "test_store": "--test", "train_size": "--split", "overwrite": "--overwrite"}
 
-
-def _speaks_flags(run):
-    """Re-raise the library's errors with command-line flags in place of Python parameter names."""
-
-    @functools.wraps(run)
-    def wrapped(args) -> int:
-        from ..errors import NeuronlabError, as_cli_flags
-
-        try:
-            return run(args)
-        except NeuronlabError as exc:
-            text = as_cli_flags(str(exc), _FLAGS)
-            if text == str(exc):
-                raise
-            raise type(exc)(text) from exc
-
-    return wrapped
 
 
 def _write_json(args, payload: dict, inputs) -> None:
@@ -149,7 +131,7 @@ def _probe(p: argparse.ArgumentParser):
         emit(args, report, _describe_probe(report, args.out))
         return 0
 
-    return _speaks_flags(run)
+    return speaks_flags(run, _FLAGS)
 
 
 def _random_init(store, test, args):
@@ -264,7 +246,7 @@ def _rank(p: argparse.ArgumentParser):
         emit(args, report, _describe_rank(report, args.top_k))
         return 0
 
-    return _speaks_flags(run)
+    return speaks_flags(run, _FLAGS)
 
 
 def _describe_rank(r: dict, top_k: int) -> str:
@@ -327,7 +309,7 @@ def _compare(p: argparse.ArgumentParser):
         emit(args, report, "\n".join(lines))
         return 0
 
-    return _speaks_flags(run)
+    return speaks_flags(run, _FLAGS)
 
 
 def _parse_params(items: list[str]) -> dict[str, str]:

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import functools
 
 from ..concepts.multimodel.study import CROSSMODEL_METHODS
-from .registry import add_out_arguments, check_out, command, emit, json_output
+from .registry import add_out_arguments, check_out, command, emit, json_output, speaks_flags
 
 #: Python parameter of the library -> flag of this command (library errors name the former)
 _FLAGS = {"sites": "--sites", "max_memory_gb": "--max-memory-gb", "top_k": "--top-k", "chunk_rows": "--chunk-rows"}
@@ -69,25 +68,8 @@ def _crossmodel(p: argparse.ArgumentParser):
         emit(args, report, _describe(report, args.top_k))
         return 0
 
-    return _speaks_flags(run)
+    return speaks_flags(run, _FLAGS)
 
-
-def _speaks_flags(run):
-    """Re-raise the library's errors with command-line flags in place of Python parameter names."""
-
-    @functools.wraps(run)
-    def wrapped(args) -> int:
-        from ..errors import NeuronlabError, as_cli_flags
-
-        try:
-            return run(args)
-        except NeuronlabError as exc:
-            text = as_cli_flags(str(exc), _FLAGS)
-            if text == str(exc):
-                raise
-            raise type(exc)(text) from exc
-
-    return wrapped
 
 
 def _parse_params(items: list[str]) -> dict[str, str]:

@@ -2,31 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import functools
 
-from .registry import add_out_arguments, check_out, command, emit, json_output
+from .registry import add_out_arguments, check_out, command, emit, json_output, speaks_flags
 
 #: Python parameter of the library -> flag of this command (library errors name the former)
 _FLAGS = {"sites": "--sites", "max_memory_gb": "--max-memory-gb", "thresholds": "--threshold",
           "threshold": "--threshold", "delta": "--delta", "test_store": "--test", "train_size": "--split"}
 
-
-def _speaks_flags(run):
-    """Re-raise the library's errors with command-line flags in place of Python parameter names."""
-
-    @functools.wraps(run)
-    def wrapped(args) -> int:
-        from ..errors import NeuronlabError, as_cli_flags
-
-        try:
-            return run(args)
-        except NeuronlabError as exc:
-            text = as_cli_flags(str(exc), _FLAGS)
-            if text == str(exc):
-                raise
-            raise type(exc)(text) from exc
-
-    return wrapped
 
 
 def _check_args(args) -> None:
@@ -126,7 +108,7 @@ def _redundancy(p: argparse.ArgumentParser):
         emit(args, report, _describe(report))
         return 0
 
-    return _speaks_flags(run)
+    return speaks_flags(run, _FLAGS)
 
 
 def _describe(r: dict) -> str:

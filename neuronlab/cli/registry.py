@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 from typing import Callable, Iterator
 
 __all__ = ["COMMANDS", "Configure", "Run", "command", "emit", "json_default", "json_output", "safe_out",
-           "add_out_arguments", "check_out", "OVERWRITE_FLAG"]
+           "add_out_arguments", "check_out", "OVERWRITE_FLAG", "speaks_flags"]
 
 #: ``run(args) -> exit status``, returned by a command's configure function
 Run = Callable[[argparse.Namespace], int]
@@ -95,3 +96,22 @@ def check_out(args: argparse.Namespace, inputs=()) -> None:
     if getattr(args, "out", None):
         check_output(args.out, overwrite=getattr(args, "overwrite", False), inputs=inputs,
                      overwrite_hint=OVERWRITE_FLAG)
+
+
+def speaks_flags(run: "Run", flags: dict[str, str]) -> "Run":
+    """Wrap a command's ``run``: the library's errors are re-raised with command-line flags (``flags``: Python
+    parameter name -> flag) in place of the parameter names, so the one-line error names what the user typed."""
+
+    @functools.wraps(run)
+    def wrapped(args) -> int:
+        from ..errors import NeuronlabError, as_cli_flags
+
+        try:
+            return run(args)
+        except NeuronlabError as exc:
+            text = as_cli_flags(str(exc), flags)
+            if text == str(exc):
+                raise
+            raise type(exc)(text) from exc
+
+    return wrapped

@@ -276,8 +276,14 @@ class LiveModel:
                        inputs if words else None)
 
     # -------------------------------------------------------------- forward
-    def forward(self, enc: Encoded, rows=None):
-        """The model's output for the examples ``rows`` (repeats allowed; default all), under the caller's hooks."""
+    def forward(self, enc: Encoded, rows=None, *, inputs_embeds=None):
+        """The model's output for the examples ``rows`` (repeats allowed; default all), under the caller's hooks.
+
+        With ``inputs_embeds`` (a tensor (n_rows, n_tokens, hidden) of *word* embeddings, as
+        :meth:`embed` returns them, possibly perturbed) the model runs from those instead of the token
+        ids; position and segment embeddings are added by the model as usual. This is the input of the
+        input-level methods (:mod:`neuronlab.explain`): gradients, integrated gradients, SmoothGrad.
+        """
         import torch
 
         dev = self.device
@@ -285,7 +291,43 @@ class LiveModel:
         if rows is not None:
             rows = torch.as_tensor(rows, dtype=torch.long)
             ids, mask = ids[rows], mask[rows]
+        if inputs_embeds is not None:
+            if tuple(inputs_embeds.shape[:2]) != tuple(ids.shape):
+                raise InvalidParameterError(
+                    f"inputs_embeds has shape {tuple(inputs_embeds.shape)}; expected ({ids.shape[0]}, {ids.shape[1]}, "
+                    "hidden) for these rows")
+            return self.model(inputs_embeds=inputs_embeds.to(dev), attention_mask=mask.to(dev))
         return self.model(input_ids=ids.to(dev), attention_mask=mask.to(dev))
+
+    def embedding_matrix(self):
+        """The input (word) embedding matrix, a tensor (vocabulary, hidden)."""
+        return self.model.get_input_embeddings().weight
+
+    def embed(self, enc: Encoded, rows=None, *, ids=None):
+        """Word embeddings of the tokens of ``rows`` (or of the token ids ``ids``), a tensor (n, tokens, hidden).
+
+        No position or segment embedding is added (the model adds them in :meth:`forward`); the result
+        is detached.
+        """
+        import torch
+
+        if ids is None:
+            ids = enc.input_ids if rows is None else enc.input_ids[torch.as_tensor(rows, dtype=torch.long)]
+        with torch.no_grad():
+            return self.model.get_input_embeddings()(torch.as_tensor(ids, dtype=torch.long).to(self.device))
+
+    def special_token_id(self, kind: str) -> int:
+        """Id of the tokenizer's ``pad``, ``mask``, ``unk``, ``cls`` or ``sep`` token.
+
+        Raises
+        ------
+        InvalidParameterError
+            If the tokenizer has no such token.
+        """
+        value = getattr(self.tokenizer, f"{kind}_token_id", None)
+        if value is None:
+            raise InvalidParameterError(f"the tokenizer has no {kind} token; choose another baseline/replacement")
+        return int(value)
 
     def target(self, enc: Encoded, target, rows=None, *, resolved=None):
         """Target values (shape (n_rows,)) of a forward pass over ``rows`` of ``enc``, under the caller's hooks."""

@@ -74,10 +74,18 @@ def test_sigkill_extract_resume(setup):
 
     forget_all()
     argv = setup["extract"] + ["--out", str(part), "--resume"]
+    # kills are drawn relative to the first change of the store (its writes began), not to the start of the
+    # process, so that they land inside the writes however loaded the machine is (a start-relative window
+    # measured once lands before the first write when the load rises); one kill in three stays start-relative
+    span, _ = write_span(argv, part)
+    forget_all()
     rng = np.random.default_rng(1)
     progress, killed = [], 0
-    for _ in range(KILLS["extract"]):
-        code = kill_after(argv, float(rng.uniform(0.1, 1.0) * setup["extract_s"]))
+    for k in range(KILLS["extract"]):
+        if k % 3 == 0:
+            code = kill_after(argv, float(rng.uniform(0.1, 1.0) * setup["extract_s"]))
+        else:
+            code = kill_in_write(argv, part, float(rng.uniform(0.0, 0.9) * span))
         assert code in (None, 0)
         killed += code is None
         done_rows(part, setup["rows"])

@@ -224,7 +224,9 @@ def _rank(p: argparse.ArgumentParser):
                    help="method hyper-parameter (repeatable), e.g. --param quantile=0.99; per method: "
                         + "; ".join(f"{e.name}: " + (", ".join(f"{q.name} ({q.describe()})" for q in e.params) or "none")
                                     for e in RANKERS.values()))
-    p.add_argument("--max-memory-gb", type=float, default=None, help="memory budget")
+    p.add_argument("--max-memory-gb", type=float, default=None, help=("memory budget in GB: a store whose activations do not fit is streamed in blocks "
+                         "by the rankers that can (iou, ap, probeless; same result) and refused by the "
+                         "others (default: the memory available)"))
     add_out_arguments(p)
     _add_write_back(p)
     p.add_argument("--json", action="store_true", help="print the full result as JSON")

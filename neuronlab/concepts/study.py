@@ -309,10 +309,13 @@ def rank_concept(
         data, sentence_y = _sentence_concept_rows(store, concept, sites)
     else:
         data = load_concept(store, concept, sites=sites)
-    check_memory(len(data), len(data.neuron_ids), copies=1.5, budget_gb=max_memory_gb)
     if top_k < 1 or top_k > len(data.neuron_ids):
         raise InvalidParameterError(f"top_k must lie in 1..{len(data.neuron_ids)} (the number of neurons), got {top_k}")
-    data = data.load()
+    streamed = sentence_y is None and entry.level == "row" and _stream_ranker(ranker, len(data),
+                                                                              len(data.neuron_ids), max_memory_gb)
+    if not streamed:
+        check_memory(len(data), len(data.neuron_ids), copies=1.5, budget_gb=max_memory_gb)
+        data = data.load()
     if sentence_y is not None:
         ranker.fit(data.X, sentence_y, groups=data.groups)
     elif entry.level == "sentence":
@@ -340,11 +343,36 @@ def rank_concept(
         "top": _ids(ranking[:top_k], ids),
         "seconds": round(time.perf_counter() - t0, 3),
         "config": {"method": method, "params": ranker.get_params(), "sites": sites if isinstance(sites, str) or
-                   sites is None else ",".join(sites)},
+                   sites is None else ",".join(sites), "streamed": bool(streamed), "max_memory_gb": max_memory_gb},
     }
     report.update(_score_details(ranker, ranking, data.classes))
     cs = getattr(ranker, "class_scores_", None)
     return RankingResult(**report, neuron_ids=list(ids), class_scores=None if cs is None else np.asarray(cs))
+
+
+def _stream_ranker(ranker: Any, n_rows: int, n_neurons: int, max_memory_gb: float | None) -> bool:
+    """Decide whether a ranker reads the store in blocks instead of loading it, and size its blocks.
+
+    A ranker streams when its class says so (``streams = True``: it accepts a lazy store view) and the
+    in-memory matrix (float32, with work space) would not fit the budget (``max_memory_gb``, or the memory
+    the system reports available). Its ``max_memory_gb`` / ``chunk_rows`` parameters are then set from
+    the budget; the scores are the same as in memory (tests check it).
+    """
+    from .rankers.streaming import GIB, rows_for_budget
+
+    if not getattr(type(ranker), "streams", False):
+        return False
+    budget = max_memory_gb * GIB if max_memory_gb is not None else _available_memory()
+    if budget is None or n_rows * n_neurons * 4 * 1.5 <= budget:
+        return False
+    budget_gb = budget / GIB
+    params = ranker.get_params()
+    if "max_memory_gb" in params and params["max_memory_gb"] is None:
+        ranker.set_params(max_memory_gb=budget_gb)
+    if "chunk_rows" in params:
+        ranker.set_params(chunk_rows=min(int(params["chunk_rows"]), rows_for_budget(n_neurons, budget_gb, copies=4.0)))
+    log.info("ranking %d rows x %d neurons streamed from the store (budget %.2f GB)", n_rows, n_neurons, budget_gb)
+    return True
 
 
 def _class_name(classes_, index: int, names: Sequence[str]) -> str:

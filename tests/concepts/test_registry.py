@@ -100,7 +100,7 @@ def test_unknown_key_and_parameter_errors_list_valid_choices():
                                               "linear, probeless, rf .add one with .*register_ranker"):
         RANKERS["gini"]
     with pytest.raises(InvalidParameterError, match="unknown parameter 'nosuch' for ranking method 'ap'; valid: "
-                                                    "signed"):
+                                                    "max_memory_gb, signed"):
         RANKERS["ap"].build(nosuch=1)
     with pytest.raises(InvalidParameterError, match="already registered"):
         register_ranker(RankerEntry("ap", VarianceRanker, "again"))

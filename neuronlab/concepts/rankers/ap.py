@@ -1,12 +1,14 @@
 """Rank neurons by the average precision of their activation as a concept detector."""
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any
 
 import numpy as np
 
 from neuronlab.concepts.rankers.base import BaseRanker, check_activations, check_labels
-from neuronlab.concepts.validation import StrOptions
+from neuronlab.concepts.rankers.streaming import is_lazy, iter_column_blocks, rows_for_budget
+from neuronlab.concepts.validation import Interval, StrOptions
 from neuronlab.errors import InvalidParameterError
 
 __all__ = ["APRanker", "column_average_precision"]
@@ -173,10 +175,15 @@ class APRanker(BaseRanker):
     [1.0, 0.5]
     """
 
-    _parameter_constraints: dict = {"signed": [StrOptions(set(_SIGNED))]}
+    _parameter_constraints: dict = {"signed": [StrOptions(set(_SIGNED))],
+                                    "max_memory_gb": [Interval(Real, 0, None, closed="neither"), None]}
 
-    def __init__(self, *, signed: str = "max") -> None:
+    #: ``fit`` accepts lazy row-sliceable data and streams it (see ``max_memory_gb``)
+    streams = True
+
+    def __init__(self, *, signed: str = "max", max_memory_gb: float | None = None) -> None:
         self.signed = signed
+        self.max_memory_gb = max_memory_gb
 
     def fit(self, X: Any, y: Any) -> "APRanker":
         """Compute the AP of every neuron for every class.
@@ -191,10 +198,14 @@ class APRanker(BaseRanker):
         self
         """
         self._validate_params()
-        X = check_activations(X)
+        lazy = is_lazy(X)
+        if not lazy:
+            X = check_activations(X)
         classes, y_enc = check_labels(y, X.shape[0])
         positives = y_enc[:, None] == np.arange(classes.shape[0])[None, :]
-        if self.signed == "max":
+        if lazy:
+            class_scores, negative = self._streamed(X, positives)
+        elif self.signed == "max":
             class_scores, negative = column_average_precision(X, positives, both=True)
         else:
             class_scores = column_average_precision(X, positives)
@@ -205,3 +216,23 @@ class APRanker(BaseRanker):
             self.sign_[negative > class_scores] = -1
             class_scores = np.maximum(class_scores, negative)
         return self._set_scores(classes, class_scores.max(axis=0), class_scores)
+
+    def _streamed(self, X: Any, positives: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """AP over blocks of columns of a lazy ``X`` (each block: one pass over the rows; AP sorts whole
+        columns, so a block holds every row of its columns); equal to the in-memory scores."""
+        n_rows, n_neurons = X.shape
+        n_classes = positives.shape[1]
+        reserved = 8.0 * 3 * n_classes * n_neurons + positives.nbytes
+        # a block of c columns: the block (working dtype <= 8 B), its sorted keys and tie groups (~4 copies)
+        block_cols = max(1, min(n_neurons, rows_for_budget(n_rows, self.max_memory_gb, copies=4.0,
+                                                           reserved_bytes=reserved, cap=n_neurons)))
+        chunk_rows = rows_for_budget(n_neurons, self.max_memory_gb, copies=2.0, reserved_bytes=reserved
+                                     + 8.0 * n_rows * block_cols)
+        out = np.empty((n_classes, n_neurons), dtype=np.float64)
+        neg = np.empty_like(out) if self.signed == "max" else None
+        for c0, c1, cols in iter_column_blocks(X, block_cols, chunk_rows=chunk_rows):
+            if neg is not None:
+                out[:, c0:c1], neg[:, c0:c1] = column_average_precision(cols, positives, both=True)
+            else:
+                out[:, c0:c1] = column_average_precision(cols, positives)
+        return out, neg

@@ -12,6 +12,7 @@ from neuronlab.concepts.rankers.base import (
     check_activations,
     check_labels,
 )
+from neuronlab.concepts.rankers.streaming import is_lazy, iter_rows, rows_for_budget, streaming_quantile
 from neuronlab.concepts.validation import Interval
 from neuronlab.errors import InvalidParameterError
 
@@ -62,6 +63,10 @@ class IoURanker(BaseRanker):
         Fixed threshold (one for all neurons, or one per neuron).
     chunk_rows : int, default=16384
         Rows processed at a time when building masks.
+    max_memory_gb : float, optional
+        Working memory when ``X`` is lazy (a store view or an h5py dataset): ``X`` is then streamed in
+        row blocks (the quantiles exactly, by :func:`~neuronlab.concepts.rankers.streaming.streaming_quantile`,
+        then the masks block by block) and never held in memory; the result equals the in-memory one.
 
     Attributes
     ----------
@@ -97,16 +102,22 @@ class IoURanker(BaseRanker):
         "quantile": [Interval(Real, 0, 1, closed="neither")],
         "threshold": [Real, "array-like", None],
         "chunk_rows": [Interval(Integral, 1, None, closed="left")],
+        "max_memory_gb": [Interval(Real, 0, None, closed="neither"), None],
     }
 
+    #: ``fit`` accepts lazy row-sliceable data and streams it (see ``max_memory_gb``)
+    streams = True
+
     def __init__(
-        self, *, quantile: float = 0.995, threshold: Any = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
+        self, *, quantile: float = 0.995, threshold: Any = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        max_memory_gb: float | None = None,
     ) -> None:
         self.quantile = quantile
         self.threshold = threshold
         self.chunk_rows = chunk_rows
+        self.max_memory_gb = max_memory_gb
 
-    def _thresholds(self, X: np.ndarray) -> np.ndarray:
+    def _thresholds(self, X: Any, chunk_rows: int | None = None) -> np.ndarray:
         n_neurons = X.shape[1]
         if self.threshold is not None:
             t = np.asarray(self.threshold, dtype=np.float64)
@@ -120,6 +131,9 @@ class IoURanker(BaseRanker):
             if not np.isfinite(t).all():
                 raise InvalidParameterError("threshold contains NaN or infinity.")
             return t
+        if chunk_rows is not None:
+            return streaming_quantile(X, self.quantile, chunk_rows=chunk_rows,
+                                      budget_gb=self.max_memory_gb).astype(np.float64)
         return np.quantile(X, self.quantile, axis=0).astype(np.float64)
 
     def fit(self, X: Any, y: Any) -> "IoURanker":
@@ -136,6 +150,8 @@ class IoURanker(BaseRanker):
         """
         self._validate_params()
         chunk_rows = self.chunk_rows
+        if is_lazy(X):
+            return self._fit_streaming(X, y)
         X = check_activations(X, chunk_rows=chunk_rows)
         classes, y_enc = check_labels(y, X.shape[0])
         self.thresholds_ = self._thresholds(X)
@@ -145,4 +161,24 @@ class IoURanker(BaseRanker):
             np.greater(X[start:stop], self.thresholds_[None, :], out=masks[start:stop])
         onehot = y_enc[:, None] == np.arange(classes.shape[0])[None, :]
         class_scores = mask_iou(masks, onehot, chunk_rows=chunk_rows)
+        return self._set_scores(classes, class_scores.max(axis=0), class_scores)
+
+    def _fit_streaming(self, X: Any, y: Any) -> "IoURanker":
+        """Two passes over row blocks of a lazy ``X``: exact quantile thresholds, then mask/class counts."""
+        n_rows, n_neurons = X.shape
+        classes, y_enc = check_labels(y, n_rows)
+        n_classes = classes.shape[0]
+        chunk_rows = min(self.chunk_rows, rows_for_budget(n_neurons, self.max_memory_gb, copies=4.0,
+                                                          reserved_bytes=8.0 * n_classes * n_neurons))
+        self.thresholds_ = self._thresholds(X, chunk_rows=chunk_rows)
+        inter = np.zeros((n_classes, n_neurons), dtype=np.float64)
+        mask_size = np.zeros(n_neurons, dtype=np.float64)
+        for start, stop, block in iter_rows(X, chunk_rows):
+            mask = (block > self.thresholds_[None, :]).astype(np.float64)
+            onehot = (y_enc[start:stop, None] == np.arange(n_classes)[None, :]).astype(np.float64)
+            inter += onehot.T @ mask
+            mask_size += mask.sum(axis=0)
+        class_size = np.bincount(y_enc, minlength=n_classes).astype(np.float64)[:, None]
+        union = mask_size[None, :] + class_size - inter
+        class_scores = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
         return self._set_scores(classes, class_scores.max(axis=0), class_scores)

@@ -67,6 +67,9 @@ class ProbelessRanker(BaseRanker):
 
     _parameter_constraints: dict = {"chunk_rows": [Interval(Integral, 1, None, closed="left")]}
 
+    #: ``fit`` reads any row-sliceable ``X`` in blocks of ``chunk_rows`` (a store view streams)
+    streams = True
+
     def __init__(self, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
         self.chunk_rows = chunk_rows
 

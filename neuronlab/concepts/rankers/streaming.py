@@ -1,0 +1,127 @@
+"""Streaming building blocks of the rankers: row chunks, exact per-neuron quantiles, column blocks.
+
+A ranker that streams reads its activations ``X`` (a :class:`~neuronlab.store.view.StoreView`, an h5py
+dataset, a memmap or an array) only through these helpers, in blocks that fit a memory budget, so a store
+larger than memory is ranked to the same result as in memory (issue 13):
+
+- :func:`iter_rows` yields row blocks (``X[a:b]``) converted to the working dtype;
+- :func:`streaming_quantile` is ``numpy.quantile(X, q, axis=0)`` (linear interpolation) computed exactly
+  in one pass, keeping only the ``n - floor(q (n-1))`` largest (or smallest) values of every column;
+- :func:`iter_column_blocks` yields all rows of a few columns at a time (one pass over the rows per block),
+  for scores that need a whole column at once (average precision sorts it).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator
+
+import numpy as np
+
+from neuronlab.concepts.rankers.base import _working_dtype, check_chunk, check_shape
+from neuronlab.errors import InvalidParameterError
+
+__all__ = ["is_lazy", "rows_for_budget", "iter_rows", "streaming_quantile", "iter_column_blocks", "GIB"]
+
+GIB = float(1 << 30)
+
+
+def is_lazy(X: Any) -> bool:
+    """True for row-sliceable data that is not an in-memory ndarray (a store view, an h5py dataset)."""
+    return hasattr(X, "shape") and not isinstance(X, np.ndarray)
+
+
+def rows_for_budget(n_cols: int, budget_gb: float | None, *, copies: float = 3.0, itemsize: int = 8,
+                    reserved_bytes: float = 0.0, cap: int = 16384) -> int:
+    """Rows per block so that ``copies`` blocks of ``n_cols`` columns fit in the budget left after ``reserved_bytes``.
+
+    Raises
+    ------
+    InvalidParameterError
+        If not even one row fits.
+    """
+    if budget_gb is None:
+        return cap
+    free = budget_gb * GIB - reserved_bytes
+    rows = int(free // (copies * itemsize * max(n_cols, 1)))
+    if rows < 1:
+        need = (reserved_bytes + copies * itemsize * n_cols) / GIB
+        raise InvalidParameterError(
+            f"the memory budget of {budget_gb:g} GB cannot hold this computation (it needs at least {need:.3g} GB); "
+            "raise max_memory_gb=, or rank fewer sites (sites=)")
+    return max(1, min(cap, rows))
+
+
+def iter_rows(X: Any, chunk_rows: int, dtype: Any = None) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield ``(start, stop, block)`` over the rows of ``X``; blocks are finite, in ``dtype`` (default: the
+    working dtype, float32 for float16/32 data, else float64)."""
+    n_rows, _ = check_shape(X)
+    dtype = _working_dtype(np.dtype(X.dtype)) if dtype is None else np.dtype(dtype)
+    for start in range(0, n_rows, chunk_rows):
+        stop = min(n_rows, start + chunk_rows)
+        block = np.asarray(X[start:stop], dtype=dtype)
+        check_chunk(block, start)
+        yield start, stop, block
+
+
+def streaming_quantile(X: Any, q: float, *, chunk_rows: int, budget_gb: float | None = None) -> np.ndarray:
+    """Per-column ``numpy.quantile(X, q, axis=0)`` (method ``linear``) in one streamed pass, exactly.
+
+    The linear quantile interpolates between the order statistics at ``lo = floor(h)`` and ``lo + 1``,
+    ``h = q (n - 1)``. For ``q >= 0.5`` the ``m = n - lo`` largest values of every column contain both, so
+    only an ``(m, n_columns)`` buffer is kept (the smallest ``lo + 2`` values for ``q < 0.5``); each row
+    block is merged into it with ``numpy.partition``. The interpolation is numpy's own, applied to the two
+    order statistics, so the result is bit-identical to the in-memory call.
+
+    Raises
+    ------
+    InvalidParameterError
+        If the buffer does not fit ``budget_gb``.
+    """
+    n_rows, n_cols = check_shape(X)
+    dtype = _working_dtype(np.dtype(X.dtype))
+    h = (n_rows - 1) * q
+    lo = int(math.floor(h))
+    frac = h - lo
+    top = q >= 0.5
+    keep = n_rows - lo if top else min(n_rows, lo + 2)
+    need = (keep + chunk_rows) * n_cols * np.dtype(dtype).itemsize * 2
+    if budget_gb is not None and need > budget_gb * GIB:
+        raise InvalidParameterError(
+            f"an exact {q} quantile of {n_rows} rows keeps {keep} values per neuron ({need / GIB:.3g} GB with work "
+            f"space) but the budget is {budget_gb:g} GB; give a fixed threshold= instead, or raise max_memory_gb=")
+    buf = np.empty((0, n_cols), dtype=dtype)
+    for _, _, block in iter_rows(X, chunk_rows, dtype):
+        both = np.concatenate([buf, block], axis=0)
+        if both.shape[0] > keep:
+            if top:
+                both.partition(both.shape[0] - keep, axis=0)
+                both = both[both.shape[0] - keep:]
+            else:
+                both.partition(keep - 1, axis=0)
+                both = both[:keep]
+        buf = both
+    buf.sort(axis=0)
+    # ascending position of the order statistics lo and lo + 1 inside the buffer
+    first = 0 if top else lo
+    a = buf[first]
+    b = buf[min(first + 1, buf.shape[0] - 1)]
+    pair = np.stack([a, b])
+    return np.asarray(np.quantile(pair, float(frac), axis=0))
+
+
+def iter_column_blocks(X: Any, block_cols: int, *, chunk_rows: int,
+                       dtype: Any = None) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield ``(c0, c1, columns)`` with all rows of columns ``c0:c1`` (one pass over the rows per block)."""
+    n_rows, n_cols = check_shape(X)
+    dtype = _working_dtype(np.dtype(X.dtype)) if dtype is None else np.dtype(dtype)
+    if not is_lazy(X):
+        for c0 in range(0, n_cols, block_cols):
+            c1 = min(n_cols, c0 + block_cols)
+            yield c0, c1, np.asarray(X[:, c0:c1], dtype=dtype)
+        return
+    for c0 in range(0, n_cols, block_cols):
+        c1 = min(n_cols, c0 + block_cols)
+        out = np.empty((n_rows, c1 - c0), dtype=dtype)
+        for start, stop, block in iter_rows(X, chunk_rows, dtype):
+            out[start:stop] = block[:, c0:c1]
+        yield c0, c1, out

@@ -71,5 +71,20 @@ def register_explainer(entry: ExplainerEntry) -> ExplainerEntry:
 
 
 # ---------------------------------------------------------------- attention family (explain/attention.py)
+_FUSION = Param("head_fusion", str, "how the heads of a layer are combined", choices=("mean", "max", "min"))
+_RESIDUAL = Param("residual", float, "weight of the identity (residual connection) in r I + (1 - r) A")
+register_explainer(ExplainerEntry(
+    "attention", "neuronlab.explain.attention:RawAttentionExplainer",
+    "attention of the output position over the tokens at one layer, heads fused",
+    reference="Jain & Wallace 2019; Wiegreffe & Pinter 2019", family="attention",
+    params=(_FUSION, Param("layer", int, "layer (negative: from the top)"))))
+register_explainer(ExplainerEntry(
+    "rollout", "neuronlab.explain.attention:RolloutExplainer",
+    "attention rollout: the product of residual-augmented attention over the layers",
+    reference="Abnar & Zuidema 2020", family="attention", params=(_FUSION, _RESIDUAL)))
+register_explainer(ExplainerEntry(
+    "attention-flow", "neuronlab.explain.attention:AttentionFlowExplainer",
+    "attention flow: maximum flow from each token to the output position through the layers",
+    reference="Abnar & Zuidema 2020", family="attention", params=(_FUSION, _RESIDUAL)))
 
 __all__ += ["Param"]

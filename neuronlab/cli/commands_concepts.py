@@ -10,8 +10,8 @@ from .registry import add_out_arguments, check_out, command, emit, json_output, 
 log = logging.getLogger("neuronlab")
 
 #: Python parameter of the library -> flag of these commands (library errors name the former)
-_FLAGS = {"sites": "--sites", "max_memory_gb": "--max-memory-gb", "granularity": "--granularity",
-          "test_store": "--test", "train_size": "--split", "overwrite": "--overwrite"}
+_FLAGS = {"sites": "--sites", "max_memory_gb": "--max-memory-gb", "scheduler": "--scheduler",
+          "granularity": "--granularity", "test_store": "--test", "train_size": "--split", "overwrite": "--overwrite"}
 
 
 
@@ -227,6 +227,10 @@ def _rank(p: argparse.ArgumentParser):
     p.add_argument("--max-memory-gb", type=float, default=None, help=("memory budget in GB: a store whose activations do not fit is streamed in blocks "
                          "by the rankers that can (iou, ap, probeless; same result) and refused by the "
                          "others (default: the memory available)"))
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help=("run the ranking as a dask map-reduce on a dask.distributed scheduler (tcp://host:8786) or "
+                         "on local:N worker processes; iou and probeless (same result as one process; needs "
+                         "pip install 'neuronlab[dask]')"))
     add_out_arguments(p)
     _add_write_back(p)
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
@@ -240,7 +244,7 @@ def _rank(p: argparse.ArgumentParser):
         _check_outputs(args, [args.store])
         with ActivationStore.open(args.store) as store:
             result = rank_concept(store, args.concept, args.method, sites=args.sites, params=params,
-                                  top_k=args.top_k, max_memory_gb=args.max_memory_gb)
+                                  top_k=args.top_k, max_memory_gb=args.max_memory_gb, scheduler=args.scheduler)
         result.result_path = None if args.no_write_back else _write_back(
             args.store, f"rank_{args.method}_{args.concept}", result)
         report = result.to_dict()

@@ -279,6 +279,7 @@ def rank_concept(
     params: dict | None = None,
     top_k: int = 10,
     max_memory_gb: float | None = None,
+    scheduler: str | None = None,
 ) -> RankingResult:
     """Rank neurons for ``concept`` with a registered method (:data:`~neuronlab.concepts.rankers.RANKERS`).
 
@@ -293,6 +294,11 @@ def rank_concept(
         Hyper-parameters of the ranker (unknown names are refused with the list of valid ones).
     top_k : int
         Top neurons listed (overall and per class).
+    max_memory_gb : float, optional
+        Memory budget; a ranker that streams reads the store in blocks when the matrix does not fit.
+    scheduler : str, optional
+        Run the ranker as a dask map-reduce on a ``dask.distributed`` scheduler (``ADDRESS`` or ``local:N``;
+        :mod:`neuronlab.scale.dask_arrays`): ``probeless`` and ``iou`` only; same result as one process.
 
     Returns
     -------
@@ -311,17 +317,20 @@ def rank_concept(
         data = load_concept(store, concept, sites=sites)
     if top_k < 1 or top_k > len(data.neuron_ids):
         raise InvalidParameterError(f"top_k must lie in 1..{len(data.neuron_ids)} (the number of neurons), got {top_k}")
-    streamed = sentence_y is None and entry.level == "row" and _stream_ranker(ranker, len(data),
-                                                                              len(data.neuron_ids), max_memory_gb)
-    if not streamed:
-        check_memory(len(data), len(data.neuron_ids), copies=1.5, budget_gb=max_memory_gb)
-        data = data.load()
-    if sentence_y is not None:
-        ranker.fit(data.X, sentence_y, groups=data.groups)
-    elif entry.level == "sentence":
-        ranker.fit(data.X, data.y, groups=data.groups)
+    streamed = scheduler is None and sentence_y is None and entry.level == "row" and _stream_ranker(
+        ranker, len(data), len(data.neuron_ids), max_memory_gb)
+    if scheduler is not None:
+        _fit_distributed(ranker, store, concept, method, sites, data, scheduler)
     else:
-        ranker.fit(data.X, data.y)
+        if not streamed:
+            check_memory(len(data), len(data.neuron_ids), copies=1.5, budget_gb=max_memory_gb)
+            data = data.load()
+        if sentence_y is not None:
+            ranker.fit(data.X, sentence_y, groups=data.groups)
+        elif entry.level == "sentence":
+            ranker.fit(data.X, data.y, groups=data.groups)
+        else:
+            ranker.fit(data.X, data.y)
     ids = data.neuron_ids
     ranking = np.asarray(ranker.ranking_)
     scores = np.asarray(ranker.scores_, dtype=np.float64)
@@ -343,11 +352,28 @@ def rank_concept(
         "top": _ids(ranking[:top_k], ids),
         "seconds": round(time.perf_counter() - t0, 3),
         "config": {"method": method, "params": ranker.get_params(), "sites": sites if isinstance(sites, str) or
-                   sites is None else ",".join(sites), "streamed": bool(streamed), "max_memory_gb": max_memory_gb},
+                   sites is None else ",".join(sites), "streamed": bool(streamed), "max_memory_gb": max_memory_gb,
+                   "scheduler": scheduler},
     }
     report.update(_score_details(ranker, ranking, data.classes))
     cs = getattr(ranker, "class_scores_", None)
     return RankingResult(**report, neuron_ids=list(ids), class_scores=None if cs is None else np.asarray(cs))
+
+
+def _fit_distributed(ranker: Any, store: ActivationStore, concept: str, method: str, sites: Any, data: ConceptData,
+                     address: str) -> None:
+    """Fit ``ranker`` from the class scores of the dask map-reduce (:func:`neuronlab.scale.dask_arrays.rank_distributed`)."""
+    from ..scale.dask_arrays import DISTRIBUTED_RANKERS, rank_distributed, scheduler
+
+    if method not in DISTRIBUTED_RANKERS:
+        raise InvalidParameterError(f"a dask scheduler runs the rankers {', '.join(DISTRIBUTED_RANKERS)}; "
+                                    f"{method!r} runs in one process (drop scheduler=)")
+    with scheduler(address):
+        class_scores, scores, _, _, attrs = rank_distributed(store, concept, method, sites=sites,
+                                                             params=ranker.get_params())
+    ranker._set_scores(np.unique(data.y), scores, class_scores)
+    for key, value in attrs.items():
+        setattr(ranker, key, value)
 
 
 def _stream_ranker(ranker: Any, n_rows: int, n_neurons: int, max_memory_gb: float | None) -> bool:

@@ -79,3 +79,41 @@ def test_streamed_ranking_equals_in_memory(store_4k, method, params):
     else:  # thresholds, masks and AP are computed exactly
         assert np.array_equal(low.class_scores, mem.class_scores)
     assert low.top[:5] == mem.top[:5]
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    pytest.importorskip("distributed")
+    from neuronlab.scale.dask_arrays import scheduler
+
+    with scheduler("local:2") as client:
+        yield client
+
+
+@pytest.mark.parametrize("method,params", [("probeless", {}), ("iou", {}), ("iou", {"threshold": 0.5})])
+def test_dask_map_reduce_on_two_worker_processes_equals_one_process(store_4k, local_cluster, method, params):
+    from neuronlab.scale.dask_arrays import rank_distributed, view_array
+
+    with ActivationStore.open(store_4k) as st:
+        ref = rank_concept(st, "concept", method, params=dict(params))
+        X = view_array(st, rows_per_chunk=512)  # 8 chunks of rows, computed on the two workers
+        assert np.array_equal(X.compute(), st.view().to_numpy(dtype=np.float16))
+        class_scores, scores, classes, ids, _ = rank_distributed(st, "concept", method, params=dict(params),
+                                                                 rows_per_chunk=512)
+    assert ids == ref.neuron_ids and classes == ref.classes
+    if method == "probeless":
+        np.testing.assert_allclose(class_scores, ref.class_scores, rtol=1e-12, atol=1e-12)
+    else:
+        assert np.array_equal(class_scores, ref.class_scores)
+
+
+def test_rank_with_a_scheduler_through_the_api_and_refusals(store_4k):
+    pytest.importorskip("distributed")
+    with ActivationStore.open(store_4k) as st:
+        ref = rank_concept(st, "concept", "probeless")
+        got = rank_concept(st, "concept", "probeless", scheduler="local:1")
+        assert got.ranking == ref.ranking and got.config["scheduler"] == "local:1"
+        with pytest.raises(InvalidParameterError, match="runs in one process"):
+            rank_concept(st, "concept", "ap", scheduler="local:1")
+        with pytest.raises(InvalidParameterError, match="local:N"):
+            rank_concept(st, "concept", "iou", scheduler="local:zero")

@@ -1,0 +1,232 @@
+"""Activation stores as dask arrays, and the map-reduce rankers that run on them (issue 13).
+
+- :func:`site_array` / :func:`view_array`: a lazy ``dask.array`` over a store's HDF5 datasets, one dask chunk
+  per group of HDF5 chunks (chunk-aligned reads). Tasks carry the file path and site name, not an open HDF5
+  handle, so they run in other processes and on other machines that see the file.
+- :func:`scheduler`: a ``dask.distributed`` client for ``ADDRESS`` (``tcp://host:8786``) or ``local:N`` (a
+  ``LocalCluster`` of N worker processes), closed on exit.
+- :func:`class_sums`, :func:`column_moments`, :func:`top_values`: map-reduce building blocks (per-chunk
+  partial results combined by dask's tree reduction); :func:`rank_distributed` ranks a concept with
+  ``probeless`` or ``iou`` from them, with the same result as the single-process rankers.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any, Iterator
+
+import numpy as np
+
+from neuronlab.errors import InvalidParameterError, NeuronlabError
+
+__all__ = ["require_dask", "site_array", "view_array", "scheduler", "class_sums", "column_moments",
+           "top_values", "rank_distributed", "DISTRIBUTED_RANKERS"]
+
+
+def require_dask():
+    """Import dask.array, or say how to install it."""
+    try:
+        import dask.array as da
+    except ImportError:  # pragma: no cover - exercised where dask is absent
+        raise NeuronlabError("dask is not installed: pip install 'neuronlab[dask]' (dask[array] and distributed)")
+    return da
+
+
+class _SiteReader:
+    """Picklable row reader of one site: opens the store read-only for each block it reads."""
+
+    def __init__(self, path: str, site: str, shape: tuple, dtype: Any) -> None:
+        self.path, self.site = str(path), site
+        self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), 2
+
+    def __getitem__(self, key):
+        import h5py
+
+        with h5py.File(self.path, "r") as f:
+            return f["sites"][self.site][key]
+
+
+def site_array(path: str, site: str, *, rows_per_chunk: int | None = None):
+    """A dask array (n_rows, width) over one site of the store at ``path`` (only complete stores).
+
+    ``rows_per_chunk`` defaults to the largest multiple of the HDF5 chunk rows under ~64 MB.
+    """
+    import h5py
+
+    da = require_dask()
+    with h5py.File(path, "r") as f:
+        ds = f["sites"][site]
+        shape, dtype = ds.shape, ds.dtype
+        h5_rows = ds.chunks[0] if ds.chunks else max(1, min(shape[0], 8192))
+    if rows_per_chunk is None:
+        per_row = max(1, shape[1] * np.dtype(dtype).itemsize)
+        rows_per_chunk = max(h5_rows, (64 << 20) // per_row // h5_rows * h5_rows)
+    return da.from_array(_SiteReader(path, site, shape, dtype), chunks=(int(rows_per_chunk), shape[1]),
+                         lock=False, asarray=True, name=f"neuronlab-{site}-{abs(hash((str(path), site)))}")
+
+
+def view_array(store: Any, *, sites: Any = None, rows: Any = None, rows_per_chunk: int | None = None):
+    """A dask array over ``sites`` of an open :class:`~neuronlab.store.ActivationStore` (columns in model order),
+    restricted to ``rows`` (indices) when given: the counterpart of ``store.view(sites=..., rows=...)``."""
+    da = require_dask()
+    if not store.complete:
+        raise InvalidParameterError(f"{str(store.path)!r} is not complete; finish it with extract --resume first")
+    view = store.view(sites=sites)
+    n_valid = store.n_valid_rows
+    arr = da.concatenate([site_array(str(store.path), s, rows_per_chunk=rows_per_chunk)[:n_valid]
+                          for s in view.sites], axis=1)
+    if rows is not None:
+        arr = arr[np.asarray(rows, dtype=np.int64)]
+    return arr
+
+
+@contextlib.contextmanager
+def scheduler(address: str | None) -> Iterator[Any]:
+    """A dask.distributed client for ``address`` (``local:N`` starts N local worker processes); ``None``: none.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``address`` is malformed or the scheduler cannot be reached.
+    """
+    if address is None:
+        yield None
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:  # pragma: no cover
+        raise NeuronlabError("dask.distributed is not installed: pip install 'neuronlab[dask]'")
+    cluster = None
+    if address.startswith("local:"):
+        try:
+            n = int(address.split(":", 1)[1])
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise InvalidParameterError(f"--scheduler {address!r}: expected local:N with N >= 1 worker processes")
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        address = cluster.scheduler_address
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise InvalidParameterError(f"cannot reach the dask scheduler at {address!r} ({exc}); start one with "
+                                    "`dask scheduler` and workers with `dask worker ADDRESS`, or use local:N")
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _onehot(y: np.ndarray, n_classes: int, chunks) -> Any:
+    da = require_dask()
+    y_da = da.from_array(np.asarray(y, dtype=np.int64), chunks=(chunks,))
+    return (y_da[:, None] == da.arange(n_classes)[None, :]).astype(np.float64)
+
+
+def class_sums(X: Any, y: np.ndarray, n_classes: int) -> Any:
+    """Lazy (n_classes, n_neurons) float64 sums of the rows of each class: ``onehot(y)^T X`` (a tree reduction)."""
+    onehot = _onehot(y, n_classes, X.chunks[0])
+    return onehot.T @ X.astype(np.float64)
+
+
+def column_moments(X: Any) -> tuple[Any, Any]:
+    """Lazy per-neuron mean and (population) variance in float64."""
+    Xf = X.astype(np.float64)
+    return Xf.mean(axis=0), Xf.var(axis=0)
+
+
+def _keep_top(block: np.ndarray, m: int, top: bool) -> np.ndarray:
+    if block.shape[0] <= m:
+        return block
+    if top:
+        block = np.partition(block, block.shape[0] - m, axis=0)
+        return block[block.shape[0] - m:]
+    return np.partition(block, m - 1, axis=0)[:m]
+
+
+def top_values(X: Any, m: int, *, top: bool = True) -> Any:
+    """Lazy (m, n_neurons): the m largest (or smallest) values of every column, by a partition tree reduction."""
+    da = require_dask()
+    dtype = np.float32 if np.dtype(X.dtype).itemsize <= 4 else np.float64
+
+    def chunk(block, axis, keepdims):
+        return _keep_top(np.asarray(block, dtype=dtype), m, top)
+
+    def combine(blocks, axis, keepdims):
+        parts = blocks if isinstance(blocks, list) else [blocks]
+        return _keep_top(np.concatenate(parts, axis=0), m, top)
+
+    return da.reduction(X, chunk, combine, combine=combine, axis=0, keepdims=True, concatenate=False,
+                        dtype=dtype, output_size=m)
+
+
+def _quantile_from_tops(X: Any, q: float) -> np.ndarray:
+    n = X.shape[0]
+    h = (n - 1) * q
+    lo = int(math.floor(h))
+    top = q >= 0.5
+    m = n - lo if top else min(n, lo + 2)
+    buf = np.sort(np.asarray(top_values(X, m, top=top).compute()), axis=0)
+    first = 0 if top else lo
+    pair = np.stack([buf[first], buf[min(first + 1, buf.shape[0] - 1)]])
+    return np.asarray(np.quantile(pair, float(h - lo), axis=0))
+
+
+def _probeless(X, y, n_classes, params) -> tuple[np.ndarray, dict]:
+    sums = class_sums(X, y, n_classes).compute()
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    means = sums / counts[:, None]
+    class_scores = np.stack([np.abs(means[c][None, :] - means).sum(axis=0) for c in range(n_classes)])
+    return class_scores, {"means_": means}
+
+
+def _iou(X, y, n_classes, params) -> tuple[np.ndarray, dict]:
+    threshold = params.get("threshold")
+    if threshold is not None:
+        t = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (X.shape[1],)).copy()
+    else:
+        t = _quantile_from_tops(X, float(params.get("quantile", 0.995))).astype(np.float64)
+    masks = (X > t[None, :]).astype(np.float64)
+    inter = (_onehot(y, n_classes, X.chunks[0]).T @ masks).compute()
+    mask_size = np.asarray(masks.sum(axis=0).compute())
+    class_size = np.bincount(y, minlength=n_classes).astype(np.float64)[:, None]
+    union = mask_size[None, :] + class_size - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0), {"thresholds_": t}
+
+
+#: rankers with a map-reduce form: name -> fn(dask X, y codes, n_classes, params) -> (class_scores, attributes)
+DISTRIBUTED_RANKERS = {"probeless": _probeless, "iou": _iou}
+
+
+def rank_distributed(store: Any, concept: str, method: str, *, sites: Any = None, params: dict | None = None,
+                     rows_per_chunk: int | None = None) -> tuple[np.ndarray, np.ndarray, list, list, dict]:
+    """Class scores of ``method`` for ``concept`` computed as dask map-reduce over the store.
+
+    Runs on the active dask scheduler (the client of :func:`scheduler`, or dask's default threads).
+
+    Returns
+    -------
+    class_scores : ndarray (n_classes, n_neurons)
+    scores : ndarray (n_neurons,)
+        As the single-process ranker defines them (probeless: half the sum of class scores; iou: the max).
+    classes : list of str
+    neuron_ids : list of str
+    attributes : dict
+        ``means_`` (probeless) or ``thresholds_`` (iou).
+    """
+    from neuronlab.concepts.data import load_concept
+
+    if method not in DISTRIBUTED_RANKERS:
+        raise InvalidParameterError(f"--scheduler runs the rankers {', '.join(DISTRIBUTED_RANKERS)}; "
+                                    f"{method!r} runs in one process (drop --scheduler)")
+    data = load_concept(store, concept, sites=sites)
+    X = view_array(store, sites=sites, rows=data.rows, rows_per_chunk=rows_per_chunk)
+    n_classes = len(data.classes)
+    class_scores, attrs = DISTRIBUTED_RANKERS[method](X, data.y, n_classes, dict(params or {}))
+    scores = class_scores.sum(axis=0) / 2.0 if method == "probeless" else class_scores.max(axis=0)
+    return class_scores, scores, list(data.classes), list(data.neuron_ids), attrs
+

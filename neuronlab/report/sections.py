@@ -110,3 +110,12 @@ def ordered_sections(names: list[str] | None = None) -> list[SectionEntry]:
     """The registered sections in page order (only ``names`` if given; unknown names are refused)."""
     entries = [SECTIONS[n] for n in names] if names is not None else list(SECTIONS.values())
     return sorted(entries, key=lambda e: (e.order, e.name))
+
+# ------------------------------------------------------------------ sections of the analyses (issue 14)
+SECTIONS.register(SectionEntry("probe_subsets", "neuronlab.report.sections_probes:probe_subsets_section",
+                               "Minimal neuron subsets", reference="Durrani et al. 2020; Dalvi et al. 2019", order=250))
+SECTIONS.register(SectionEntry("redundancy", "neuronlab.report.sections_redundancy:redundancy_section",
+                               "Redundancy", reference="Dalvi et al. 2020", order=400))
+SECTIONS.register(SectionEntry("unsupervised", "neuronlab.report.sections_unsupervised:unsupervised_section",
+                               "Unsupervised discovery", reference="McInnes et al. 2018; Alammar 2021; Dalvi et al. "
+                               "2022", order=450))

@@ -33,6 +33,7 @@ def base_store(path: Path, *, seed: int = 0, concept: str = "pos", classes=("A",
         data[site][y == c, (seed + 2 * c) % SITES[site]] += 3.0 + seed
     data["layers.1"][:, 0] = 2 * data["layers.0"][:, 0] + 0.05 * rng.normal(size=n)  # |r| near 1
     data["layers.1"][:, 1] = -data["embeddings"][:, 1] + 0.05 * rng.normal(size=n)
+    data["layers.1"][:, 2] = data["layers.0"][:, 3] + 0.6 * rng.normal(size=n)  # |r| near 0.86: joins at 0.3
     sentences = [list(toks[i * n_words:(i + 1) * n_words]) for i in range(n_sent)]
     synthetic_store(path, sentences, data=data, labels={concept: ([classes[c] for c in y], "row")},
                     model={"name": f"synthetic-{seed}", "weights_sha256": f"{seed:064x}"},
@@ -175,3 +176,15 @@ def analyses_store(path: Path, *, seed: int = 0, concept: str = "pos", classes=(
     add_concept_results(path, seed=seed, concept=concept, prefix=prefix)
     add_model_results(path, seed=seed, concept=concept, prefix=prefix)
     return path
+
+
+_CACHE: dict = {}
+
+
+def cached_analyses_store(tmp_path_factory, seed: int, **kwargs) -> Path:
+    """:func:`analyses_store` built once per test session for each ``seed`` and ``kwargs`` (shared by the modules)."""
+    key = (seed, tuple(sorted((k, str(v)) for k, v in kwargs.items())))
+    if key not in _CACHE:
+        d = tmp_path_factory.mktemp(f"analyses{seed}")
+        _CACHE[key] = analyses_store(d / kwargs.pop("file_name", f"analyses-{seed}.h5"), seed=seed, **kwargs)
+    return _CACHE[key]

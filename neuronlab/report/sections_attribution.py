@@ -45,10 +45,11 @@ def _heatmaps(frag: Fragment, data: ReportData, attributions: list) -> None:
     """Token x site heatmaps: results of one method and target on the same inputs, one column per site."""
     groups: dict = defaultdict(list)
     for name, res in attributions:
-        key = (res.method, compact(res.config.get("target")), compact(res.tokens[:N_EXAMPLES]))
+        key = (res.method, compact(res.config.get("target")), compact(res.config.get("neuron")),
+               compact(res.tokens[:N_EXAMPLES]))
         groups[key].append((name, res))
     n = 0
-    for (method, _, _), items in groups.items():
+    for (method, _, _, _), items in groups.items():
         by_site = {res.site: res for _, res in items}
         sites = _site_order(data, by_site)
         first = items[0][1]

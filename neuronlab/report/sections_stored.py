@@ -67,18 +67,17 @@ class StoredAttribution:
     @classmethod
     def from_store(cls, store: Any, name: str) -> "StoredAttribution":
         raw = _read(store, name, ATTRIBUTION_KINDS)
-        attr = np.asarray(raw["attributions"], dtype=np.float64)
+        attr = np.asarray(raw["attributions"])  # float32 as stored: no float64 copy of a large result
         lengths = np.asarray(raw["lengths"], dtype=np.int64)
         flat = _strings(raw["tokens"])
         ends = np.cumsum(lengths)
         tokens = [flat[e - n:e] for n, e in zip(lengths, ends)]
-        if attr.ndim == 4:
-            per_token = attr.sum(axis=(1, 2))
+        if attr.ndim == 4:  # heads x query x key: what each key token hands to the others
+            per_token = attr.sum(axis=(1, 2), dtype=np.float64)
         elif attr.ndim == 3:
-            per_token = attr.sum(axis=2)
+            per_token = attr.sum(axis=2, dtype=np.float64)
         else:
-            per_token = attr
-        per_token = np.array(per_token, dtype=np.float64)
+            per_token = np.array(attr, dtype=np.float64)
         for e, n in enumerate(lengths):
             per_token[e, n:] = np.nan
         f_in, f_base = np.asarray(raw["f_input"], float), np.asarray(raw["f_baseline"], float)

@@ -65,7 +65,7 @@ class StoredAttribution:
     relative_delta: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
-    def from_store(cls, store: Any, name: str) -> "StoredAttribution":
+    def from_store(cls, store: Any, name: str) -> StoredAttribution:
         raw = _read(store, name, ATTRIBUTION_KINDS)
         attr = np.asarray(raw["attributions"])  # float32 as stored: no float64 copy of a large result
         lengths = np.asarray(raw["lengths"], dtype=np.int64)
@@ -114,7 +114,7 @@ class StoredAblation:
     per_neuron_effect: Any = None
 
     @classmethod
-    def from_store(cls, store: Any, name: str) -> "StoredAblation":
+    def from_store(cls, store: Any, name: str) -> StoredAblation:
         raw = _read(store, name, ("ablation/greedy", "ablation/neurons"))
         return cls(mode=raw["kind"].partition("/")[2], neuron_ids=_strings(raw["neuron_ids"]),
                    config=dict(raw["config"]),
@@ -145,7 +145,7 @@ class StoredHeadPruning:
     config: dict
 
     @classmethod
-    def from_store(cls, store: Any, name: str) -> "StoredHeadPruning":
+    def from_store(cls, store: Any, name: str) -> StoredHeadPruning:
         raw = _read(store, name, ("attribution/head_pruning",))
         curves = {k[len("curve_"):]: np.asarray(v, np.float64) for k, v in raw.items() if k.startswith("curve_")}
         return cls(sites=_strings(raw["sites"]), attribution=np.asarray(raw["attribution_importance"], np.float64),

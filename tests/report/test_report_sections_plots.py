@@ -9,8 +9,8 @@ import pytest
 from report_sections_stores import cached_analyses_store
 
 from neuronlab.report import plots_attribution, plots_concepts
-from neuronlab.report.plots import to_png, to_svg
 from neuronlab.report.data import ReportData
+from neuronlab.report.plots import to_png, to_svg
 from neuronlab.report.sections_redundancy import _correlations, _linkage, cluster_sample
 from neuronlab.store import ActivationStore
 
@@ -47,36 +47,70 @@ def _bridge(data):
                                          random_effects=res.random_target_effects)
 
 
+def _minimal(data):
+    return plots_concepts.minimal_subset_plot("pos", _one(data, "probe").evaluation["minimal"])
+
+
+def _correlation(data):
+    _, ids, corr, clusters = _redundancy(data)
+    return plots_concepts.correlation_heatmap(corr, ids, clusters, threshold=0.3)
+
+
+def _dendrogram(data):
+    res, ids, corr, _ = _redundancy(data)
+    return plots_concepts.dendrogram_plot(_linkage(corr, "average"), ids, res.thresholds)
+
+
+def _removable(data):
+    general = _one(data, "redundancy").general
+    return plots_concepts.removable_plot([g["threshold"] for g in general], [g["removable_fraction"] for g in general],
+                                         kept_per_site=[g["kept_per_site"] for g in general])
+
+
+def _umap(data):
+    res = _one(data, "umap", "umap_tokens")
+    return plots_concepts.scatter_map_plot(res.coordinates, res.labels, title="umap")
+
+
+def _nmf(data):
+    res = _one(data, "nmf")
+    return plots_concepts.loadings_plot(res.loadings, res.neuron_ids)
+
+
+def _cka(data):
+    res = _one(data, "crossmodel", "crossmodel_cka")
+    return plots_concepts.similarity_plot(res.similarity, res.blocks, title="cka")
+
+
+def _top_units(data):
+    res = _one(data, "attribution/layer_conductance")
+    return plots_attribution.top_units_plot(res.site, res.neuron_ids, plots_attribution.attribution_shares(
+        res.per_neuron))
+
+
+def _greedy(data):
+    res = _one(data, "ablation/greedy")
+    return plots_attribution.greedy_curve_plot("layers.0", res.neuron_ids, res.curve)
+
+
+def _effects(data):
+    res = _one(data, "ablation/neurons")
+    return plots_attribution.neuron_effects_plot("layers.0", res.neuron_ids, res.per_neuron_effect)
+
+
+def _pruning(data):
+    res = _one(data, "attribution/head_pruning")
+    return plots_attribution.head_pruning_plot(res.curves, res.sites, res.attribution)
+
+
 #: plot function name -> how to draw it from a store's ReportData
 PLOTS = {
-    "minimal_subset_plot": lambda d: plots_concepts.minimal_subset_plot(
-        "pos", _one(d, "probe").evaluation["minimal"]),
-    "correlation_heatmap": lambda d: (lambda r: plots_concepts.correlation_heatmap(
-        r[2], r[1], r[3], threshold=0.3))(_redundancy(d)),
-    "dendrogram_plot": lambda d: (lambda r: plots_concepts.dendrogram_plot(
-        _linkage(r[2], "average"), r[1], r[0].thresholds))(_redundancy(d)),
-    "removable_plot": lambda d: (lambda res: plots_concepts.removable_plot(
-        [g["threshold"] for g in res.general], [g["removable_fraction"] for g in res.general],
-        kept_per_site=[g["kept_per_site"] for g in res.general]))(_one(d, "redundancy")),
-    "scatter_map_plot": lambda d: (lambda res: plots_concepts.scatter_map_plot(
-        res.coordinates, res.labels, title="umap"))(_one(d, "umap", "umap_tokens")),
-    "loadings_plot": lambda d: (lambda res: plots_concepts.loadings_plot(res.loadings, res.neuron_ids))(
-        _one(d, "nmf")),
+    "minimal_subset_plot": _minimal, "correlation_heatmap": _correlation, "dendrogram_plot": _dendrogram,
+    "removable_plot": _removable, "scatter_map_plot": _umap, "loadings_plot": _nmf,
     "latent_clusters_plot": lambda d: plots_concepts.latent_clusters_plot(_one(d, "latent_concepts").clusters),
-    "similarity_plot": lambda d: (lambda res: plots_concepts.similarity_plot(
-        res.similarity, res.blocks, title="cka"))(_one(d, "crossmodel", "crossmodel_cka")),
-    "token_layer_heatmap": _tokens,
-    "top_units_plot": lambda d: (lambda res: plots_attribution.top_units_plot(
-        res.site, res.neuron_ids, plots_attribution.attribution_shares(res.per_neuron)))(
-        _one(d, "attribution/layer_conductance")),
-    "greedy_curve_plot": lambda d: (lambda res: plots_attribution.greedy_curve_plot(
-        "layers.0", res.neuron_ids, res.curve))(_one(d, "ablation/greedy")),
-    "neuron_effects_plot": lambda d: (lambda res: plots_attribution.neuron_effects_plot(
-        "layers.0", res.neuron_ids, res.per_neuron_effect))(_one(d, "ablation/neurons")),
-    "head_pruning_plot": lambda d: (lambda res: plots_attribution.head_pruning_plot(
-        res.curves, res.sites, res.attribution))(_one(d, "attribution/head_pruning")),
-    "tcav_plot": _tcav,
-    "bridge_plot": _bridge,
+    "similarity_plot": _cka, "token_layer_heatmap": _tokens, "top_units_plot": _top_units,
+    "greedy_curve_plot": _greedy, "neuron_effects_plot": _effects, "head_pruning_plot": _pruning,
+    "tcav_plot": _tcav, "bridge_plot": _bridge,
 }
 
 
@@ -90,10 +124,7 @@ def datas(tmp_path_factory):
 
 
 def test_every_plot_function_is_tested():
-    from matplotlib.figure import Figure  # noqa: F401 (matplotlib is there)
-
-    names = {n for n in plots_concepts.__all__ + plots_attribution.__all__ if n.endswith("_plot") or
-             n.endswith("_heatmap")}
+    names = {n for n in plots_concepts.__all__ + plots_attribution.__all__ if n.endswith(("_plot", "_heatmap"))}
     assert names == set(PLOTS)
 
 

@@ -170,9 +170,9 @@ def test_explanation_sections(data, html):
 
 
 def test_attribution_reader_matches_the_result_it_read(tmp_path):
+    from neuronlab.attribution.head_pruning import HeadImportance, HeadPruningResult
     from neuronlab.attribution.result import AttributionResult
     from neuronlab.report.sections_stored import StoredAttribution, StoredHeadPruning
-    from neuronlab.attribution.head_pruning import HeadImportance, HeadPruningResult
 
     path = base_store(tmp_path / "s.h5")
     rng = np.random.default_rng(0)

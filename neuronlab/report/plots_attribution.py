@@ -48,7 +48,7 @@ def token_layer_heatmap(tokens: Sequence[str], sites: Sequence[str], values: Any
     m = np.asarray(values, dtype=float)
     lim = float(np.nanmax(np.abs(m))) if np.isfinite(m).any() and np.nanmax(np.abs(m)) > 0 else 1.0
     with _style():
-        fig = _figure(max(3.8, 2.2 + 0.7 * len(sites)), max(2.6, 1.2 + 0.22 * len(tokens)))
+        fig = _figure(min(12.0, max(3.8, 2.2 + 0.7 * len(sites))), min(14.0, max(2.6, 1.2 + 0.22 * len(tokens))))
         ax = fig.add_subplot()
         im = ax.imshow(m, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
         ax.set_yticks(range(len(tokens)), [str(t) for t in tokens], fontsize=7)
@@ -99,7 +99,7 @@ def greedy_curve_plot(site: str, neuron_ids: Sequence[str], curve: Sequence[floa
     """
     c = np.asarray(curve, dtype=float)
     with _style():
-        fig = _figure(max(4.2, 1.6 + 0.35 * len(c)), 3.2)
+        fig = _figure(min(12.0, max(4.2, 1.6 + 0.35 * len(c))), 3.2)
         ax = fig.add_subplot()
         ax.plot(range(len(c)), c, marker="o", color="#c0392b")
         ticks = ["none"] + [f"+{n}" for n in neuron_ids][:len(c) - 1]
@@ -177,7 +177,7 @@ def tcav_plot(concepts: Sequence[str], sites: Sequence[str], scores: Any, random
     sig = np.asarray(significant, dtype=bool)
     nc, ns = s.shape[0], s.shape[1]
     with _style():
-        fig = _figure(max(4.5, 1.5 + 0.9 * nc * ns), 3.6)
+        fig = _figure(min(14.0, max(4.5, 1.5 + 0.9 * nc * ns)), 3.6)
         ax = fig.add_subplot()
         width = 0.8 / ns
         x = np.arange(nc)

@@ -251,7 +251,7 @@ def latent_clusters_plot(clusters: Sequence[dict], *, title: str = "") -> Any:
     sizes = [int(c["size"]) for c in clusters]
     purity = [c.get("purity") for c in clusters]
     with _style():
-        fig = _figure(max(4.5, 1.5 + 0.25 * len(clusters)), 3.2)
+        fig = _figure(min(12.0, max(4.5, 1.5 + 0.25 * len(clusters))), 3.2)
         ax = fig.add_subplot()
         from matplotlib import colormaps
 
@@ -285,7 +285,7 @@ def similarity_plot(matrix: Any, labels: Sequence[str], *, title: str, vmin: flo
     """
     m = np.asarray(matrix, dtype=float)
     with _style():
-        side = 2.4 + 0.42 * len(labels)
+        side = min(11.0, 2.4 + 0.42 * len(labels))
         fig = _figure(side + 1.2, side)
         ax = fig.add_subplot()
         im = ax.imshow(m, vmin=vmin, vmax=vmax, cmap="viridis")

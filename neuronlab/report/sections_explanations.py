@@ -14,7 +14,17 @@ from .markup import esc, table
 from .sections import Fragment
 from .sections_common import missing
 
-__all__ = ["compositional_section", "contexts_section"]
+__all__ = ["compositional_section", "contexts_section", "MAX_NEURONS"]
+
+#: neurons listed per result (a result over whole sites can hold thousands; the rest are in the store and its JSON)
+MAX_NEURONS = {"compositional": 200, "contexts": 25}
+
+
+def _more(shown: int, total: int, name: str) -> str:
+    if total <= shown:
+        return ""
+    text = f"The first {shown} of {total} neurons; all of them are in the result {name!r} of the store."
+    return f'<p class="note">{esc(text)}</p>'
 
 
 def compositional_section(data: ReportData) -> Fragment:
@@ -28,7 +38,8 @@ def compositional_section(data: ReportData) -> Fragment:
         frag.add(f"<h3>{esc(name)}: compositional explanations</h3>", table(
             ["neuron", "formula", "IoU", "coverage", "precision", "mask rows", "best single atom", "its IoU"],
             [(n["neuron"], n["formula"] or "(never fires)", n["iou"], n["coverage"], n["precision"], n["mask_size"],
-              n["atomic_formula"], n["atomic_iou"]) for n in res.neurons]))
+              n["atomic_formula"], n["atomic_iou"]) for n in res.neurons[:MAX_NEURONS["compositional"]]]))
+        frag.add(_more(MAX_NEURONS["compositional"], len(res.neurons), name))
         frag.add(f'<p class="ref">{int(res.n_rows)} rows, {int(res.n_concept_atoms)} concept atoms, '
                  f"{int(res.n_words)} word atoms; formulas of at most {esc(res.config.get('max_length'))} atoms "
                  "(Mu &amp; Andreas 2020).</p>")
@@ -59,7 +70,7 @@ def contexts_section(data: ReportData) -> Fragment:
         return frag.add(missing("top contexts", "neuronlab describe STORE --method contexts --neurons SITE:INDEX"))
     for name, res in results:
         frag.add(f"<h3>{esc(name)}</h3>")
-        for n in res.neurons:
+        for n in res.neurons[:MAX_NEURONS["contexts"]]:
             grams = "; ".join(f"{size}-grams: " + ", ".join(f"{g['ngram']} ({g['activation']:.2f}, x{g['count']})"
                                                            for g in items)
                               for size, items in n["ngrams"].items() if items)
@@ -68,4 +79,5 @@ def contexts_section(data: ReportData) -> Fragment:
                 [(c["activation"], c["context"], c.get("sentence")) for c in n["contexts"]]))
             if grams:
                 frag.add(f"<p>Top n-grams (mean activation, count): {esc(grams)}</p>")
+        frag.add(_more(MAX_NEURONS["contexts"], len(res.neurons), name))
     return frag

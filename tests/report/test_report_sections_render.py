@@ -226,3 +226,14 @@ def test_the_whole_report_builds_with_every_result_kind(built):
     assert "could not be read" not in html
     for name in MINE:
         assert "then build the report again" not in _section(html, name)
+
+
+def test_long_neuron_lists_are_cut_with_a_note(data, monkeypatch):
+    from neuronlab.report import sections_explanations
+
+    monkeypatch.setitem(sections_explanations.MAX_NEURONS, "contexts", 1)
+    frag = sections_explanations.contexts_section(data)
+    html = "".join(p for p in frag.parts if isinstance(p, str))
+    first, second = (n["neuron"] for n in data.of_kind("contexts")[0][1].neurons)
+    assert f"<h4>{first}</h4>" in html and f"<h4>{second}</h4>" not in html
+    assert "The first 1 of 2 neurons; all of them are in the result &#x27;contexts&#x27; of the store." in html

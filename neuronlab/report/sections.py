@@ -113,7 +113,7 @@ def ordered_sections(names: list[str] | None = None) -> list[SectionEntry]:
 
 # ------------------------------------------------------------------ sections of the analyses (issue 14)
 SECTIONS.register(SectionEntry("probe_subsets", "neuronlab.report.sections_probes:probe_subsets_section",
-                               "Minimal neuron subsets", reference="Durrani et al. 2020; Dalvi et al. 2019", order=250))
+                               "Minimal neuron subsets", reference="Durrani et al. 2020; Dalvi et al. 2019", order=310))
 SECTIONS.register(SectionEntry("redundancy", "neuronlab.report.sections_redundancy:redundancy_section",
                                "Redundancy", reference="Dalvi et al. 2020", order=400))
 SECTIONS.register(SectionEntry("unsupervised", "neuronlab.report.sections_unsupervised:unsupervised_section",

@@ -67,7 +67,7 @@ def test_every_result_kind_is_read(data):
 
 
 def test_sections_are_registered_in_page_order():
-    order = [SECTIONS[n].order for n in ("provenance", "probes", "probe_subsets", "rankings", "redundancy")]
+    order = [SECTIONS[n].order for n in ("provenance", "probes", "rankings", "probe_subsets", "redundancy")]
     assert order == sorted(order) and set(MINE) <= set(SECTIONS)
 
 

@@ -118,7 +118,8 @@ def attribution_section(data: ReportData) -> Fragment:
     frag = Fragment()
     if not (attributions or ablations or pruning):
         return frag.add(missing("attribution, ablation or head pruning results",
-                                "neuronlab attribute --model MODEL --site SITE --corpus FILE --store STORE (or neuronlab ablate ... --store STORE)"))
+                                "neuronlab attribute --model MODEL --site SITE --corpus FILE --store STORE (or "
+                                "neuronlab ablate ... --store STORE)"))
     if attributions:
         _attributions(frag, data, attributions)
     if ablations:

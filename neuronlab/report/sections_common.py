@@ -17,8 +17,8 @@ def note(text: str) -> str:
 def missing(what: str, command: str) -> str:
     """The line a section shows when the store has none of its results: what is missing and the command to run.
 
-    >>> missing("redundancy results", "neuronlab redundancy STORE")
-    '<p class="note">No redundancy results in this store. Run `neuronlab redundancy STORE` (the result is written into the store), then build the report again.</p>'
+    >>> missing("redundancy results", "neuronlab redundancy STORE")[:90]
+    '<p class="note">No redundancy results in this store. Run `neuronlab redundancy STORE` (the'
     """
     return note(f"No {what} in this store. Run `{command}` (the result is written into the store), then build the "
                 "report again.")

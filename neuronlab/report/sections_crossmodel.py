@@ -44,7 +44,8 @@ def crossmodel_section(data: ReportData) -> Fragment:
         if res.pairs:
             frag.add(table(["models", "SVCCA similarity", "dimensions kept", "top canonical correlations"],
                            [(" vs ".join(map(str, p.get("models", []))) or p.get("pair"), p.get("similarity"),
-                             str(p.get("kept")), ", ".join(f"{float(c):.3f}" for c in (p.get("correlations") or [])[:5]))
+                             str(p.get("kept")),
+                             ", ".join(f"{float(c):.3f}" for c in (p.get("correlations") or [])[:5]))
                             for p in res.pairs]))
         if res.similarity is not None:
             labels = list(res.blocks) if res.blocks else list(res.models)

@@ -164,7 +164,8 @@ def add_model_results(path: Path, *, seed: int = 0, concept: str = "pos", prefix
         AlignmentResult("layers.0:0", [{"concept": w, "activation": float(a), "z": float(2 * a), "sentence": w}
                                        for w, a in zip(["w1", SCRIPT, "w3"], acts)], 0.0, 1.0,
                         {"site": "layers.0", "neuron": 0}).to_store(st, f"{prefix}alignment_layers.0_0")
-        GenerationResult("layers.0:0", [{"ngram": f"g{i} {SCRIPT}", "activation": float(a)} for i, a in enumerate(acts)],
+        GenerationResult("layers.0:0",
+                         [{"ngram": f"g{i} {SCRIPT}", "activation": float(a)} for i, a in enumerate(acts)],
                          [{"ngram": f"c{i}", "activation": float(a) - 1} for i, a in enumerate(acts)],
                          {"site": "layers.0", "neuron": 0}).to_store(st, f"{prefix}generation_layers.0_0")
 

@@ -97,13 +97,13 @@ def test_redundancy_tables_and_figures(data, html):
     for g in res.general:
         i = cells.index(f"{g['threshold']:.3f}")
         assert cells[i + 1:i + 3] == [str(g["n_clusters"]), f"{g['removable_fraction']:.3f}"]
-    assert [g["n_clusters"] for g in res.general] == [14, 13, 13]  # 16 neurons: 2 copies join at 0.1, the r=0.86 pair at 0.3
+    assert [g["n_clusters"] for g in res.general] == [14, 13, 13]  # 16 neurons: 2 copies join at 0.1, r=0.86 at 0.3
     assert "CCFS for pos" in sec and "Task-specific redundancy for pos" in sec
     assert sec.count("<figure>") == 3  # removable share, correlation heatmap, dendrogram
 
 
 def test_redundancy_heatmap_is_the_correlation_and_the_tree_reproduces_the_stored_clusters(data):
-    """|r| read back equals numpy's corrcoef; cutting the recomputed tree at each threshold gives the stored clusters."""
+    """|r| read back equals numpy's corrcoef; the recomputed tree cut at each threshold gives the stored clusters."""
     from scipy.cluster.hierarchy import fcluster
 
     from neuronlab.report.sections_redundancy import _correlations, _linkage, cluster_sample
@@ -140,7 +140,8 @@ def test_unsupervised_tables(data, html):
 
 def test_model_sections(data, html):
     sec = _section(html, "attribution")
-    assert sec.count("<figure>") == 2 * 2 + 3 + 2 + 1  # heatmaps (2 methods x 2 examples), top units, ablations, pruning
+    # token heatmaps (2 methods x 2 examples), top units (3 results), ablations (2), head pruning (1)
+    assert sec.count("<figure>") == 2 * 2 + 3 + 2 + 1
     greedy = data.of_kind("ablation/greedy")[0][1]
     assert greedy.neuron_ids == ["layers.0:0", "layers.0:3", "layers.0:1", "layers.0:2"]
     tcav = data.of_kind("attribution/tcav")[0][1]

@@ -21,6 +21,22 @@ RESULT_CLASSES: dict[str, str] = {
     "ranking": "neuronlab.concepts.results:RankingResult",
     "compositional": "neuronlab.concepts.compositional.result:CompositionalResult",
     "contexts": "neuronlab.concepts.corpus_methods.result:ContextsResult",
+    "redundancy": "neuronlab.concepts.redundancy.results:RedundancyResult",
+    "nmf": "neuronlab.concepts.unsupervised.results:NMFResult",
+    "umap": "neuronlab.concepts.unsupervised.results:UMAPResult",
+    "latent_concepts": "neuronlab.concepts.unsupervised.results:LatentConceptsResult",
+    "crossmodel": "neuronlab.concepts.multimodel.results:CrossModelResult",
+    "alignment": "neuronlab.models.generation:AlignmentResult",
+    "generation": "neuronlab.models.generation:GenerationResult",
+    "attribution/tcav": "neuronlab.attribution.tcav:TCAVResult",
+    "bridge": "neuronlab.attribution.bridge:BridgeResult",
+    "attribution/head_pruning": "neuronlab.report.sections_stored:StoredHeadPruning",
+    "ablation/greedy": "neuronlab.report.sections_stored:StoredAblation",
+    "ablation/neurons": "neuronlab.report.sections_stored:StoredAblation",
+    **{kind: "neuronlab.report.sections_stored:StoredAttribution"
+       for kind in ("attribution/layer_conductance", "attribution/neuron_conductance",
+                    "attribution/layer_integrated_gradients", "attribution/layer_gradient_x_activation",
+                    "attribution/self_attention_attribution")},
 }
 
 

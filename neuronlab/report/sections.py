@@ -110,3 +110,28 @@ def ordered_sections(names: list[str] | None = None) -> list[SectionEntry]:
     """The registered sections in page order (only ``names`` if given; unknown names are refused)."""
     entries = [SECTIONS[n] for n in names] if names is not None else list(SECTIONS.values())
     return sorted(entries, key=lambda e: (e.order, e.name))
+
+# ------------------------------------------------------------------ sections of the analyses (issue 14)
+SECTIONS.register(SectionEntry("probe_subsets", "neuronlab.report.sections_probes:probe_subsets_section",
+                               "Minimal neuron subsets", reference="Durrani et al. 2020; Dalvi et al. 2019", order=310))
+SECTIONS.register(SectionEntry("redundancy", "neuronlab.report.sections_redundancy:redundancy_section",
+                               "Redundancy", reference="Dalvi et al. 2020", order=400))
+SECTIONS.register(SectionEntry("unsupervised", "neuronlab.report.sections_unsupervised:unsupervised_section",
+                               "Unsupervised discovery", reference="McInnes et al. 2018; Alammar 2021; Dalvi et al. "
+                               "2022", order=450))
+SECTIONS.register(SectionEntry("compositional", "neuronlab.report.sections_explanations:compositional_section",
+                               "Neuron explanations", reference="Mu & Andreas 2020; Na et al. 2019; Poerner et al. "
+                               "2018", order=500))
+SECTIONS.register(SectionEntry("contexts", "neuronlab.report.sections_explanations:contexts_section",
+                               "Top contexts", order=510))
+SECTIONS.register(SectionEntry("crossmodel", "neuronlab.report.sections_crossmodel:crossmodel_section",
+                               "Across models", reference="Bau et al. 2019; Raghu et al. 2017; Kornblith et al. 2019",
+                               order=550))
+SECTIONS.register(SectionEntry("attribution", "neuronlab.report.sections_attribution:attribution_section",
+                               "Attribution and ablation", reference="Dhamdhere et al. 2018; Sundararajan et al. "
+                               "2017; Dalvi et al. 2019; Hao et al. 2021", order=600))
+SECTIONS.register(SectionEntry("bridge", "neuronlab.report.sections_attribution:bridge_section",
+                               "Concept neurons and the prediction", reference="Durrani, Sajjad & Dalvi 2021",
+                               order=650))
+SECTIONS.register(SectionEntry("tcav", "neuronlab.report.sections_tcav:tcav_section", "TCAV",
+                               reference="Kim et al. 2018", order=700))

@@ -121,7 +121,9 @@ def test_a_registered_section_appears_without_changing_the_builder(store):
 def test_build_report_writes_page_figures_and_marker(store, tmp_path):
     out = tmp_path / "rep"
     info = build_report(store, out)
-    assert info["report"] == str(out / "index.html") and info["sections"] == ["provenance", "probes", "rankings"]
+    from neuronlab.report.sections import ordered_sections  # every registered section, also the analyses' (empty)
+
+    assert info["report"] == str(out / "index.html") and info["sections"] == [e.name for e in ordered_sections()]
     assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(
         f"{stem}.{ext}" for stem in ("probes-probe_accuracy", "probes-layerwise", "probes-ablation_0",
                                      "rankings-top_sites_0", "rankings-agreement_0")

@@ -110,3 +110,9 @@ def ordered_sections(names: list[str] | None = None) -> list[SectionEntry]:
     """The registered sections in page order (only ``names`` if given; unknown names are refused)."""
     entries = [SECTIONS[n] for n in names] if names is not None else list(SECTIONS.values())
     return sorted(entries, key=lambda e: (e.order, e.name))
+
+
+# neuron dossiers (issue 14): the neurons with their one-line descriptions, linked to their dossiers
+SECTIONS.register(SectionEntry("neurons", "neuronlab.report.dossier:neurons_section", "Neurons",
+                               reference="sae_vis (McDougall 2024); Neuronpedia (Lin 2023); Bills et al. 2023",
+                               order=350))

@@ -38,12 +38,13 @@ from .neurons import NeuronAnalysis, analyse_neurons
 from .paths import EXPLORER_ANCHOR, dossier_path
 from .sections import Fragment
 
-__all__ = ["write_dossiers", "render_dossier", "neurons_section", "dossier_figure", "N_CORRELATED"]
+__all__ = ["write_dossiers", "render_dossier", "neurons_section", "dossier_figure", "class_boxes_html",
+           "N_CORRELATED"]
 
 #: correlated neurons listed per dossier
 N_CORRELATED = 10
 #: classes per concept in the per-class box plots, and concepts plotted
-_TOP_CLASSES, _MAX_CONCEPTS = 6, 3
+_TOP_CLASSES, _MAX_CONCEPTS = 4, 3
 _EXTRA_CSS = ".back{color:#c8d0dc}.hm-group{margin:.6rem 0 1rem}.auc{font-weight:bold}"
 
 
@@ -72,37 +73,81 @@ def _class_values(values: np.ndarray, y: np.ndarray, vocab: list) -> list[tuple[
     return [(str(vocab[c]), values[y == c]) for c in top]
 
 
-def dossier_figure(neuron: str, values: np.ndarray, stats: dict, per_concept: Sequence[tuple[str, list]]) -> Any:
-    """Histogram of a neuron's activations and, per concept, box plots of its activation on the top classes.
+def dossier_figure(neuron: str, stats: dict) -> Any:
+    """Histogram of a neuron's activations over every row, with the density threshold dashed.
+
+    Fixed axes (no layout engine) and few ticks: a page's figure is most of its time, and a report writes hundreds.
 
     Parameters
     ----------
     neuron : str
-    values : ndarray of shape (n_rows,)
     stats : dict
-        :func:`~neuronlab.report.neurons.activation_stats` of ``values``.
-    per_concept : sequence of (concept, [(class, values)])
+        :func:`~neuronlab.report.neurons.activation_stats` of the neuron's activations.
     """
-    from .plots import _figure, _style
+    from .plots import _style
 
     with _style():
-        n = 1 + len(per_concept)
-        fig = _figure(3.0 * n + 0.6, 2.6)
-        axes = fig.subplots(1, n, squeeze=False)[0]
-        ax = axes[0]
-        edges = np.asarray(stats["hist_edges"])
-        ax.stairs(stats["hist_counts"], edges, fill=True, color="#1d4e89", alpha=0.8)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(4.2, 2.4), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_axes((0.15, 0.19, 0.8, 0.7))
+        ax.stairs(stats["hist_counts"], np.asarray(stats["hist_edges"]), fill=True, color="#1d4e89", alpha=0.8)
         ax.axvline(stats["threshold"], color="#e08a2c", linestyle="--", linewidth=0.8)
         ax.set_title(f"{neuron}: density {stats['density']:.2f}", fontsize=8)
         ax.set_xlabel("activation")
         ax.set_ylabel("rows")
-        for ax, (concept, classes) in zip(axes[1:], per_concept):
-            ax.boxplot([v for _, v in classes], vert=False, showfliers=False, widths=0.6)
-            ax.set_yticks(range(1, len(classes) + 1), [c for c, _ in classes], fontsize=7)
-            ax.set_title(f"by {concept}", fontsize=8)
-            ax.set_xlabel("activation")
-            ax.grid(axis="x", alpha=0.3)
+        _few_ticks(ax.xaxis, ax.yaxis)
     return fig
+
+
+def class_boxes_html(per_concept: Sequence[tuple[str, list]], *, width_px: int = 240) -> str:
+    """A table of the activation per class (rows, mean, std) with a box plot per class drawn in CSS on one scale.
+
+    Box: quartiles; line: 5th to 95th percentile; dark tick: median. Labels are escaped.
+
+    Parameters
+    ----------
+    per_concept : sequence of (concept, [(class, values)])
+    width_px : int
+        Width of the box column.
+    """
+    rows = [(c, k, np.asarray(v, dtype=np.float64)) for c, cls in per_concept for k, v in cls]
+    if not rows:
+        return ""
+    q = np.array([np.percentile(v, [5, 25, 50, 75, 95]) for _, _, v in rows])
+    lo, hi = float(q[:, 0].min()), float(q[:, 4].max())
+    span = (hi - lo) or 1.0
+
+    def x(value: float) -> float:
+        return round((value - lo) / span * width_px, 1)
+
+    body = []
+    for (concept, cls, v), (p5, q1, med, q3, p95) in zip(rows, q):
+        box = (f'<div style="position:relative;width:{width_px}px;height:14px">'
+               f'<span style="position:absolute;left:{x(p5)}px;width:{max(x(p95) - x(p5), 1)}px;top:6px;height:2px;'
+               'background:#777"></span>'
+               f'<span style="position:absolute;left:{x(q1)}px;width:{max(x(q3) - x(q1), 1)}px;top:1px;height:12px;'
+               'background:#9cc0e6;border:1px solid #1d4e89;box-sizing:border-box"></span>'
+               f'<span style="position:absolute;left:{x(med)}px;width:2px;top:0;height:14px;background:#e08a2c">'
+               "</span></div>")
+        body.append(f"<tr><td>{esc(concept)}</td><td>{esc(cls)}</td><td class=\"num\">{v.size}</td>"
+                    f'<td class="num">{v.mean():.4f}</td><td class="num">{v.std():.4f}</td>'
+                    f'<td title="5%: {p5:.3g}, quartiles: {q1:.3g} / {med:.3g} / {q3:.3g}, 95%: {p95:.3g}">{box}</td>'
+                    "</tr>")
+    return ("<table><thead><tr><th>concept</th><th>class</th><th>rows</th><th>mean</th><th>std</th>"
+            f"<th>distribution ({lo:.3g} &hellip; {hi:.3g})</th></tr></thead><tbody>{''.join(body)}</tbody></table>"
+            '<p class="ref">Box: quartiles; line: 5th to 95th percentile; orange: median; one scale for every '
+            "class.</p>")
+
+
+def _few_ticks(*axes: Any) -> None:
+    """At most 5 ticks per axis: drawing ticks is most of a small figure's time."""
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in axes:
+        axis.set_major_locator(MaxNLocator(4))
 
 
 # ------------------------------------------------------------------ sections of a dossier
@@ -140,18 +185,14 @@ def _activations(a: NeuronAnalysis, j: int, values: np.ndarray, stats: dict, *, 
     concepts = list(dict.fromkeys(described + list(a.labels)))[:_MAX_CONCEPTS]
     per_concept = [(c, _class_values(values, a.labels[c][0], a.labels[c][1])) for c in concepts]
     per_concept = [(c, v) for c, v in per_concept if v]
-    if per_concept:
-        out.append("<h3>Mean activation per class</h3>" + table(
-            ["concept", "class", "rows", "mean", "std"],
-            [(c, k, int(v.size), float(v.mean()), float(v.std())) for c, cls in per_concept for k, v in cls],
-            digits=4))
     if figure:
         from .plots import to_png
 
-        fig = dossier_figure(nid, values, stats, per_concept)
-        out.append(figure_html(to_png(fig, dpi=80), alt=f"activations of {nid}",
-                               caption="Histogram of the activations over every row (dashed: the density threshold) "
-                                       "and their distribution on the most frequent classes of each concept."))
+        out.append(figure_html(to_png(dossier_figure(nid, stats), dpi=80), alt=f"activations of {nid}",
+                               caption="Histogram of the activations over every row (dashed: the density "
+                                       "threshold)."))
+    if per_concept:
+        out.append("<h3>Activation per class</h3>" + class_boxes_html(per_concept))
     return "".join(out)
 
 

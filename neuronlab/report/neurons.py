@@ -6,11 +6,9 @@
   (accumulated chunk by chunk; the store's activations are never all in memory);
 - :func:`activation_stats`, :func:`context_groups`: statistics and the top contexts in quantile groups, as the
   sparse-autoencoder feature dashboards show them (sae_vis, McDougall 2024; Neuronpedia, Lin 2023);
-- :func:`describe_neurons`: a one-line description of each neuron from its best concept classes (the class with the
-  largest standardised mean difference per concept), scored by its **detection AUC** on held-out sentences: how well
-  the description's predicate ("word is NOUN and Number=Plur") ranks the rows by the neuron's activation (the
-  simulation-scoring idea of Bills et al. 2023, "Language models can explain neurons in language models", with a
-  predicate instead of a simulator);
+- :func:`~neuronlab.report.descriptions.describe_neurons` (in :mod:`neuronlab.report.descriptions`, re-exported
+  here): a one-line description of each neuron from its best concept classes, scored by its **detection AUC** on
+  held-out sentences;
 - :func:`neuron_ranks`, :func:`attribution_shares`, :func:`redundancy_clusters`, :func:`tcav_rows`,
   :func:`formulas`: what the store's results say about each neuron;
 - the tokens a neuron promotes and suppresses through the unembedding are in :mod:`neuronlab.report.output_effect`
@@ -18,10 +16,8 @@
 
 Examples
 --------
->>> detection_auc([0.1, 0.9, 0.4, 0.8], [False, True, False, True])
-1.0
->>> int(heldout_sentences(10, fraction=0.2, seed=0).sum())
-2
+>>> activation_stats(np.array([-1.0, 0.0, 1.0, 2.0]), bins=2)["density"]
+0.5
 """
 from __future__ import annotations
 
@@ -34,10 +30,12 @@ import numpy as np
 from neuronlab.errors import InvalidParameterError
 from neuronlab.sites import parse_neuron_id
 
+from .descriptions import Description, describe_neurons, detection_auc, heldout_sentences
+
 __all__ = ["default_neurons", "StreamResult", "stream_neurons", "activation_stats", "ContextGroup", "context_groups",
            "Description", "describe_neurons", "detection_auc", "heldout_sentences", "row_labels", "neuron_ranks",
            "attribution_shares", "redundancy_clusters", "tcav_rows", "formulas",
-           "DEFAULT_INTERVALS"]
+           "NeuronAnalysis", "analyse_neurons", "DEFAULT_INTERVALS"]
 
 #: quantile intervals of the sampled contexts (between the top and the bottom contexts)
 DEFAULT_INTERVALS = ((0.9, 1.0), (0.7, 0.9), (0.5, 0.7))
@@ -257,152 +255,6 @@ def row_labels(store: Any) -> dict[str, tuple[np.ndarray, list]]:
             row_sentence = store.row_sentence() if row_sentence is None else row_sentence
             values = values[row_sentence]
         out[name] = (np.asarray(values, dtype=np.int64), list(lab.vocabulary))
-    return out
-
-
-def heldout_sentences(n_sentences: int, *, fraction: float = 0.2, seed: int = 0) -> np.ndarray:
-    """Boolean mask of held-out sentences: ``round(fraction n)`` of them (at least 1 when n > 1), drawn with
-    ``numpy.random.default_rng(seed)``."""
-    if not 0 < fraction < 1:
-        raise InvalidParameterError(f"heldout fraction must lie in (0, 1), got {fraction}")
-    k = min(n_sentences - 1, max(1, int(round(fraction * n_sentences)))) if n_sentences > 1 else 0
-    mask = np.zeros(n_sentences, dtype=bool)
-    mask[np.random.default_rng(seed).permutation(n_sentences)[:k]] = True
-    return mask
-
-
-def detection_auc(scores: Sequence[float], positive: Sequence[bool]) -> float | None:
-    """ROC AUC of ``scores`` for the binary ``positive`` (Mann-Whitney U with average ranks for ties); None if
-    one class is empty. Equals :func:`sklearn.metrics.roc_auc_score`."""
-    from scipy.stats import rankdata
-
-    s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(positive, dtype=bool)
-    n1 = int(y.sum())
-    n0 = y.size - n1
-    if n1 == 0 or n0 == 0:
-        return None
-    ranks = rankdata(s)
-    return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
-@dataclass
-class Description:
-    """A neuron's one-line description and its score.
-
-    Attributes
-    ----------
-    text : str
-    parts : list of dict
-        ``concept``, ``cls``, ``positive`` (the neuron is higher on the class) and ``d`` (standardised mean
-        difference of the class against the other labelled rows of the concept, on the training sentences).
-    strong : bool
-        At least one class passed the threshold (otherwise ``parts`` holds the closest one and the text says so).
-    auc : float or None
-        Detection AUC of the predicate (the conjunction of the parts) on the held-out rows.
-    n_heldout, n_positive : int
-        Held-out rows and those where the predicate holds.
-    """
-
-    text: str
-    parts: list
-    strong: bool
-    auc: float | None
-    n_heldout: int
-    n_positive: int
-
-
-def _class_effects(values: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Standardised mean difference (class vs the rest of the labelled rows), shape (n_classes, n_neurons), and
-    the class counts."""
-    ok = y >= 0
-    X = values[ok].astype(np.float64)
-    yy = y[ok]
-    X -= X.mean(axis=0) if X.size else 0.0
-    n_c = np.bincount(yy, minlength=n_classes).astype(np.float64)
-    S = np.zeros((n_classes, X.shape[1]))
-    Q = np.zeros((n_classes, X.shape[1]))
-    np.add.at(S, yy, X)
-    np.add.at(Q, yy, X * X)
-    N, T, QT = float(yy.size), S.sum(axis=0), Q.sum(axis=0)
-    n_r = N - n_c
-    with np.errstate(divide="ignore", invalid="ignore"):
-        m_c = S / n_c[:, None]
-        m_r = (T - S) / n_r[:, None]
-        ss = (Q - S ** 2 / n_c[:, None]) + ((QT - Q) - (T - S) ** 2 / n_r[:, None])
-        sd = np.sqrt(np.maximum(ss, 0.0) / max(N - 2, 1.0))
-        d = np.where(sd > 1e-12, (m_c - m_r) / sd, np.sign(m_c - m_r) * 1e6)
-    return np.nan_to_num(d, nan=0.0), n_c
-
-
-def _phrase(parts: list, strong: bool) -> str:
-    pos = [f"{p['cls']} ({p['concept']})" for p in parts if p["positive"]]
-    neg = [f"{p['cls']} ({p['concept']})" for p in parts if not p["positive"]]
-    text = "fires on " + (", ".join(pos) if pos else "anything")
-    if neg:
-        text += " except " + ", ".join(neg)
-    return text if strong else f"no clear concept (closest: {text}, d={parts[0]['d']:+.2f})"
-
-
-def describe_neurons(columns: np.ndarray, labels: dict, row_sentence: np.ndarray, *,
-                     formulas: dict | None = None, threshold: float = 0.8, max_parts: int = 2, min_count: int = 5,
-                     heldout: float = 0.2, seed: int = 0) -> list[Description]:
-    """One-line descriptions of neurons from their best concept classes, scored by detection AUC on held-out rows.
-
-    For each concept, on the training sentences (all but a seeded ``heldout`` share), the class with the largest
-    ``|d|`` (standardised mean difference of the neuron's activation on the class against the concept's other
-    labelled rows; classes with fewer than ``min_count`` rows on either side are skipped). The concepts whose best
-    ``|d| >= threshold`` (0.8: a "large" effect, Cohen 1988) enter the description, at most ``max_parts``, strongest
-    first; with none, the closest one is named as weak. The predicate is the conjunction of the parts (``class``
-    for a positive ``d``, ``not class`` for a negative one); its detection AUC is
-    :func:`detection_auc` of the activations on the held-out rows.
-
-    Parameters
-    ----------
-    columns : ndarray of shape (n_rows, n_neurons)
-    labels : dict
-        Concept -> ``(class index per row, vocabulary)`` (:func:`row_labels`).
-    row_sentence : ndarray of shape (n_rows,)
-    formulas : dict, optional
-        Neuron position -> a compositional formula, appended to the text.
-    """
-    cols = np.asarray(columns, dtype=np.float64)
-    n_neurons = cols.shape[1]
-    held_s = heldout_sentences(int(row_sentence.max()) + 1 if row_sentence.size else 0, fraction=heldout, seed=seed)
-    held = held_s[row_sentence] if row_sentence.size else np.zeros(0, bool)
-    train = ~held
-    cands: list[list] = [[] for _ in range(n_neurons)]
-    for concept, (y, vocab) in labels.items():
-        d, n_c = _class_effects(cols[train], y[train], len(vocab))
-        valid = (n_c >= min_count) & (n_c.sum() - n_c >= min_count)
-        if not valid.any():
-            continue
-        d = np.where(valid[:, None], d, 0.0)
-        best = (np.abs(d) + 1e-9 * (d > 0)).argmax(axis=0)  # a tie (two classes) goes to the positive class
-        for j in range(n_neurons):
-            dj = float(d[best[j], j])
-            if dj != 0.0:
-                cands[j].append({"concept": concept, "cls": str(vocab[best[j]]), "index": int(best[j]),
-                                 "positive": dj > 0, "d": dj})
-    out = []
-    for j in range(n_neurons):
-        ranked = sorted(cands[j], key=lambda p: -abs(p["d"]))
-        parts = [p for p in ranked if abs(p["d"]) >= threshold][:max_parts]
-        strong = bool(parts)
-        parts = parts or ranked[:1]
-        if not parts:
-            out.append(Description("no concept to describe it (the store has no usable labels)", [], False, None,
-                                   int(held.sum()), 0))
-            continue
-        pred = np.ones(held.sum(), dtype=bool)
-        for p in parts:
-            yh = labels[p["concept"]][0][held]
-            pred &= (yh == p["index"]) if p["positive"] else (yh != p["index"])
-        text = _phrase(parts, strong)
-        if formulas and formulas.get(j):
-            text += f"; formula: {formulas[j]}"
-        out.append(Description(text, [{k: v for k, v in p.items() if k != "index"} for p in parts], strong,
-                               detection_auc(cols[held, j], pred), int(held.sum()), int(pred.sum())))
     return out
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from neuronlab.errors import InvalidParameterError
 
-__all__ = ["Description", "describe_neurons", "detection_auc", "heldout_sentences"]
+__all__ = ["Description", "describe_neurons", "detection_auc", "heldout_sentences", "average_ranks"]
 
 
 def heldout_sentences(n_sentences: int, *, fraction: float = 0.2, seed: int = 0) -> np.ndarray:
@@ -35,18 +35,33 @@ def heldout_sentences(n_sentences: int, *, fraction: float = 0.2, seed: int = 0)
     return mask
 
 
+def average_ranks(values: Sequence[float]) -> np.ndarray:
+    """Ranks 1..n, ties sharing their average rank (``scipy.stats.rankdata``'s default, without importing
+    scipy.stats).
+
+    >>> average_ranks([3.0, 1.0, 3.0, 2.0]).tolist()
+    [3.5, 1.0, 3.5, 2.0]
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    first = np.r_[True, xs[1:] != xs[:-1]]
+    dense = np.empty(x.size, dtype=np.int64)
+    dense[order] = np.cumsum(first)
+    bounds = np.r_[np.flatnonzero(first), x.size]
+    return 0.5 * (bounds[dense] + bounds[dense - 1] + 1)
+
+
 def detection_auc(scores: Sequence[float], positive: Sequence[bool]) -> float | None:
     """ROC AUC of ``scores`` for the binary ``positive`` (Mann-Whitney U with average ranks for ties); None if
     one class is empty. Equals :func:`sklearn.metrics.roc_auc_score`."""
-    from scipy.stats import rankdata
-
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(positive, dtype=bool)
     n1 = int(y.sum())
     n0 = y.size - n1
     if n1 == 0 or n0 == 0:
         return None
-    ranks = rankdata(s)
+    ranks = average_ranks(s)
     return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
@@ -76,18 +91,19 @@ class Description:
     n_positive: int
 
 
-def _class_effects(values: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def _class_effects(X: np.ndarray, XX: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Standardised mean difference of each class against every other row (unlabelled rows included: the
-    predicate "word is C" is false there), shape (n_classes, n_neurons), and the class counts."""
+    predicate "word is C" is false there), shape (n_classes, n_neurons), and the class counts.
+
+    ``X`` holds the activations centred per neuron (against cancellation) and ``XX = X * X``; both are computed
+    once for every concept."""
     from scipy.sparse import csr_matrix
 
-    X = values.astype(np.float64)
-    X -= X.mean(axis=0) if X.size else 0.0
     ok = np.flatnonzero(y >= 0)
     onehot = csr_matrix((np.ones(ok.size), (y[ok], ok)), shape=(n_classes, y.size))
     n_c = np.asarray(onehot.sum(axis=1)).ravel()
-    S, Q = onehot @ X, onehot @ (X * X)
-    N, T, QT = float(y.size), X.sum(axis=0), (X * X).sum(axis=0)
+    S, Q = onehot @ X, onehot @ XX
+    N, T, QT = float(y.size), X.sum(axis=0), XX.sum(axis=0)
     n_r = N - n_c
     with np.errstate(divide="ignore", invalid="ignore"):
         m_c = S / n_c[:, None]
@@ -120,9 +136,7 @@ def _greedy(values: np.ndarray, firsts: list, cands: list, labels: dict, rows: n
             min_gain: float) -> list:
     """Parts chosen greedily by the detection AUC of their conjunction on ``rows`` (the training rows): the best of
     ``firsts``, then the best of ``cands`` while the AUC rises by ``min_gain``."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(values)
+    ranks = average_ranks(values)
 
     def auc(parts):
         pred = _predicate(parts, labels, rows)
@@ -157,8 +171,9 @@ def describe_neurons(columns: np.ndarray, labels: dict, row_sentence: np.ndarray
     best detection AUC on the training rows; then, while fewer than ``max_parts``, the candidate (of the 8 largest
     ``|d|``) whose conjunction with the parts chosen raises that AUC most, if by at least ``min_gain`` (so that
     "NOUN" is not narrowed to "NOUN and Plur" for a neuron of every noun, and "VERB" is narrowed to "VERB in a
-    past-tense sentence" for a neuron of those only). With no candidate above the threshold, the closest one is named as weak. The
-    score is :func:`detection_auc` of the activations on the held-out rows for the conjunction of the parts.
+    past-tense sentence" for a neuron of those only). With no candidate above the threshold, the closest one is
+    named as weak. The score is :func:`detection_auc` of the activations on the held-out rows for the conjunction
+    of the parts.
 
     Parameters
     ----------
@@ -168,6 +183,22 @@ def describe_neurons(columns: np.ndarray, labels: dict, row_sentence: np.ndarray
     row_sentence : ndarray of shape (n_rows,)
     formulas : dict, optional
         Neuron position -> a compositional formula, appended to the text.
+    threshold : float, default=0.8
+        Smallest ``|d|`` of a first part.
+    max_parts : int, default=2
+    min_count : int, default=5
+        Fewest training rows of a class (and of the rest).
+    min_gain : float, default=0.02
+        Rise of the training AUC that another part must bring.
+    heldout : float, default=0.2
+        Share of the sentences held out for the score (:func:`heldout_sentences`).
+    seed : int, default=0
+        Seed of the split.
+
+    Returns
+    -------
+    list of Description
+        One per column.
     """
     cols = np.asarray(columns, dtype=np.float64)
     n_neurons = cols.shape[1]
@@ -175,8 +206,12 @@ def describe_neurons(columns: np.ndarray, labels: dict, row_sentence: np.ndarray
     held = held_s[row_sentence] if row_sentence.size else np.zeros(0, bool)
     train = ~held
     cands: list[list] = [[] for _ in range(n_neurons)]
+    X = cols[train]
+    if X.size:
+        X -= X.mean(axis=0)
+    XX = X * X
     for concept, (y, vocab) in labels.items():
-        d, n_c = _class_effects(cols[train], y[train], len(vocab))
+        d, n_c = _class_effects(X, XX, y[train], len(vocab))
         valid = (n_c >= min_count) & (train.sum() - n_c >= min_count)
         if not valid.any():
             continue

@@ -125,10 +125,11 @@ def class_boxes_html(per_concept: Sequence[tuple[str, list]], *, width_px: int =
 
     body = []
     for (concept, cls, v), (p5, q1, med, q3, p95) in zip(rows, q):
+        line, inner = max(round(x(p95) - x(p5), 1), 1), max(round(x(q3) - x(q1), 1), 1)
         box = (f'<div style="position:relative;width:{width_px}px;height:14px">'
-               f'<span style="position:absolute;left:{x(p5)}px;width:{max(x(p95) - x(p5), 1)}px;top:6px;height:2px;'
+               f'<span style="position:absolute;left:{x(p5)}px;width:{line}px;top:6px;height:2px;'
                'background:#777"></span>'
-               f'<span style="position:absolute;left:{x(q1)}px;width:{max(x(q3) - x(q1), 1)}px;top:1px;height:12px;'
+               f'<span style="position:absolute;left:{x(q1)}px;width:{inner}px;top:1px;height:12px;'
                'background:#9cc0e6;border:1px solid #1d4e89;box-sizing:border-box"></span>'
                f'<span style="position:absolute;left:{x(med)}px;width:2px;top:0;height:14px;background:#e08a2c">'
                "</span></div>")
@@ -211,8 +212,9 @@ def _contexts(a: NeuronAnalysis, j: int, values: np.ndarray, seed: int) -> str:
     for g in groups:
         label = {"top": "Top activations", "bottom": "Lowest activations"}.get(
             g.name, f"Interval {g.name} (sampled from the rows ranked {g.name} by activation)")
-        sents = [f'<div style="display:flex;gap:1em;align-items:baseline">{sentence_html(words, vals, scale, focus=focus)}'
-                 f'<span class="note">row {r}: {vals[focus]:.4g}</span></div>'
+        sents = [f'<div style="display:flex;gap:1em;align-items:baseline">'
+                 f'{sentence_html(words, vals, scale, focus=focus)}<span class="note">row {r}: {vals[focus]:.4g}</span>'
+                 "</div>"
                  for name, r, words, vals, focus in shown if name == g.name]
         out.append(f'<div class="hm-group"><h3>{esc(label)}</h3>'
                    + ("".join(sents) if sents else _note("no rows in this interval")) + "</div>")

@@ -2,6 +2,7 @@
 (neuronlab/report/output_effect.py) against a direct computation on tiny random language models."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from report_stores import SCRIPT, XSS_CONCEPT, study_store
 
 from neuronlab.report.data import ReportData
-from neuronlab.report.dossier import neurons_section, write_dossiers
+from neuronlab.report.dossier import class_boxes_html, neurons_section, write_dossiers
 from neuronlab.report.markup import CSP
 from neuronlab.report.neurons import default_neurons
 from neuronlab.report.paths import dossier_path
@@ -78,6 +79,19 @@ def test_page_holds_the_neurons_numbers(store, written):
     assert focus.group(1) == tokens[top]
 
 
+def test_class_boxes_share_one_scale():
+    a, b = np.arange(101.0), np.arange(101.0) + 100  # percentiles are the values themselves
+    html = class_boxes_html([("c<1>", [("A", a), ("<b>", b)])])
+    assert "&lt;b&gt;" in html and "c&lt;1&gt;" in html and "<b>" not in html
+    assert "distribution (5 &hellip; 195)" in html  # the scale: the lowest 5th to the highest 95th percentile
+    x = lambda v: round((v - 5) / 190 * 240, 1)  # noqa: E731
+    boxes = re.findall(r"left:([0-9.]+)px;width:([0-9.]+)px;top:1px", html)
+    assert boxes == [(str(x(25)), str(round(x(75) - x(25), 1))), (str(x(125)), str(round(x(175) - x(125), 1)))]
+    medians = re.findall(r"left:([0-9.]+)px;width:2px", html)
+    assert medians == [str(x(50)), str(x(150))]
+    assert class_boxes_html([]) == ""
+
+
 def test_hostile_text_is_escaped(tmp_path):
     store = study_store(tmp_path / "h.h5", concept=XSS_CONCEPT, classes=(SCRIPT, '"quoted" &amp;'),
                         words=[SCRIPT, "it's", "&amp;", "<b>x</b>", "plain"])
@@ -113,14 +127,27 @@ def test_missing_analyses_name_their_command_and_present_ones_show(store, writte
 
     path = tmp_path / "c.h5"
     shutil.copy(store, path)
+    ids = np.array([f"layers.0:{i}" for i in range(4)], dtype=object)
+    tcav = {"rows": [{"concept": "x<y", "site": "layers.0", "score": 0.8, "random_score": 0.5, "p_adjusted": 0.01,
+                      "significant": True}, {"concept": "z", "site": "layers.1", "score": 0.1}]}
     with ActivationStore.open(path, mode="r+") as st:
         comp = explain_neurons(st, ["layers.0:1"], max_length=2, beam_size=2, quantile=0.9)
         comp.to_store(st, "comp")
+        st.write_result("att", {"per_neuron": np.array([[1.0, 3.0, 0.0, 0.0]], dtype=np.float32), "neuron_ids": ids},
+                        config={}, kind="attribution/layer_conductance")
+        st.write_result("red", {"neuron_ids": ids, "thresholds": np.array([0.5]), "kept": np.ones((1, 4), np.uint8),
+                                "labels": np.array([[0, 0, 1, 0]], dtype=np.int32)}, config={}, kind="redundancy")
+        st.write_result("tc", {"report": np.array(json.dumps(tcav), dtype=object)}, config={}, kind="attribution/tcav")
     res = write_dossiers(path, _data(path), tmp_path / "rep", neurons=["layers.0:1"], figures=False)
     html = (tmp_path / "rep" / res["layers.0:1"]["dossier"]).read_text()
     formula = comp.neurons[0]["formula"]
     assert f"<td>comp</td><td>{formula}</td>" in html.replace("&#x27;", "'")
-    assert "neuronlab describe STORE" not in html
+    assert '<td>att</td><td>layer_conductance</td><td class="num">0.7500</td><td class="num">1</td>' in html
+    assert '<td>red</td><td class="num">0.500</td><td class="num">3</td><td>yes</td><td>layers.0:0, layers.0:3</td>' \
+        in html
+    assert '<td>tc</td><td>x&lt;y</td><td class="num">0.8000</td>' in html and "<td>z</td>" not in html
+    for command in ("neuronlab describe STORE", "neuronlab redundancy STORE", "neuronlab attribute", "neuronlab tcav"):
+        assert command not in html
     if formula:
         assert res["layers.0:1"]["description"].endswith(f"; formula: {formula}")
 
@@ -227,3 +254,39 @@ def test_dossier_shows_output_effect_and_base_models_say_why_not(tmp_path):
                          figures=False)
     html = (tmp_path / "rep2" / res["layers.1:4"]["dossier"]).read_text()
     assert "masked-lm or causal-lm" in html and "<th>promoted</th>" not in html
+
+
+# ------------------------------------------------------------------ in a real browser
+def test_hostile_dossier_in_a_browser_runs_nothing_and_breaks_no_policy(tmp_path):
+    """Headless Chromium: no console error (a CSP violation is one), the figure decoded, no script, words as text."""
+    import shutil
+
+    webdriver = pytest.importorskip("selenium.webdriver", reason="needs Selenium (pip install selenium)")
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver_path = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
+    if chromium is None or driver_path is None:
+        pytest.skip("needs the system Chromium and its driver: apt-get install chromium chromium-driver")
+    words = [SCRIPT, '"quoted"', "&amp;", "<b>bold</b>", "plain"]
+    store = study_store(tmp_path / "h.h5", seed=5, concept=XSS_CONCEPT, classes=(SCRIPT, "B"), words=words)
+    res = write_dossiers(store, _data(store), tmp_path / "rep", max_neurons=2)
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+    try:
+        for entry in res.values():
+            driver.get("file://" + str(tmp_path / "rep" / entry["dossier"]))
+            assert [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"] == []
+            assert driver.execute_script("return document.scripts.length") == 0
+            assert driver.execute_script("return document.querySelectorAll('main b').length") == 0
+            images = driver.execute_script("return Array.from(document.images).map(i => i.naturalWidth)")
+            assert len(images) == 1 and images[0] > 0
+            spans = driver.execute_script("return Array.from(document.querySelectorAll('span.hm')).map("
+                                          "s => [s.textContent, getComputedStyle(s).backgroundColor])")
+            assert {t for t, _ in spans} <= set(words) and SCRIPT in {t for t, _ in spans}
+            assert any(colour.startswith("rgba(214, 39, 40") for _, colour in spans)  # inline styles applied
+    finally:
+        driver.quit()

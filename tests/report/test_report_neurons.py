@@ -111,6 +111,16 @@ def test_detection_auc_equals_sklearn_with_ties():
     assert detection_auc([1.0, 2.0], [True, True]) is None
 
 
+def test_average_ranks_equal_scipy():
+    from scipy.stats import rankdata
+
+    from neuronlab.report.descriptions import average_ranks
+
+    x = np.random.default_rng(6).integers(0, 7, size=500).astype(float)
+    np.testing.assert_array_equal(average_ranks(x), rankdata(x))
+    assert average_ranks([]).size == 0
+
+
 def test_heldout_split_is_by_sentence_and_seeded():
     m = heldout_sentences(50, fraction=0.2, seed=3)
     assert m.sum() == 10 and np.array_equal(m, heldout_sentences(50, fraction=0.2, seed=3))

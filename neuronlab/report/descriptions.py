@@ -115,11 +115,18 @@ def _class_effects(X: np.ndarray, XX: np.ndarray, y: np.ndarray, n_classes: int)
 
 
 def _phrase(parts: list, strong: bool) -> str:
+    """The description's text.
+
+    >>> _phrase([{"cls": "NOUN", "concept": "upos", "positive": True, "d": 2.0},
+    ...          {"cls": "Sing", "concept": "Number", "positive": False, "d": -1.0}], True)
+    'fires on NOUN (upos), except on Sing (Number)'
+    >>> _phrase([{"cls": "PUNCT", "concept": "upos", "positive": False, "d": -0.3}], False)
+    'no clear concept (closest: low on PUNCT (upos), d=-0.30)'
+    """
     pos = [f"{p['cls']} ({p['concept']})" for p in parts if p["positive"]]
     neg = [f"{p['cls']} ({p['concept']})" for p in parts if not p["positive"]]
-    text = "fires on " + (", ".join(pos) if pos else "anything")
-    if neg:
-        text += " except " + ", ".join(neg)
+    text = "fires on " + ", ".join(pos) + (", except on " + ", ".join(neg) if neg else "") if pos else \
+        "low on " + ", ".join(neg)
     return text if strong else f"no clear concept (closest: {text}, d={parts[0]['d']:+.2f})"
 
 

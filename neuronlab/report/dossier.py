@@ -34,7 +34,7 @@ from neuronlab.sites import parse_neuron_id, parse_site
 
 from .heatmap import ColourScale, legend_html, sentence_html
 from .markup import CSP, CSS, definition_list, esc, figure_html, fmt, table
-from .neurons import NeuronAnalysis, analyse_neurons
+from .neurons import NeuronAnalysis, analyse_neurons, last_analysis
 from .paths import EXPLORER_ANCHOR, dossier_path
 from .sections import Fragment
 
@@ -376,7 +376,7 @@ def neurons_section(data: Any) -> Fragment:
     """The report's section listing the dossier neurons with their descriptions, detection AUC and links."""
     frag = Fragment()
     start = time.perf_counter()
-    a = analyse_neurons(data.path, data)
+    a = last_analysis(data.path) or analyse_neurons(data.path, data)  # the neurons of the dossiers just written
     if not a.neurons:
         return frag.add(_note("No neurons to describe: rank neurons (`neuronlab rank STORE --concept C --method ap`) "
                               "or train a probe (`neuronlab probe STORE --concept C`), then build the report again."))

@@ -35,7 +35,7 @@ from .descriptions import Description, describe_neurons, detection_auc, heldout_
 __all__ = ["default_neurons", "StreamResult", "stream_neurons", "activation_stats", "ContextGroup", "context_groups",
            "Description", "describe_neurons", "detection_auc", "heldout_sentences", "row_labels", "neuron_ranks",
            "attribution_shares", "redundancy_clusters", "tcav_rows", "formulas",
-           "NeuronAnalysis", "analyse_neurons", "DEFAULT_INTERVALS"]
+           "NeuronAnalysis", "analyse_neurons", "last_analysis", "DEFAULT_INTERVALS"]
 
 #: quantile intervals of the sampled contexts (between the top and the bottom contexts)
 DEFAULT_INTERVALS = ((0.9, 1.0), (0.7, 0.9), (0.5, 0.7))
@@ -408,6 +408,20 @@ class NeuronAnalysis:
 _CACHE: dict = {}
 
 
+def _store_key(store_path: Any) -> tuple:
+    import os
+
+    st = os.stat(store_path)
+    return (os.path.realpath(store_path), st.st_size, st.st_mtime_ns)
+
+
+def last_analysis(store_path: Any) -> NeuronAnalysis | None:
+    """The analysis :func:`analyse_neurons` made last if it is of this store (unchanged since), else None: the
+    report's neuron section lists the neurons the dossiers were written for."""
+    key = _store_key(store_path)
+    return next((a for k, a in _CACHE.items() if k[:3] == key), None)
+
+
 def analyse_neurons(store_path: Any, data: Any, *, neurons: Sequence[str] | None = None, max_neurons: int = 200,
                     chunk_rows: int = 8192, progress: bool = False, seed: int = 0) -> NeuronAnalysis:
     """:class:`NeuronAnalysis` of ``neurons`` (default :func:`default_neurons`) of a store.
@@ -416,13 +430,10 @@ def analyse_neurons(store_path: Any, data: Any, *, neurons: Sequence[str] | None
     that the report's neuron section and :func:`~neuronlab.report.dossier.write_dossiers` in the same build share
     one pass over the rows.
     """
-    import os
-
     from neuronlab.store import ActivationStore
 
     chosen = list(dict.fromkeys(neurons)) if neurons is not None else default_neurons(data, max_neurons)
-    st = os.stat(store_path)
-    key = (os.path.realpath(store_path), st.st_size, st.st_mtime_ns, tuple(chosen), int(chunk_rows), int(seed))
+    key = _store_key(store_path) + (tuple(chosen), int(chunk_rows), int(seed))
     if key in _CACHE:
         return _CACHE[key]
     with ActivationStore.open(store_path) as store:

@@ -152,15 +152,21 @@ def test_missing_analyses_name_their_command_and_present_ones_show(store, writte
         assert res["layers.0:1"]["description"].endswith(f"; formula: {formula}")
 
 
-def test_neurons_section_lists_and_links_the_dossiers(store):
+def test_neurons_section_lists_and_links_the_dossiers(store, tmp_path):
+    from neuronlab.report import neurons as nmod
     from neuronlab.report.build import render_report
 
     data = _data(store)
+    nmod._CACHE.clear()  # no dossiers written for this store in this process: the section takes the default set
     html = render_report(data, sections=["neurons"], svg=False).html
     for nid in default_neurons(data, 200):
         assert f'<a href="{dossier_path(nid)}">{nid}</a>' in html
     frag = neurons_section(data)
     assert "detection AUC" in "".join(frag.parts) and not frag.figures
+    write_dossiers(store, data, tmp_path / "rep", neurons=["layers.0:1", "embeddings:2"], figures=False)
+    listed = re.findall(r'<a href="(neurons/[^"]+)">', "".join(neurons_section(data).parts))
+    assert listed == [dossier_path("layers.0:1"), dossier_path("embeddings:2")]  # the dossiers just written
+    assert all((tmp_path / "rep" / p).is_file() for p in listed)
 
 
 def test_neurons_section_without_rankings_says_what_to_run(tmp_path):

@@ -35,8 +35,10 @@ from .descriptions import Description, describe_neurons, detection_auc, heldout_
 __all__ = ["default_neurons", "StreamResult", "stream_neurons", "activation_stats", "ContextGroup", "context_groups",
            "Description", "describe_neurons", "detection_auc", "heldout_sentences", "row_labels", "neuron_ranks",
            "attribution_shares", "redundancy_clusters", "tcav_rows", "formulas",
-           "NeuronAnalysis", "analyse_neurons", "last_analysis", "DEFAULT_INTERVALS"]
+           "NeuronAnalysis", "analyse_neurons", "last_analysis", "DEFAULT_INTERVALS", "BLOCK_BYTES"]
 
+#: largest block of rows x all neurons read at once by :func:`stream_neurons` (float32 bytes)
+BLOCK_BYTES = 128 << 20
 #: quantile intervals of the sampled contexts (between the top and the bottom contexts)
 DEFAULT_INTERVALS = ((0.9, 1.0), (0.7, 0.9), (0.5, 0.7))
 
@@ -113,7 +115,8 @@ def stream_neurons(store: Any, neurons: Sequence[str], *, chunk_rows: int = 8192
     neurons : sequence of str
         ``site:index`` ids of the store.
     chunk_rows : int, default=8192
-        Rows read per step (memory: ``chunk_rows x n_neurons`` floats, plus ``n_chosen x n_neurons`` sums).
+        Rows read per step, fewer where a block of ``chunk_rows x n_neurons`` float32 would exceed
+        :data:`BLOCK_BYTES` (memory: the block, ``n_chosen x n_neurons`` sums and the chosen columns).
     correlate : bool, default=True
         Also correlate with every neuron (reads every site; otherwise only the chosen neurons' sites).
     progress : bool
@@ -138,12 +141,15 @@ def stream_neurons(store: Any, neurons: Sequence[str], *, chunk_rows: int = 8192
     shift = None
     sxy = np.zeros((len(neurons), n_all)) if correlate else None
     sx, sxx = np.zeros(n_all), np.zeros(n_all)
+    chunk_rows = max(1, min(chunk_rows, BLOCK_BYTES // max(1, 4 * n_all)))  # a block stays under BLOCK_BYTES
     steps: Iterable[int] = range(0, n_rows, chunk_rows)
     if progress:
         from tqdm.auto import tqdm
 
         steps = tqdm(steps, desc="dossier rows", unit="chunk", total=-(-n_rows // chunk_rows))
     arrays = [store[s] for s in read_sites]
+    if not arrays:  # no neuron chosen and nothing to correlate
+        return StreamResult([], columns, [], None)
     for r0 in steps:
         r1 = min(n_rows, r0 + chunk_rows)
         block = np.concatenate([np.asarray(a[r0:r1], dtype=np.float32) for a in arrays], axis=1)

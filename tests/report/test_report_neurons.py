@@ -59,6 +59,24 @@ def test_columns_and_correlations_equal_numpy_with_small_chunks(planted):
     assert res.corr[0, 4] == pytest.approx(1.0, abs=1e-6)
 
 
+def test_blocks_stay_under_the_memory_bound(planted, monkeypatch):
+    from neuronlab.report import neurons as nmod
+
+    monkeypatch.setattr(nmod, "BLOCK_BYTES", 4 * 6 * 50)  # 50 rows of the 6 neurons per block
+    reads = []
+    with ActivationStore.open(planted) as st:
+        full = np.concatenate([st["layers.0"][:], st["layers.1"][:]], axis=1).astype(np.float64)
+        original = type(st["layers.0"]).__getitem__
+        monkeypatch.setattr(type(st["layers.0"]), "__getitem__", lambda self, key: reads.append(key) or
+                            original(self, key))
+        res = stream_neurons(st, ["layers.0:3"], chunk_rows=8192)
+    assert max(k.stop - k.start for k in reads) == 50
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.testing.assert_allclose(res.corr[0, :5], np.corrcoef(full.T)[3, :5], atol=1e-5)
+    with ActivationStore.open(planted) as st:
+        assert stream_neurons(st, [], correlate=False).columns.shape == (480, 0)
+
+
 def test_stream_without_correlation_and_unknown_neurons(planted):
     with ActivationStore.open(planted) as st:
         res = stream_neurons(st, ["layers.1:1"], correlate=False, chunk_rows=100)

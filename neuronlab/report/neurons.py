@@ -268,7 +268,7 @@ def row_labels(store: Any) -> dict[str, tuple[np.ndarray, list]]:
 def neuron_ranks(data: Any, neurons: Sequence[str]) -> dict[str, list[dict]]:
     """Per neuron, one entry per ranking and probe: ``result``, ``concept``, ``method``, ``rank`` (1-based, of
     ``of``), ``score`` (the ranking's score: AP, IoU, ...; for a probe the neuron's share of the weight mass
-    ``sum_c |w_cj| / sum |w|``) and ``detail`` (the class it scores best for, where stored)."""
+    ``sum_c |w_cj| / sum |w|``, in percent) and ``detail`` (the class it scores best for, where stored)."""
     want = set(neurons)
     out: dict[str, list] = {n: [] for n in neurons}
     for name, res in data.of_kind("ranking"):
@@ -291,8 +291,9 @@ def neuron_ranks(data: Any, neurons: Sequence[str]) -> dict[str, list[dict]]:
                 share = float(coef[:, j].sum() / total) if j is not None else None
                 classes = list(res.classes) if coef.shape[0] == len(res.classes) else []
                 detail = str(classes[int(coef[:, j].argmax())]) if j is not None and classes else ""
-                out[nid].append({"result": name, "concept": str(res.concept), "method": "probe (weight share)",
-                                 "rank": rank[nid] + 1, "of": len(res.ranking), "score": share, "detail": detail})
+                out[nid].append({"result": name, "concept": str(res.concept), "method": "probe (weight share, %)",
+                                 "rank": rank[nid] + 1, "of": len(res.ranking),
+                                 "score": None if share is None else 100.0 * share, "detail": detail})
     return out
 
 

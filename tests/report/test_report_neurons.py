@@ -188,7 +188,7 @@ def test_default_neurons_round_robin_and_ranks(tmp_path):
         _, probe = data.of_kind("probe")[0]
         j = probe.neuron_ids.index(nid)
         w = np.abs(np.atleast_2d(probe.coef))
-        assert by_result["probe"]["score"] == pytest.approx(w[:, j].sum() / w.sum())
+        assert by_result["probe"]["score"] == pytest.approx(100 * w[:, j].sum() / w.sum())
     with pytest.raises(InvalidParameterError, match="max_neurons"):
         default_neurons(data, 0)
 

@@ -135,3 +135,8 @@ SECTIONS.register(SectionEntry("bridge", "neuronlab.report.sections_attribution:
                                order=650))
 SECTIONS.register(SectionEntry("tcav", "neuronlab.report.sections_tcav:tcav_section", "TCAV",
                                reference="Kim et al. 2018", order=700))
+
+# neuron dossiers (issue 14): the neurons with their one-line descriptions, linked to their dossiers
+SECTIONS.register(SectionEntry("neurons", "neuronlab.report.dossier:neurons_section", "Neurons",
+                               reference="sae_vis (McDougall 2024); Neuronpedia (Lin 2023); Bills et al. 2023",
+                               order=350))

@@ -8,6 +8,7 @@ import pytest
 from report_stores import study_store
 
 from neuronlab.cli.main import main
+from neuronlab.report.sections import SECTIONS
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def test_existing_report_needs_overwrite_and_others_are_never_replaced(store, tm
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--sections", "nope"], "unknown report section 'nope'; valid: "),  # the list grows with the analyses
+    (["--sections", "nope"], "unknown report section 'nope'; valid: " + ", ".join(sorted(SECTIONS))),
     (["--out", "STORE"], "is a file; give a directory name"),
 ])
 def test_user_mistakes_are_one_line_errors(store, tmp_path, capsys, extra, message):

@@ -11,6 +11,7 @@ from neuronlab.concepts.results import ProbeResult
 from neuronlab.report import SECTIONS, Fragment, SectionEntry, build_report
 from neuronlab.report.build import render_report
 from neuronlab.report.data import ReportData
+from neuronlab.report.sections import ordered_sections
 from neuronlab.store import ActivationStore
 from neuronlab.testing import synthetic_store
 
@@ -87,7 +88,7 @@ def test_store_text_is_escaped(hostile_store):
     assert "&lt;b&gt;&amp;amp;&quot;r&quot;probe" in html  # a result name
     assert "&quot;quoted&quot;" in html
     for attr in re.findall(r'(?:src|href)="([^"]*)"', html):  # nothing loaded from elsewhere
-        assert attr.startswith(("data:image/png;base64,", "#", "figures/")), attr
+        assert attr.startswith(("data:image/png;base64,", "#", "figures/", "neurons/")), attr
 
 
 def test_page_is_self_contained(store):
@@ -121,9 +122,8 @@ def test_a_registered_section_appears_without_changing_the_builder(store):
 def test_build_report_writes_page_figures_and_marker(store, tmp_path):
     out = tmp_path / "rep"
     info = build_report(store, out)
-    from neuronlab.report.sections import ordered_sections  # every registered section, also the analyses' (empty)
-
     assert info["report"] == str(out / "index.html") and info["sections"] == [e.name for e in ordered_sections()]
+    assert info["sections"][:3] == ["provenance", "probes", "rankings"]
     assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(
         f"{stem}.{ext}" for stem in ("probes-probe_accuracy", "probes-layerwise", "probes-ablation_0",
                                      "rankings-top_sites_0", "rankings-agreement_0")

@@ -106,7 +106,7 @@ class ReportData:
                 continue
             try:
                 obj = _load(cls_path).from_store(store, name)
-            except (NeuronlabError, TypeError, ValueError) as exc:
+            except (NeuronlabError, TypeError, ValueError, KeyError) as exc:  # KeyError: an array is missing
                 self.unreadable[name] = str(exc)
                 continue
             self.results.setdefault(kind, []).append((name, obj))

@@ -197,13 +197,13 @@ _SKELETON = """<p class="note" id="explorer-status">The explorer needs JavaScrip
 <label>Site <select id="ex-site"></select></label>
 </div>
 <div id="ex-matches"></div>
+<div class="ex-pane" id="ex-dossier" hidden></div>
+<div class="ex-pane" id="ex-compare" hidden></div>
 <div class="ex-pane"><h3 id="ex-title">Ranked neurons</h3>
 <table id="ex-table"><thead><tr><th>rank</th><th>neuron</th><th>site</th><th id="ex-score-head">score</th>
 <th>best class</th><th></th></tr></thead><tbody></tbody></table>
 <p class="ex-pager"><button type="button" id="ex-prev">&larr; previous</button> <span id="ex-range"></span>
-<button type="button" id="ex-next">next &rarr;</button></p></div>
-<div class="ex-pane" id="ex-dossier" hidden></div>
-<div class="ex-pane" id="ex-compare" hidden></div>"""
+<button type="button" id="ex-next">next &rarr;</button></p></div>"""
 
 #: extra CSS of the explorer (appended to the page's style)
 EXPLORER_CSS = """

@@ -49,3 +49,33 @@ def ranked_store(path: Path, *, sites: Mapping[str, int], concepts: Sequence[str
             for method in methods:
                 rank_concept(st, concept, method).to_store(st, f"rank_{ci}_{method}")
     return path
+
+
+def fake_dossier_module(calls: list, *, per_ranking: int = 2, description: str = "fires for {nid}"):
+    """A stand-in for ``neuronlab.report.dossier`` (put it in ``sys.modules`` with monkeypatch) until the dossier
+    pages land: ``write_dossiers`` records its call in ``calls`` and writes a tiny page (no script) for the best
+    ``per_ranking`` neurons of every ranking, at most ``max_neurons``; ``description`` is formatted with ``nid``."""
+    import html
+    import types
+
+    from neuronlab.report.paths import dossier_path
+
+    def write_dossiers(store_path, data, out_dir, *, neurons=None, max_neurons=200, model=None, progress=False):
+        calls.append({"store": str(store_path), "max_neurons": max_neurons, "model": model, "progress": progress})
+        chosen = list(neurons) if neurons is not None else list(dict.fromkeys(
+            nid for _, res in data.of_kind("ranking") for nid in res.ranking[:per_ranking]))
+        out = {}
+        for nid in chosen[:max_neurons]:
+            page = Path(out_dir) / dossier_path(nid)
+            page.parent.mkdir(exist_ok=True)
+            page.write_text("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta http-equiv="
+                            "\"Content-Security-Policy\" content=\"default-src 'none'\">"
+                            f"<title>{html.escape(nid)}</title></head><body><h1>Neuron {html.escape(nid)}</h1>"
+                            "<a href=\"../index.html#explorer\">back to the report</a></body></html>",
+                            encoding="utf-8")
+            out[nid] = {"dossier": dossier_path(nid), "description": description.format(nid=nid), "auc": 0.75}
+        return out
+
+    mod = types.ModuleType("neuronlab.report.dossier")
+    mod.write_dossiers = write_dossiers
+    return mod

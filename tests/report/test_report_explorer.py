@@ -14,7 +14,7 @@ import types
 import numpy as np
 import pytest
 
-from explorer_stores import ranked_store
+from explorer_stores import fake_dossier_module, ranked_store
 from report_stores import SCRIPT, XSS_CONCEPT, study_store
 
 from neuronlab.cli.main import main
@@ -146,22 +146,8 @@ def test_ranking_neurons_outside_the_store_are_left_out(store):
 
 
 def _fake_dossier_module(calls: list) -> types.ModuleType:
-    """A stand-in for neuronlab.report.dossier: one tiny page per neuron (the best of the first ranking)."""
-    def write_dossiers(store_path, data, out_dir, *, neurons=None, max_neurons=200, model=None, progress=False):
-        calls.append({"store": str(store_path), "max_neurons": max_neurons, "model": model, "progress": progress})
-        ranking = data.of_kind("ranking")[0][1].ranking
-        out = {}
-        for nid in (neurons or ranking)[:max_neurons]:
-            page = out_dir / dossier_path(nid)
-            page.parent.mkdir(exist_ok=True)
-            page.write_text(f"<!DOCTYPE html><html><head><meta charset=utf-8><title>{nid}</title></head>"
-                            f"<body><h1>Neuron {nid}</h1><a href=\"../index.html#explorer\">report</a></body></html>")
-            out[nid] = {"dossier": dossier_path(nid), "description": f"fires for {nid}", "auc": 0.75}
-        return out
-
-    mod = types.ModuleType("neuronlab.report.dossier")
-    mod.write_dossiers = write_dossiers
-    return mod
+    """A stand-in for neuronlab.report.dossier: tiny pages for the best neurons of the first ranking."""
+    return fake_dossier_module(calls, per_ranking=10**6)
 
 
 def test_build_report_writes_the_dossiers_and_links_them(store, tmp_path, monkeypatch):

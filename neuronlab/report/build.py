@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 from neuronlab.errors import InvalidParameterError
 
 from .data import ReportData
-from .explorer import EXPLORER_CSS, explorer_blob, explorer_html, explorer_script
+from .explorer import EXPLORER_CSS, explorer_blob, explorer_html, explorer_script, neuron_stats
 from .markup import esc, figure_html, page
 from .paths import EXPLORER_ANCHOR
 from .plots import to_png, to_svg
@@ -61,7 +61,8 @@ class RenderedReport:
 
 
 def render_report(data: ReportData, *, sections: Sequence[str] | None = None, svg: bool = True,
-                  explorer: bool = True, dossiers: Mapping[str, Mapping[str, Any]] | None = None) -> RenderedReport:
+                  explorer: bool = True, dossiers: Mapping[str, Mapping[str, Any]] | None = None,
+                  stats: Mapping[str, Any] | None = None) -> RenderedReport:
     """Render the registered sections (or ``sections``) of ``data`` into one page and its figures.
 
     Parameters
@@ -76,12 +77,14 @@ def render_report(data: ReportData, *, sections: Sequence[str] | None = None, sv
     dossiers : mapping, optional
         Neuron id -> ``{"dossier", "description", "auc"}`` of the dossier pages written beside the page
         (what ``write_dossiers`` returns); the explorer links to them.
+    stats : mapping, optional
+        :func:`~neuronlab.report.explorer.neuron_stats` of the store, shown by the explorer with each neuron.
     """
     out = RenderedReport(html="")
     blocks = []
     scripts = []
     if explorer:
-        blob = explorer_blob(data, dossiers)
+        blob = explorer_blob(data, dossiers, stats=stats)
         blocks.append((EXPLORER_ANCHOR, "Explorer", explorer_html(blob)))
         scripts.append(explorer_script())
         out.explorer = {"neurons": blob["n_neurons"], "rankings": len(blob["rankings"]),
@@ -187,12 +190,13 @@ def build_report(store_path: str | os.PathLike, out_dir: str | os.PathLike | Non
                          overwrite_hint=overwrite_hint) as tmp:
         with ActivationStore.open(store_path) as store:
             data = ReportData(store)
+            stats = neuron_stats(store) if explorer else None
         written: dict = {}
         write_dossiers = dossier_writer() if dossiers else None
         if write_dossiers is not None:
             written = dict(write_dossiers(store_path, data, tmp, neurons=None, max_neurons=dossiers, model=model,
                                           progress=progress) or {})
-        rendered = render_report(data, sections=sections, explorer=explorer, dossiers=written)
+        rendered = render_report(data, sections=sections, explorer=explorer, dossiers=written, stats=stats)
         (tmp / "figures").mkdir()
         figures = []
         for stem, (png, svg) in rendered.figures.items():

@@ -19,7 +19,10 @@ Format (``version`` 1)::
                    "order": [int],              # neurons best first
                    "scores": [float | null],    # aligned with order
                    "classes": [str] | null, "cls": [int] | null}],   # best class per neuron, aligned with order
-     "dossiers": {"neuron": [int], "href": [str], "description": [str], "auc": [float | null]}}
+     "dossiers": {"neuron": [int], "href": [str], "description": [str], "auc": [float | null]},
+     "stats": {"rows": int, "mean": [float], "std": [float], "min": [float], "max": [float]} | null}
+
+A neuron is opened from a link with :func:`explorer_link` (``index.html#explorer/layers.3.mlp:12``).
 
 Examples
 --------
@@ -41,8 +44,8 @@ import numpy as np
 from .data import ReportData
 from .markup import script_hash
 
-__all__ = ["explorer_blob", "blob_json", "explorer_script", "explorer_html", "script_hash", "DATA_ID",
-           "BLOB_VERSION"]
+__all__ = ["explorer_blob", "blob_json", "explorer_script", "explorer_html", "script_hash", "neuron_stats",
+           "explorer_link", "DATA_ID", "BLOB_VERSION", "STATS_ROWS"]
 
 #: id of the JSON data element
 DATA_ID = "explorer-data"
@@ -53,6 +56,8 @@ DOSSIER_HREF = re.compile(r"^neurons/[A-Za-z0-9._-]+\.html$")
 #: what the score column means per method (default: the ranker's score)
 SCORE_NAMES = {"probe": "max |weight|", "linear": "rank", "ap": "AP", "iou": "IoU"}
 _SIGNIFICANT = 4
+#: rows read for the activation statistics of every neuron (the first ones of the store)
+STATS_ROWS = 50_000
 
 
 def _num(value: Any) -> float | None:
@@ -106,7 +111,51 @@ def _ranking_entries(data: ReportData) -> list[tuple[str, str, str, list, list, 
     return out
 
 
-def explorer_blob(data: ReportData, dossiers: Mapping[str, Mapping[str, Any]] | None = None) -> dict:
+def neuron_stats(store: Any, *, max_rows: int = STATS_ROWS) -> dict:
+    """Mean, standard deviation, minimum and maximum of every neuron (store column) over the first rows.
+
+    Parameters
+    ----------
+    store : ActivationStore
+    max_rows : int, default=STATS_ROWS
+        Rows read (in chunks; float64 sums), so that the report of a large store stays quick.
+
+    Returns
+    -------
+    dict
+        ``rows`` (how many were read) and ``mean``, ``std`` (population), ``min``, ``max``: lists in column order,
+        rounded to 4 significant digits (None where not finite).
+    """
+    n = min(int(store.n_valid_rows), int(max_rows))
+    width = int(store.summary()["n_neurons"])
+    total, squares = np.zeros(width), np.zeros(width)
+    low, high = np.full(width, np.inf), np.full(width, -np.inf)
+    if n:
+        for _, _, block in store.view(rows=np.arange(n)).iter_chunks(dtype=np.float64):
+            total += block.sum(axis=0)
+            squares += np.square(block).sum(axis=0)
+            low = np.minimum(low, block.min(axis=0))
+            high = np.maximum(high, block.max(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / n
+        std = np.sqrt(np.maximum(squares / n - mean ** 2, 0.0))
+    return {"rows": n, **{key: [_num(v) for v in arr] for key, arr in
+                          (("mean", mean), ("std", std), ("min", low), ("max", high))}}
+
+
+def explorer_link(neuron_id: str, page: str = "index.html") -> str:
+    """A link that opens the explorer on a neuron (its ranks, its dossier link): ``page#explorer/<id>``.
+
+    >>> explorer_link("layers.3.mlp:12", "../index.html")
+    '../index.html#explorer/layers.3.mlp:12'
+    """
+    from .paths import EXPLORER_ANCHOR
+
+    return f"{page}#{EXPLORER_ANCHOR}/{neuron_id}"
+
+
+def explorer_blob(data: ReportData, dossiers: Mapping[str, Mapping[str, Any]] | None = None, *,
+                  stats: Mapping[str, Any] | None = None) -> dict:
     """The explorer's data: every ranking (and probe) of ``data`` in columnar form, and the dossier links.
 
     Parameters
@@ -116,6 +165,8 @@ def explorer_blob(data: ReportData, dossiers: Mapping[str, Mapping[str, Any]] | 
         What :func:`neuronlab.report.dossier.write_dossiers` returned: neuron id -> ``{"dossier": relative
         path, "description": str, "auc": float or None}``. Ids not in the store and paths that are not
         ``neurons/<name>.html`` are left out.
+    stats : mapping, optional
+        :func:`neuron_stats` of the store (shown with each neuron; None: not shown).
 
     Returns
     -------
@@ -167,7 +218,8 @@ def explorer_blob(data: ReportData, dossiers: Mapping[str, Mapping[str, Any]] | 
         links["description"].append(str(info.get("description") or ""))
         links["auc"].append(None if auc is None else _num(auc))
     return {"version": BLOB_VERSION, "n_neurons": int(sum(widths)), "sites": sites, "widths": widths,
-            "concepts": concepts, "rankings": rankings, "dossiers": links}
+            "concepts": concepts, "rankings": rankings, "dossiers": links,
+            "stats": dict(stats) if stats is not None else None}
 
 
 def blob_json(blob: Mapping[str, Any]) -> str:

@@ -8,6 +8,7 @@ Skips, saying how to install, where Chromium, its driver or Selenium are missing
 """
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 
@@ -18,6 +19,7 @@ from report_stores import SCRIPT, study_store
 
 from neuronlab.concepts.results import RankingResult
 from neuronlab.report import SECTIONS, build_report
+from neuronlab.report.explorer import neuron_stats
 from neuronlab.report.paths import dossier_path
 from neuronlab.store import ActivationStore
 
@@ -146,11 +148,14 @@ def explorer_report(tmp_path_factory, browser):
     finally:
         del sys.modules["neuronlab.report.dossier"]
     assert len(calls) == 1 and info["dossiers"] == len({n for r in rankings.values() for n in r[:2]})
-    return info, rankings
+    with ActivationStore.open(store) as st:
+        stats = neuron_stats(st)
+        stats["column"] = {nid: j for j, nid in enumerate(st.neuron_ids())}
+    return info, rankings, stats
 
 
 def test_explorer_finds_a_neuron_by_concept_pages_and_filters_by_site(browser, explorer_report, tmp_path):
-    info, rankings = explorer_report
+    info, rankings, _ = explorer_report
     assert _open(browser, info["report"]) == []
     _type(browser, "NUMB", enter=False)  # case-insensitive concept search, as one types
     chips = browser.find_elements("css selector", "#ex-matches button[data-action=concept]")
@@ -182,7 +187,7 @@ def _expected_profile(rankings: dict, nid: str) -> list[list[str]]:
 
 
 def test_explorer_opens_a_dossier_and_compares_two_neurons(browser, explorer_report, tmp_path):
-    info, rankings = explorer_report
+    info, rankings, stats = explorer_report
     assert _open(browser, info["report"]) == []
     _select(browser, "ex-concept", "polarity")
     _select(browser, "ex-method", "probeless")
@@ -194,12 +199,20 @@ def test_explorer_opens_a_dossier_and_compares_two_neurons(browser, explorer_rep
     assert [r[:4] for r in _table(browser, "#ex-dossier")] == _expected_profile(rankings, first)
     assert browser.find_element("css selector", "#ex-dossier .ex-desc").text == f"fires for {first} (detection " \
                                                                                   "AUC 0.75)"
+    line = browser.find_element("css selector", "#ex-dossier .ex-stats").text
+    assert line.startswith(f"Activation over the first {stats['rows']} rows: mean ")
+    shown = [float(x) for x in re.findall(r"(?:mean|std|min|max) (\S+?)[,.]?(?:\s|$)", line)]
+    j = stats["column"][first]
+    assert shown == [stats[k][j] for k in ("mean", "std", "min", "max")]
     # compare: the first two rows, side by side
     _click(browser, "#ex-table button[data-action=compare]", 0)
     _click(browser, "#ex-table button[data-action=compare]", 1)
     assert browser.find_element("css selector", "#ex-compare h3").text == f"Compare A = {first} and B = {second}"
-    got = [r[:4] for r in _table(browser, "#ex-compare")]
+    got = [r[:4] for r in _table(browser, "#ex-compare table:nth-of-type(1)")]
     assert got == [[c, m, str(r.index(first) + 1), str(r.index(second) + 1)] for (c, m), r in rankings.items()]
+    ja, jb = stats["column"][first], stats["column"][second]
+    assert [[r[0], float(r[1]), float(r[2])] for r in _table(browser, "#ex-compare table:nth-of-type(2)")] == [
+        [k, stats[k][ja], stats[k][jb]] for k in ("mean", "std", "min", "max")]
     assert got[list(rankings).index(("polarity", "probeless"))][2:] == ["1", "2"]
     browser.save_screenshot(str(tmp_path / "explorer-compare.png"))
     # a neuron by id, without a dossier page: the inline mini-dossier says so
@@ -209,6 +222,14 @@ def test_explorer_opens_a_dossier_and_compares_two_neurons(browser, explorer_rep
     assert "No dossier page" in browser.find_element("id", "ex-dossier").text
     assert [r[:4] for r in _table(browser, "#ex-dossier")] == _expected_profile(rankings, plain)
     assert _errors(browser) == []
+    # a link to a neuron opens it: index.html#explorer/<id> (the page's explorer_link)
+    browser.get("file://" + info["report"] + "#explorer/" + second)
+    _wait(browser, "return document.querySelector('#ex-dossier h3')?.textContent === arguments[0]",
+          f"Neuron {second}")
+    browser.get("file://" + info["report"])
+    _wait(browser, "return document.getElementById('explorer')?.dataset.ready === 'true'")
+    _select(browser, "ex-concept", "polarity")
+    _select(browser, "ex-method", "probeless")
     # follow the dossier link of the best neuron: its page loads without errors and names the neuron
     link = browser.find_elements("css selector", "#ex-table a.ex-dossier-link")[0]
     assert link.get_attribute("href").endswith("/" + dossier_path(first))

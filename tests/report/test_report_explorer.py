@@ -23,7 +23,7 @@ from neuronlab.errors import InvalidParameterError
 from neuronlab.report import build_report
 from neuronlab.report.build import render_report
 from neuronlab.report.data import ReportData
-from neuronlab.report.explorer import DATA_ID, blob_json, explorer_blob, explorer_script
+from neuronlab.report.explorer import DATA_ID, blob_json, explorer_blob, explorer_script, neuron_stats
 from neuronlab.report.paths import dossier_path
 from neuronlab.store import ActivationStore
 
@@ -223,6 +223,29 @@ def test_cli_passes_dossiers_and_model_and_reports_the_count(store, tmp_path, mo
     assert main(["report", str(store), "--out", str(tmp_path / "r2"), "--dossiers", "-1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("neuronlab: error: ") and "--dossiers must be 0 or more" in err and err.count("\n") == 1
+
+
+def test_neuron_stats_equal_numpy_over_the_first_rows(tmp_path):
+    from neuronlab.testing import synthetic_store
+
+    rng = np.random.default_rng(1)
+    X = np.hstack([rng.normal(size=(21, 3)), rng.normal(size=(21, 2)) * 100 + 5000])  # a large mean: no cancellation
+    synthetic_store(tmp_path / "t.h5", [["a", "b", "c"]] * 7, data={"embeddings": X[:, :3], "layers.0": X[:, 3:]})
+    with ActivationStore.open(tmp_path / "t.h5") as st:
+        full, part = neuron_stats(st), neuron_stats(st, max_rows=5)
+    assert full["rows"] == 21 and part["rows"] == 5
+    X = X.astype(np.float32).astype(np.float64)  # what the store holds
+    for key, fn in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):
+        np.testing.assert_allclose(full[key], fn(X, axis=0), rtol=5e-4)
+        np.testing.assert_allclose(part[key], fn(X[:5], axis=0), rtol=5e-4)
+
+
+def test_the_blob_carries_the_stats_build_report_computes(store, tmp_path):
+    info = build_report(store, tmp_path / "r", sections=["provenance"])
+    blob = _blob_of((tmp_path / "r" / "index.html").read_text())
+    with ActivationStore.open(store) as st:
+        assert blob["stats"] == neuron_stats(st)
+    assert blob["stats"]["rows"] == 200 and info["explorer"]["neurons"] == len(blob["stats"]["mean"]) == 14
 
 
 def test_bert_base_sized_blob_is_compact(tmp_path):

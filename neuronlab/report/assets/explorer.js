@@ -199,6 +199,11 @@
         "--dossiers`); its ranks from the store's results:";
     }
     box.appendChild(p);
+    if (D.stats) {
+      box.appendChild(el("p", "Activation over the first " + D.stats.rows + " rows: mean " + fmt(D.stats.mean[n]) +
+        ", std " + fmt(D.stats.std[n]) + ", min " + fmt(D.stats.min[n]) + ", max " + fmt(D.stats.max[n]) + ".",
+        "ex-stats"));
+    }
     box.appendChild(D.rankings.length ? table(["concept", "method", "rank", "of", "top", "score", "best class"],
       profile(n)) : el("p", "No rankings in this store."));
     const bar = el("p");
@@ -220,6 +225,10 @@
       const pa = profile(a), pb = profile(b);
       box.appendChild(table(["concept", "method", "rank A", "rank B", "score A", "score B", "class A", "class B"],
         pa.map((x, k) => [x[0], x[1], x[2], pb[k][2], x[5], pb[k][5], x[6], pb[k][6]])));
+      if (D.stats) {
+        box.appendChild(table(["activation (first " + D.stats.rows + " rows)", "A", "B"],
+          ["mean", "std", "min", "max"].map((k) => [k, D.stats[k][a], D.stats[k][b]])));
+      }
     }
     box.appendChild(button("clear", "clear-compare"));
   };
@@ -301,10 +310,20 @@
     }
   });
 
+  // ---- links to a neuron: index.html#explorer/<site:index>
+  const fromHash = () => {
+    const prefix = "#" + root.id + "/";
+    if (!location.hash.startsWith(prefix)) return;
+    const n = parseId(decodeURIComponent(location.hash.slice(prefix.length)));
+    if (n >= 0) openDetail(n);
+  };
+  window.addEventListener("hashchange", fromHash);
+
   // ---- first render
   if (D.concepts.length) concept.value = "0";
   fillMethods();
   renderTable();
+  fromHash();
   status.textContent = N + " neurons in " + D.sites.length + " sites; " + D.rankings.length + " rankings of " +
     D.concepts.length + " concepts; " + D.dossiers.neuron.length + " dossier pages. Search by neuron id or " +
     "concept, pick a concept and a method, open a neuron, compare two.";

@@ -58,6 +58,7 @@ SCORE_NAMES = {"probe": "max |weight|", "linear": "rank", "ap": "AP", "iou": "Io
 _SIGNIFICANT = 4
 #: rows read for the activation statistics of every neuron (the first ones of the store)
 STATS_ROWS = 50_000
+_STATS_CHUNK_VALUES = 4_000_000
 
 
 def _num(value: Any) -> float | None:
@@ -127,15 +128,23 @@ def neuron_stats(store: Any, *, max_rows: int = STATS_ROWS) -> dict:
         rounded to 4 significant digits (None where not finite).
     """
     n = min(int(store.n_valid_rows), int(max_rows))
-    width = int(store.summary()["n_neurons"])
-    total, squares = np.zeros(width), np.zeros(width)
-    low, high = np.full(width, np.inf), np.full(width, -np.inf)
-    if n:
-        for _, _, block in store.view(rows=np.arange(n)).iter_chunks(dtype=np.float64):
-            total += block.sum(axis=0)
-            squares += np.square(block).sum(axis=0)
-            low = np.minimum(low, block.min(axis=0))
-            high = np.maximum(high, block.max(axis=0))
+    parts: dict[str, list] = {"sum": [], "squares": [], "min": [], "max": []}
+    for site in store.sites:
+        array = store[site]
+        width = int(array.shape[1])
+        acc = {"sum": np.zeros(width), "squares": np.zeros(width), "min": np.full(width, np.inf),
+               "max": np.full(width, -np.inf)}
+        step = max(1, _STATS_CHUNK_VALUES // max(1, width))  # about 32 MB of float64 per block
+        for start in range(0, n, step):
+            block = np.asarray(array[start:min(n, start + step)], dtype=np.float64)
+            acc["sum"] += block.sum(axis=0)
+            acc["squares"] += np.square(block).sum(axis=0)
+            acc["min"] = np.minimum(acc["min"], block.min(axis=0))
+            acc["max"] = np.maximum(acc["max"], block.max(axis=0))
+        for key, value in acc.items():
+            parts[key].append(value)
+    total, squares, low, high = (np.concatenate(parts[k]) if parts[k] else np.zeros(0)
+                                 for k in ("sum", "squares", "min", "max"))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / n
         std = np.sqrt(np.maximum(squares / n - mean ** 2, 0.0))

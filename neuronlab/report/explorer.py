@@ -24,6 +24,12 @@ Format (``version`` 1)::
 
 A neuron is opened from a link with :func:`explorer_link` (``index.html#explorer/layers.3.mlp:12``).
 
+References
+----------
+Dalvi, Sajjad, Durrani et al. (2019), "NeuroX: A Toolkit for Analyzing Individual Neurons in Neural Networks",
+AAAI (demo): ranked neurons per concept and their visualisation; the neuron pages of Neuronpedia (Lin 2023) and
+the feature dashboards of sae_vis (McDougall 2024) for browsing many units offline from one data file.
+
 Examples
 --------
 >>> blob_json({"w": "</script><!-- & >"})

@@ -196,7 +196,7 @@
       }
     } else {
       p.textContent = "No dossier page for this neuron (only the best ranked get one: see `neuronlab report " +
-        "--dossiers`); its ranks from the store's results:";
+        "--dossiers`).";
     }
     box.appendChild(p);
     if (D.stats) {

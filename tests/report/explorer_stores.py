@@ -51,12 +51,12 @@ def ranked_store(path: Path, *, sites: Mapping[str, int], concepts: Sequence[str
     return path
 
 
-def fake_dossier_module(calls: list, *, per_ranking: int = 2, description: str = "fires for {nid}"):
-    """A stand-in for ``neuronlab.report.dossier`` (put it in ``sys.modules`` with monkeypatch) until the dossier
-    pages land: ``write_dossiers`` records its call in ``calls`` and writes a tiny page (no script) for the best
-    ``per_ranking`` neurons of every ranking, at most ``max_neurons``; ``description`` is formatted with ``nid``."""
+def fake_write_dossiers(calls: list, *, per_ranking: int = 2, description: str = "fires for {nid}"):
+    """A stand-in for ``neuronlab.report.dossier.write_dossiers`` until (and independently of) the dossier pages:
+    install it with ``monkeypatch.setattr("neuronlab.report.build.dossier_writer", lambda: fake)``. It records its
+    call in ``calls`` and writes a tiny page (no script) for the best ``per_ranking`` neurons of every ranking, at
+    most ``max_neurons``; ``description`` is formatted with ``nid``."""
     import html
-    import types
 
     from neuronlab.report.paths import dossier_path
 
@@ -76,6 +76,4 @@ def fake_dossier_module(calls: list, *, per_ranking: int = 2, description: str =
             out[nid] = {"dossier": dossier_path(nid), "description": description.format(nid=nid), "auc": 0.75}
         return out
 
-    mod = types.ModuleType("neuronlab.report.dossier")
-    mod.write_dossiers = write_dossiers
-    return mod
+    return write_dossiers

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 
 import pytest
 
-from explorer_stores import BERT_BASE_SITES, fake_dossier_module, ranked_store
+from explorer_stores import BERT_BASE_SITES, fake_write_dossiers, ranked_store
 from report_stores import SCRIPT, study_store
 
 from neuronlab.concepts.results import RankingResult
 from neuronlab.report import SECTIONS, build_report
+from neuronlab.report.build import dossier_writer
 from neuronlab.report.explorer import neuron_stats
 from neuronlab.report.paths import dossier_path
 from neuronlab.store import ActivationStore
@@ -121,14 +121,27 @@ def _select(driver, element_id: str, text: str) -> None:
 
 def test_report_opens_without_errors(browser, tmp_path):
     store = study_store(tmp_path / "study.h5", seed=4)
-    info = build_report(store, tmp_path / "report")
+    real_dossiers = dossier_writer() is not None  # neuronlab.report.dossier is installed (merged)
+    info = build_report(store, tmp_path / "report", dossiers=2)
     errors = _open(browser, info["report"])
     assert errors == [], errors
-    _check_rendered(browser, 5)
+    n_images = browser.execute_script("return document.images.length")
+    _check_rendered(browser, n_images if real_dossiers else 5)  # other sections may add figures
+    assert n_images >= 5
     assert len(_table(browser, "#ex-table")) == 14  # the explorer's first ranking, all 14 neurons
     shot = tmp_path / "report.png"
     assert browser.save_screenshot(str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if real_dossiers:  # the real dossier pages: linked from the explorer, open without errors, name their neuron
+        assert info["dossiers"] == 2 == info["explorer"]["dossiers"]
+        links = browser.find_elements("css selector", "#ex-table a.ex-dossier-link")
+        assert links, "no dossier link in the first page of the explorer"
+        nid = links[0].find_element("xpath", "./ancestor::tr/td[2]").text
+        links[0].click()
+        _wait(browser, "return document.readyState === 'complete' && location.pathname.includes('/neurons/')")
+        assert nid in browser.find_element("tag name", "body").text
+        assert _errors(browser) == []
+        browser.save_screenshot(str(tmp_path / "real-dossier.png"))
 
 
 @pytest.fixture(scope="module")
@@ -142,11 +155,10 @@ def explorer_report(tmp_path_factory, browser):
         rankings = {(r.concept, r.method): list(r.ranking) for r in
                     (RankingResult.from_store(st, name) for name in st.result_names())}
     calls: list = []
-    sys.modules["neuronlab.report.dossier"] = fake_dossier_module(calls)
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        fake = fake_write_dossiers(calls)
+        mp.setattr("neuronlab.report.build.dossier_writer", lambda: fake)
         info = build_report(store, d / "report", sections=["provenance", "rankings"])
-    finally:
-        del sys.modules["neuronlab.report.dossier"]
     assert len(calls) == 1 and info["dossiers"] == len({n for r in rankings.values() for n in r[:2]})
     with ActivationStore.open(store) as st:
         stats = neuron_stats(st)
@@ -252,8 +264,8 @@ def test_store_text_is_shown_as_text_and_never_runs(browser, tmp_path, monkeypat
     words = [SCRIPT, PWN_WORD, '"quoted"', "&amp;", "<b>bold</b>", "plain"]
     store = study_store(tmp_path / "<img src=x onerror=window.pwned=4>&amp;'q'.h5", seed=5, concept=PWN_CONCEPT,
                         classes=(PWN_CLASS, "&amp;"), words=words, result_prefix="<b>x")
-    monkeypatch.setitem(sys.modules, "neuronlab.report.dossier", fake_dossier_module(
-        [], description='<img src=x onerror="window.pwned=5"> {nid} &amp;'))
+    fake = fake_write_dossiers([], description='<img src=x onerror="window.pwned=5"> {nid} &amp;')
+    monkeypatch.setattr("neuronlab.report.build.dossier_writer", lambda: fake)
     info = build_report(store, tmp_path / "report")
     errors = _open(browser, info["report"])  # an alert() that ran would fail here (unexpected alert open)
     assert errors == [], errors
@@ -283,7 +295,7 @@ def test_store_text_is_shown_as_text_and_never_runs(browser, tmp_path, monkeypat
 def test_bert_base_sized_report_opens_without_freezing(browser, tmp_path):
     """9,984 neurons (13 sites x 768), 10 concepts: the explorer renders one page of rows and stays responsive."""
     store = ranked_store(tmp_path / "bert.h5", sites=BERT_BASE_SITES, n_sentences=10, seed=3)
-    info = build_report(store, tmp_path / "report", sections=["provenance"])
+    info = build_report(store, tmp_path / "report", sections=["provenance"], dossiers=0)
     assert info["explorer"] == {"neurons": 9984, "rankings": 10, "concepts": 10, "dossiers": 0}
     assert _open(browser, info["report"]) == []
     assert browser.execute_script("return document.querySelectorAll('#explorer tr').length") < 60  # lazy

@@ -14,7 +14,7 @@ import types
 import numpy as np
 import pytest
 
-from explorer_stores import fake_dossier_module, ranked_store
+from explorer_stores import fake_write_dossiers, ranked_store
 from report_stores import SCRIPT, XSS_CONCEPT, study_store
 
 from neuronlab.cli.main import main
@@ -145,14 +145,15 @@ def test_ranking_neurons_outside_the_store_are_left_out(store):
     assert len(got["order"]) == 14 and got["scores"][0] != 9.0
 
 
-def _fake_dossier_module(calls: list) -> types.ModuleType:
-    """A stand-in for neuronlab.report.dossier: tiny pages for the best neurons of the first ranking."""
-    return fake_dossier_module(calls, per_ranking=10**6)
+def _fake_dossiers(monkeypatch, calls: list) -> None:
+    """Use a stand-in write_dossiers (tiny pages for the best neurons of the first ranking, then the others)."""
+    fake = fake_write_dossiers(calls, per_ranking=10**6)
+    monkeypatch.setattr("neuronlab.report.build.dossier_writer", lambda: fake)
 
 
 def test_build_report_writes_the_dossiers_and_links_them(store, tmp_path, monkeypatch):
     calls: list = []
-    monkeypatch.setitem(sys.modules, "neuronlab.report.dossier", _fake_dossier_module(calls))
+    _fake_dossiers(monkeypatch, calls)
     info = build_report(store, tmp_path / "r", dossiers=3, model="minilm", sections=["provenance"])
     assert calls == [{"store": str(store), "max_neurons": 3, "model": "minilm", "progress": False}]
     assert info["dossiers"] == 3 and info["explorer"] == {"neurons": 14, "rankings": 3, "concepts": 1,
@@ -169,9 +170,10 @@ def test_build_report_writes_the_dossiers_and_links_them(store, tmp_path, monkey
 
 def test_no_dossiers_when_zero_or_when_the_module_is_absent(store, tmp_path, monkeypatch):
     calls: list = []
-    monkeypatch.setitem(sys.modules, "neuronlab.report.dossier", _fake_dossier_module(calls))
+    _fake_dossiers(monkeypatch, calls)
     info = build_report(store, tmp_path / "zero", dossiers=0, sections=["provenance"])
     assert calls == [] and info["dossiers"] == 0 and not (tmp_path / "zero" / "neurons").exists()
+    monkeypatch.undo()  # the real dossier_writer, with the module made absent
     monkeypatch.setitem(sys.modules, "neuronlab.report.dossier", None)  # import fails: ModuleNotFoundError
     info = build_report(store, tmp_path / "absent", sections=["provenance"])
     assert info["dossiers"] == 0 and info["explorer"]["dossiers"] == 0
@@ -214,7 +216,7 @@ def test_negative_dossiers_is_refused(store, tmp_path):
 
 def test_cli_passes_dossiers_and_model_and_reports_the_count(store, tmp_path, monkeypatch, capsys):
     calls: list = []
-    monkeypatch.setitem(sys.modules, "neuronlab.report.dossier", _fake_dossier_module(calls))
+    _fake_dossiers(monkeypatch, calls)
     assert main(["report", str(store), "--out", str(tmp_path / "r"), "--dossiers", "2", "--model", "minilm",
                  "--quiet", "--json", "--sections", "provenance"]) == 0
     payload = json.loads(capsys.readouterr().out)

@@ -60,7 +60,7 @@ BLOB_VERSION = 1
 #: what a dossier link may look like (the names of :func:`~neuronlab.report.paths.dossier_path`)
 DOSSIER_HREF = re.compile(r"^neurons/[A-Za-z0-9._-]+\.html$")
 #: what the score column means per method (default: the ranker's score)
-SCORE_NAMES = {"probe": "max |weight|", "linear": "rank", "ap": "AP", "iou": "IoU"}
+SCORE_NAMES = {"probe": "max |coef|", "linear": "rank", "ap": "AP", "iou": "IoU"}
 _SIGNIFICANT = 4
 #: rows read for the activation statistics of every neuron (the first ones of the store)
 STATS_ROWS = 50_000
@@ -109,11 +109,12 @@ def _ranking_entries(data: ReportData) -> list[tuple[str, str, str, list, list, 
     for name, res in data.of_kind("probe"):
         scores, classes = [None] * len(res.ranking), None
         if res.coef is not None and res.neuron_ids is not None:
-            w = np.abs(np.asarray(res.coef, dtype=float).reshape(-1, len(res.neuron_ids)))
+            coef = np.asarray(res.coef, dtype=float).reshape(-1, len(res.neuron_ids))
             col = {nid: j for j, nid in enumerate(res.neuron_ids)}
-            scores = [w[:, col[n]].max() if n in col else None for n in res.ranking]
-            if len(res.classes) == w.shape[0] and w.shape[0] > 1:
-                classes = [str(res.classes[int(w[:, col[n]].argmax())]) if n in col else None for n in res.ranking]
+            scores = [np.abs(coef[:, col[n]]).max() if n in col else None for n in res.ranking]
+            if len(res.classes) == coef.shape[0] and coef.shape[0] > 1:  # the class its activation raises most
+                classes = [str(res.classes[int(coef[:, col[n]].argmax())]) if n in col else None
+                           for n in res.ranking]
         out.append((str(res.concept), "probe", name, list(res.ranking), scores, classes))
     return out
 

@@ -70,10 +70,11 @@ def test_blob_holds_every_ranking_exactly(store):
             "class"]
         probe = ProbeResult.from_store(st, "probe")
     got = by_result["probe"]
-    assert [ids[n] for n in got["order"]] == list(probe.ranking) and got["score_name"] == "max |weight|"
-    coef = np.abs(np.asarray(probe.coef))  # (n_classes, n_neurons), columns in probe.neuron_ids order
-    expected = [coef[:, probe.neuron_ids.index(n)].max() for n in probe.ranking]
-    np.testing.assert_allclose(got["scores"], expected, rtol=5e-4)
+    assert [ids[n] for n in got["order"]] == list(probe.ranking) and got["score_name"] == "max |coef|"
+    coef = np.asarray(probe.coef)  # (n_classes, n_neurons), columns in probe.neuron_ids order
+    columns = [probe.neuron_ids.index(n) for n in probe.ranking]
+    np.testing.assert_allclose(got["scores"], [np.abs(coef[:, j]).max() for j in columns], rtol=5e-4)
+    assert [got["classes"][c] for c in got["cls"]] == [probe.classes[int(np.argmax(coef[:, j]))] for j in columns]
 
 
 def test_the_blob_is_in_the_page_and_parses_back(store):

@@ -311,3 +311,17 @@ def test_bert_base_sized_report_opens_without_freezing(browser, tmp_path):
     assert len(browser.find_elements("css selector", "#ex-matches button")) == 20
     assert _errors(browser) == []
     browser.save_screenshot(str(tmp_path / "bert-base.png"))
+
+
+def test_explorer_of_a_store_without_results_says_how_to_get_them(browser, tmp_path):
+    from neuronlab.testing import synthetic_store
+
+    synthetic_store(tmp_path / "bare.h5", [["a", "b"], ["c"]], sites={"embeddings": 3, "layers.0": 2})
+    info = build_report(tmp_path / "bare.h5", tmp_path / "report", sections=["provenance"])
+    assert _open(browser, info["report"]) == []
+    assert _table(browser, "#ex-table") == []
+    assert "No rankings in this store: run `neuronlab rank STORE" in browser.find_element("id", "ex-range").text
+    _type(browser, "layers.0:1")
+    assert browser.find_element("css selector", "#ex-dossier h3").text == "Neuron layers.0:1"
+    assert "No rankings in this store." in browser.find_element("id", "ex-dossier").text
+    assert _errors(browser) == []

@@ -259,9 +259,10 @@ def explorer_script() -> str:
 #: the explorer's controls; the script fills them (no store text here: it is set with textContent)
 _SKELETON = """<p class="note" id="explorer-status">The explorer needs JavaScript; every table below works without it.</p>
 <div class="ex-controls">
-<label>Search <input id="ex-search" type="search" autocomplete="off" placeholder="neuron id (layers.3.mlp:12) or concept"></label>
+<label>Search <input id="ex-search" type="search" autocomplete="off" placeholder="neuron id (layers.3.mlp:12), concept or class"></label>
 <label>Concept <select id="ex-concept"></select></label>
 <label>Method <select id="ex-method"></select></label>
+<label>Class <select id="ex-class"></select></label>
 <label>Site <select id="ex-site"></select></label>
 </div>
 <div id="ex-matches"></div>

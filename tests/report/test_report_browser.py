@@ -152,8 +152,11 @@ def explorer_report(tmp_path_factory, browser):
     store = ranked_store(d / "three.h5", sites={"embeddings": 40, "layers.0": 40, "layers.0.mlp": 60},
                          concepts=("tense", "number", "polarity"), methods=("probeless", "iou"), seed=11)
     with ActivationStore.open(store) as st:
-        rankings = {(r.concept, r.method): list(r.ranking) for r in
-                    (RankingResult.from_store(st, name) for name in st.result_names())}
+        results = [RankingResult.from_store(st, name) for name in st.result_names()]
+    rankings = {(r.concept, r.method): list(r.ranking) for r in results}
+    # the class each neuron scores highest for, per ranking (what the explorer's class filter selects)
+    best_class = {(r.concept, r.method): {nid: r.classes[int(r.class_scores[:, j].argmax())]
+                                          for j, nid in enumerate(r.neuron_ids)} for r in results}
     calls: list = []
     with pytest.MonkeyPatch.context() as mp:
         fake = fake_write_dossiers(calls)
@@ -163,11 +166,12 @@ def explorer_report(tmp_path_factory, browser):
     with ActivationStore.open(store) as st:
         stats = neuron_stats(st)
         stats["column"] = {nid: j for j, nid in enumerate(st.neuron_ids())}
+    stats["best_class"] = best_class
     return info, rankings, stats
 
 
 def test_explorer_finds_a_neuron_by_concept_pages_and_filters_by_site(browser, explorer_report, tmp_path):
-    info, rankings, _ = explorer_report
+    info, rankings, stats = explorer_report
     assert _open(browser, info["report"]) == []
     _type(browser, "NUMB", enter=False)  # case-insensitive concept search, as one types
     chips = browser.find_elements("css selector", "#ex-matches button[data-action=concept]")
@@ -191,6 +195,22 @@ def test_explorer_finds_a_neuron_by_concept_pages_and_filters_by_site(browser, e
     assert [(int(r[0]), r[1]) for r in rows] == in_site[:50]
     assert browser.find_element("id", "ex-range").text == "rows 1–50 of 60 (page 1 of 2)"
     browser.save_screenshot(str(tmp_path / "explorer-site.png"))
+    # search by class: a class button picks the concept and filters the ranked neurons by their best class
+    _type(browser, "K2")
+    chips = browser.find_elements("css selector", "#ex-matches button[data-action=class]")
+    assert [c.text for c in chips] == ["tense · k2", "number · k2", "polarity · k2"]
+    chips[2].click()
+    _select(browser, "ex-method", "probeless")
+    assert browser.execute_script("return document.getElementById('ex-class').value") == "k2"
+    classes = stats["best_class"][("polarity", "probeless")]
+    expected = [(i + 1, nid) for i, nid in enumerate(rankings[("polarity", "probeless")])
+                if nid.startswith("layers.0.mlp:") and classes[nid] == "k2"]
+    rows = _table(browser, "#ex-table")
+    assert 0 < len(rows) < 60 and [(int(r[0]), r[1]) for r in rows] == expected[:50]
+    assert {r[4] for r in rows} == {"k2"}
+    assert browser.find_element("id", "ex-title").text == "polarity · probeless · layers.0.mlp · class k2"
+    _select(browser, "ex-class", "all classes")
+    assert len(_table(browser, "#ex-table")) == 50
     assert _errors(browser) == []
 
 

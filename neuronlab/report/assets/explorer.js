@@ -56,14 +56,18 @@
     return a;
   };
   const rowCache = new Map();
-  const rowsOf = (r, site) => {
-    const key = r + "|" + site;
+  // rows (positions in the ranking) of one site (-1: all) whose best class is cls ("": any)
+  const rowsOf = (r, site, cls) => {
+    const key = r + "|" + site + "|" + cls;
     let rows = rowCache.get(key);
     if (!rows) {
-      const order = D.rankings[r].order;
+      const R = D.rankings[r], order = R.order;
       const lo = site < 0 ? 0 : offsets[site], hi = site < 0 ? N : offsets[site] + D.widths[site];
+      const want = cls && R.classes ? R.classes.indexOf(cls) : -1;
       const keep = [];
-      for (let i = 0; i < order.length; i++) if (order[i] >= lo && order[i] < hi) keep.push(i);
+      for (let i = 0; i < order.length; i++) {
+        if (order[i] >= lo && order[i] < hi && (!cls || (want >= 0 && R.cls[i] === want))) keep.push(i);
+      }
       rows = Int32Array.from(keep);
       rowCache.set(key, rows);
     }
@@ -112,8 +116,9 @@
   };
 
   // ---- state and controls
-  const state = { ranking: -1, site: -1, page: 0, compare: [], detail: -1 };
+  const state = { ranking: -1, site: -1, cls: "", page: 0, compare: [], detail: -1 };
   const concept = $("ex-concept"), method = $("ex-method"), site = $("ex-site"), search = $("ex-search");
+  const klass = $("ex-class");
   const tbody = $("ex-table").tBodies[0];
   D.concepts.forEach((c, i) => { const o = el("option", c); o.value = String(i); concept.appendChild(o); });
   site.appendChild(Object.assign(el("option", "all sites"), { value: "-1" }));
@@ -131,7 +136,19 @@
     });
     state.ranking = method.options.length ? Number(method.value) : -1;
     state.page = 0;
+    fillClasses();
   };
+
+  // the classes of the current ranking; the filter is kept where the ranking has that class
+  function fillClasses() {
+    klass.replaceChildren(Object.assign(el("option", "all classes"), { value: "" }));
+    const R = state.ranking >= 0 ? D.rankings[state.ranking] : null;
+    const names = R && R.classes ? R.classes : [];
+    for (const c of names) { const o = el("option", c); o.value = c; klass.appendChild(o); }
+    if (!names.includes(state.cls)) state.cls = "";
+    klass.value = state.cls;
+    klass.disabled = names.length === 0;
+  }
 
   const renderTable = () => {
     tbody.replaceChildren();
@@ -145,12 +162,12 @@
       return;
     }
     const R = D.rankings[r];
-    const rows = rowsOf(r, state.site);
+    const rows = rowsOf(r, state.site, state.cls);
     const pages = Math.max(1, Math.ceil(rows.length / PAGE));
     state.page = Math.min(Math.max(0, state.page), pages - 1);
     const start = state.page * PAGE, stop = Math.min(rows.length, start + PAGE);
     $("ex-title").textContent = D.concepts[R.concept] + " \u00b7 " + R.method +
-      (state.site >= 0 ? " \u00b7 " + D.sites[state.site] : "");
+      (state.site >= 0 ? " \u00b7 " + D.sites[state.site] : "") + (state.cls ? " \u00b7 class " + state.cls : "");
     $("ex-score-head").textContent = R.score_name;
     const frag = document.createDocumentFragment();
     for (let k = start; k < stop; k++) {
@@ -164,7 +181,7 @@
     }
     tbody.appendChild(frag);
     range.textContent = rows.length ? "rows " + (start + 1) + "\u2013" + stop + " of " + rows.length +
-      " (page " + (state.page + 1) + " of " + pages + ")" : "no ranked neuron in this site";
+      " (page " + (state.page + 1) + " of " + pages + ")" : "no ranked neuron in this site and class";
     $("ex-prev").disabled = state.page === 0;
     $("ex-next").disabled = state.page >= pages - 1;
   };
@@ -245,6 +262,25 @@
       for (const c of concepts) p.appendChild(Object.assign(button(D.concepts[c], "concept", c), { className: "ex-chip" }));
       box.appendChild(p);
     }
+    // classes (of any ranking of a concept) containing the query: pick the concept and filter by that class
+    const classHits = [];
+    D.concepts.forEach((c, ci) => {
+      const names = new Set();
+      for (const R of D.rankings) if (R.concept === ci && R.classes) R.classes.forEach((k) => names.add(k));
+      for (const k of names) if (k.toLowerCase().includes(q)) classHits.push([ci, k]);
+    });
+    if (classHits.length) {
+      const p = el("p", "Classes: ");
+      for (const [ci, k] of classHits.slice(0, MAX_MATCHES)) {
+        const b = button(D.concepts[ci] + " \u00b7 " + k, "class", ci);
+        b.className = "ex-chip";
+        b.dataset.cls = k;
+        p.appendChild(b);
+      }
+      if (classHits.length > MAX_MATCHES) p.appendChild(el("span", " and " + (classHits.length - MAX_MATCHES) +
+        " more"));
+      box.appendChild(p);
+    }
     const exact = parseId(search.value.trim());
     const found = exact >= 0 ? [exact] : [];
     let more = 0;
@@ -259,12 +295,14 @@
       if (more) p.appendChild(el("span", " and " + more + " more: type more of the id"));
       box.appendChild(p);
     }
-    if (!concepts.length && !found.length) box.appendChild(el("p", "No concept or neuron id contains \u201c" +
+    if (!concepts.length && !classHits.length && !found.length) box.appendChild(el("p", "No concept, class or " +
+      "neuron id contains \u201c" +
       search.value.trim() + "\u201d.", "note"));
   };
 
-  const selectConcept = (c) => {
+  const selectConcept = (c, cls) => {
     concept.value = String(c);
+    state.cls = cls || "";
     fillMethods();
     renderTable();
   };
@@ -280,7 +318,13 @@
 
   // ---- events
   concept.addEventListener("change", () => { fillMethods(); renderTable(); });
-  method.addEventListener("change", () => { state.ranking = Number(method.value); state.page = 0; renderTable(); });
+  method.addEventListener("change", () => {
+    state.ranking = Number(method.value);
+    state.page = 0;
+    fillClasses();
+    renderTable();
+  });
+  klass.addEventListener("change", () => { state.cls = klass.value; state.page = 0; renderTable(); });
   site.addEventListener("change", () => { state.site = Number(site.value); state.page = 0; renderTable(); });
   $("ex-prev").addEventListener("click", () => { state.page -= 1; renderTable(); });
   $("ex-next").addEventListener("click", () => { state.page += 1; renderTable(); });
@@ -304,6 +348,7 @@
       case "detail": openDetail(n); break;
       case "compare": addCompare(n); break;
       case "concept": selectConcept(n); break;
+      case "class": selectConcept(n, b.dataset.cls); break;
       case "close": state.detail = -1; renderDetail(); break;
       case "clear-compare": state.compare = []; renderCompare(); break;
       default: break;

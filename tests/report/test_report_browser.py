@@ -301,8 +301,13 @@ def test_store_text_is_shown_as_text_and_never_runs(browser, tmp_path, monkeypat
         PWN_CONCEPT
     _type(browser, "onerror")
     assert [c.text for c in browser.find_elements("css selector", "#ex-matches button")] == [PWN_CONCEPT]
-    assert {r[4] for r in _table(browser, "#ex-table")} <= {PWN_CLASS, "&amp;", "–"}
-    assert PWN_CLASS in {r[4] for r in _table(browser, "#ex-table")}
+    _type(browser, "pwned=2")
+    chips = browser.find_elements("css selector", "#ex-matches button")
+    assert [c.text for c in chips] == [f"{PWN_CONCEPT} · {PWN_CLASS}"]
+    chips[0].click()
+    assert browser.execute_script("return document.getElementById('ex-class').value") == PWN_CLASS
+    assert {r[4] for r in _table(browser, "#ex-table")} == {PWN_CLASS}
+    _select(browser, "ex-class", "all classes")
     _click(browser, "#ex-table button[data-action=detail]")
     desc = browser.find_element("css selector", "#ex-dossier .ex-desc").text
     assert desc.startswith('<img src=x onerror="window.pwned=5">') and desc.endswith("&amp; (detection AUC 0.75)")

@@ -6,9 +6,10 @@ import argparse
 from .registry import OVERWRITE_FLAG, command, emit
 
 
-@command("report", "Build the study report of a store: one self-contained HTML page (provenance, probe accuracy "
-                   "with baselines, neuron rankings and their agreement) plus every figure as PNG and SVG, from the "
-                   "results written into the store by `probe`, `rank` and the other analyses.")
+@command("report", "Build the study report of a store: one self-contained HTML page (an interactive explorer of "
+                   "the neurons, provenance, probe accuracy with baselines, neuron rankings and their agreement) "
+                   "plus every figure as PNG and SVG and a dossier page per top neuron, from the results written "
+                   "into the store by `probe`, `rank` and the other analyses. The page opens offline.")
 def _report(p: argparse.ArgumentParser):
     p.add_argument("store", help="activation store (.h5) with results in /results (see `neuronlab info STORE`)")
     p.add_argument("--out", default=None, metavar="DIR",
@@ -19,14 +20,27 @@ def _report(p: argparse.ArgumentParser):
                         "complete)")
     p.add_argument("--sections", default=None, metavar="LIST",
                    help="only these sections, comma-separated (default: all; e.g. provenance,probes)")
-    p.add_argument("--json", action="store_true", help="print the report's path, sections and figures as JSON")
+    p.add_argument("--dossiers", type=int, default=200, metavar="N",
+                   help="write a dossier page (DIR/neurons/SITE-INDEX.html, linked from the explorer) for at most N "
+                        "neurons, the best ranked first (default: 200; 0 = none)")
+    p.add_argument("--model", default=None, metavar="SPEC",
+                   help="model (alias such as minilm, local directory or Hugging Face id) whose output vocabulary "
+                        "gives each dossier the tokens its neuron promotes and suppresses (default: no output effect)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true",
+                   help="print the report's path, sections, figures, dossier count, explorer contents, size and "
+                        "build time as JSON")
 
     def run(args) -> int:
+        from ..errors import InvalidParameterError
         from ..report import build_report
 
         sections = [s.strip() for s in args.sections.split(",") if s.strip()] if args.sections else None
+        if args.dossiers < 0:
+            raise InvalidParameterError(f"--dossiers must be 0 or more (0 = no dossier pages), got {args.dossiers}")
         info = build_report(args.store, args.out, overwrite=args.overwrite, sections=sections,
-                            overwrite_hint=OVERWRITE_FLAG)
+                            overwrite_hint=OVERWRITE_FLAG, dossiers=args.dossiers, model=args.model,
+                            progress=not args.quiet)
         emit(args, info, info["report"])
         return 0
 

@@ -4,7 +4,8 @@ Every string that comes from a store (words, sentences, concept and class names,
 names, configuration values) goes through :func:`esc` (``html.escape`` with quotes) before it enters
 the page, so that a corpus containing ``<script>`` shows it as text. The page has no external
 resources: the CSS is inline, the PNG figures are ``data:`` URIs, and a Content-Security-Policy
-forbids scripts and any network access (sections that later need JavaScript relax it with a nonce).
+forbids any network access and every script except the page's own inline scripts, each allowed by its SHA-256
+hash (:func:`csp`; the explorer's, see :mod:`neuronlab.report.explorer`); never ``'unsafe-inline'`` for scripts.
 
 Examples
 --------
@@ -16,14 +17,33 @@ Examples
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 from typing import Any, Iterable, Sequence
 
-__all__ = ["esc", "fmt", "table", "definition_list", "json_block", "figure_html", "page"]
+__all__ = ["esc", "fmt", "table", "definition_list", "json_block", "figure_html", "page", "csp", "script_hash"]
 
-#: Content-Security-Policy of the page: no script, no network; images only inline
+#: Content-Security-Policy of a page without scripts: no script, no network; images only inline
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+def script_hash(source: str) -> str:
+    """The CSP source that allows exactly this inline script: ``'sha256-<base64 of its UTF-8 digest>'``."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def csp(scripts: Sequence[str] = ()) -> str:
+    """The page's Content-Security-Policy: :data:`CSP`, plus ``script-src`` with the hash of each inline script.
+
+    >>> csp()
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    >>> csp(["x"]).endswith("; script-src 'sha256-LXEWQrcmsEQBYnyp+6wy9chTD7GQPMTbAiWHF5IaSIE='")
+    True
+    """
+    if not scripts:
+        return CSP
+    return CSP + "; script-src " + " ".join(script_hash(s) for s in scripts)
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2430;background:#f7f8fa}
@@ -88,13 +108,22 @@ def figure_html(png: bytes, *, alt: str, caption: str, svg_href: str | None = No
             f"<figcaption>{esc(caption)}{link}</figcaption></figure>")
 
 
-def page(title: str, subtitle: str, sections: Sequence[tuple[str, str, str]]) -> str:
-    """The whole document: ``sections`` are ``(id, title, inner html)`` (ids and inner html already safe)."""
+def page(title: str, subtitle: str, sections: Sequence[tuple[str, str, str]], *, scripts: Sequence[str] = (),
+         css: str = "") -> str:
+    """The whole document: ``sections`` are ``(id, title, inner html)`` (ids and inner html already safe).
+
+    ``scripts`` are inline JavaScript sources (the project's own, never store text), placed at the end of the body
+    and allowed by the CSP through their hashes; ``css`` is appended to the page's style.
+    """
+    for source in scripts:
+        if "</script" in source.lower() or "<!--" in source:
+            raise ValueError("an inline script must not contain '</script' or '<!--'")
     nav = "".join(f'<a href="#{esc(sid)}">{esc(t)}</a>' for sid, t, _ in sections)
     body = "".join(f'<section id="{esc(sid)}"><h2>{esc(t)}</h2>{inner}</section>' for sid, t, inner in sections)
+    tags = "".join(f"<script>{source}</script>" for source in scripts)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            f'<meta http-equiv="Content-Security-Policy" content="{csp(scripts)}">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+            f"<title>{esc(title)}</title><style>{CSS}{css}</style></head><body>"
             f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header>"
-            f"<nav>{nav}</nav><main>{body}</main></body></html>\n")
+            f"<nav>{nav}</nav><main>{body}</main>{tags}</body></html>\n")

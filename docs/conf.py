@@ -78,6 +78,27 @@ def _escape_shapes(app, what, name, obj, options, lines):
             lines[i] = head + "shape (" + _SHAPE_ATTRIBUTE.sub(r"\\_", tail)
 
 
+_TOCTREE = re.compile(r"```\{toctree\}(.*?)```", re.S)
+
+
+def _unlisted_pages(index_text: str) -> list[str]:
+    """Pages of docs/ that no toctree lists, in the index or in another page (a page added by a later change)."""
+    texts = [index_text] + [p.read_text(encoding="utf-8") for p in HERE.glob("*.md") if p.stem != "index"]
+    listed = {line.strip() for text in texts for block in _TOCTREE.findall(text) for line in block.splitlines()
+              if line.strip() and not line.strip().startswith(":")}
+    return sorted(p.stem for p in HERE.glob("*.md") if p.stem not in listed | {"index"})
+
+
+def _index_lists_every_page(app, docname, source):
+    """A page added to docs/ without an edit of index.md still gets into the site (under "More"), instead of
+    failing the ``-W`` build with "document isn't included in any toctree"."""
+    if docname == "index":
+        extra = _unlisted_pages(source[0])
+        if extra:
+            source[0] += "\n```{toctree}\n:caption: More\n:maxdepth: 1\n\n" + "\n".join(extra) + "\n```\n"
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_member)
     app.connect("autodoc-process-docstring", _escape_shapes)
+    app.connect("source-read", _index_lists_every_page)

@@ -125,3 +125,18 @@ def test_api_reference_documents_the_public_modules(site):
     # the numpydoc sections are rendered (napoleon), not shown as raw underlined text
     store_page = _text(html_dir / "api-store.html")
     assert "Parameters" in store_page and "----------" not in store_page
+
+
+def test_a_page_missing_from_the_index_is_still_built():
+    """A page another change adds to docs/ without editing index.md lands under "More" (not a -W failure)."""
+    sys.path.insert(0, str(DOCS))
+    try:
+        import conf
+    finally:
+        sys.path.remove(str(DOCS))
+    index = (DOCS / "index.md").read_text(encoding="utf-8")
+    assert conf._unlisted_pages(index) == []
+    assert conf._unlisted_pages(index.replace("\nscale\n", "\n")) == ["scale"]
+    source = [index.replace("\nscale\n", "\n")]
+    conf._index_lists_every_page(None, "index", source)
+    assert source[0].rstrip().endswith("```{toctree}\n:caption: More\n:maxdepth: 1\n\nscale\n```")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 MARKER = "<!-- registries -->"
 
@@ -64,21 +66,32 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ").strip() or "-"
 
 
+def documented_modules() -> set[str]:
+    """The modules the API pages document (``.. automodule::`` lines of ``docs/api-*.md``)."""
+    docs = Path(__file__).resolve().parents[1]
+    return {m for page in docs.glob("api-*.md")
+            for m in re.findall(r"^\.\. automodule:: *([\w.]+)", page.read_text(encoding="utf-8"), re.M)}
+
+
 def public_path(target: str) -> str | None:
     """``package.module.name`` under which the API reference documents ``target`` (``"module:Name"``).
 
-    That is the deepest package above the defining module whose ``__all__`` exports the name (the API pages
-    document packages by their ``__all__``); None if no package exports it (a private implementation).
+    That is the deepest documented module, the defining one or a package above it, whose ``__all__`` exports the
+    name (the API pages document modules by their ``__all__``); None if none does (a private implementation).
     """
     module, _, name = target.partition(":")
     parts = module.split(".")
+    documented = documented_modules()
     for i in range(len(parts), 0, -1):
+        path = ".".join(parts[:i])
+        if path not in documented:
+            continue
         try:
-            mod = importlib.import_module(".".join(parts[:i]))
+            mod = importlib.import_module(path)
         except ImportError:
             continue
         if name in getattr(mod, "__all__", ()):
-            return f"{mod.__name__}.{name}"
+            return f"{path}.{name}"
     return None
 
 
@@ -92,6 +105,14 @@ def _target(entry) -> str:
     return "{py:obj}`~" + public + "`"
 
 
+def _cli_commands() -> set[str]:
+    from neuronlab.cli.main import build_parser
+    from neuronlab.cli.registry import COMMANDS
+
+    build_parser()          # registers every command
+    return set(COMMANDS)
+
+
 def registry_table(reg, command: str) -> list[str]:
     """Markdown lines: one row per entry of ``reg``."""
     lines = ["| key | how to call it | what it does | paper | implementation |",
@@ -101,7 +122,8 @@ def registry_table(reg, command: str) -> list[str]:
                   "command": getattr(entry, "command", "") or ""}
         call = command.format(**fields) if command else ""
         if command.startswith("{command}") and not fields["command"]:
-            call = ""   # a library-only method
+            # not offered by attribute/ablate: its own command if one has its name (tcav), else Python only
+            call = key if key in _cli_commands() else ""
         call = f"`neuronlab {call}`" if call else "Python API"
         lines.append(f"| `{key}` | {call} | {_cell(entry.description)} | {_cell(entry.reference)} | "
                      f"{_target(entry)} |")

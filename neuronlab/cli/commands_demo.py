@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..errors import NeuronlabError
 from .registry import COMMANDS, OVERWRITE_FLAG, command, emit
 
 __all__ = ["Step", "demo_steps", "PLANS"]
@@ -80,7 +81,7 @@ def demo_steps(plan: Plan, out: Path, *, overwrite: bool = False) -> list[tuple[
     steps = []
     for step in plan.steps:
         argv = [a.format(**fill, top_upos="{top_upos}") for a in step.argv]
-        if argv[0] in ("report",) and overwrite:
+        if argv[0] == "report" and overwrite:
             argv.append(OVERWRITE_FLAG)
         steps.append((step.title, argv))
     return steps
@@ -182,7 +183,11 @@ def _demo(p: argparse.ArgumentParser):
             for i, (title, action, line) in enumerate(actions, 1):
                 bar.set_description(title)
                 t0 = time.perf_counter()
-                text = action()
+                try:
+                    text = action()
+                except NeuronlabError as exc:   # one line that says which step, and how to replay it
+                    raise NeuronlabError(f"demo step {i}/{len(actions)} ({title}) failed: {exc}; to repeat it "
+                                         f"alone: {line}") from exc
                 seconds = time.perf_counter() - t0
                 done.append({"step": title, "command": line, "seconds": round(seconds, 2), "output": text})
                 if show:

@@ -96,3 +96,20 @@ def test_out_that_is_a_file_is_refused(tmp_path):
 def test_existing_report_needs_overwrite(tmp_path):
     (tmp_path / "d" / "report").mkdir(parents=True)
     assert_user_error(cli("demo", "--quick", "--out", tmp_path / "d"), "--overwrite")
+
+
+def test_a_failing_step_names_itself_in_one_line(tmp_path, monkeypatch):
+    from neuronlab.cli import commands_demo
+    from neuronlab.errors import InvalidParameterError
+
+    def fail(argv):
+        if argv[0] == "rank":
+            raise InvalidParameterError("unknown concept 'Number'")
+        return ""
+
+    monkeypatch.setattr(commands_demo, "_extract", lambda out, plan, overwrite: "x")
+    monkeypatch.setattr(commands_demo, "_run_command", fail)
+    line = assert_user_error(cli("demo", "--quick", "--out", tmp_path / "d", "--quiet"),
+                             "demo step 3/4 (rank Number (probeless)) failed: unknown concept 'Number'",
+                             "to repeat it alone: neuronlab rank ")
+    assert str(tmp_path / "d" / "minilm.h5") in line

@@ -1,15 +1,19 @@
-# neuronlab: `make demo` runs the main job on the embedded default, `make test` runs the test suite.
+# neuronlab: `make demo` runs the main job on the embedded default and ends in the HTML report, `make test` runs the
+# test suite, `make docs` builds the user guide site (build/docs/html).
 # Both create .venv and install everything on first use (torch 2.13 CPU first, so that no CUDA build is pulled).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.neuronlab-installed
 DEMO   ?= runs/demo
+DOCS   ?= build/docs
 
-.PHONY: venv demo test bench clean help
+.PHONY: venv demo demo-quick test docs bench clean help
 
 help:
-	@echo "make demo   - install into $(VENV) and run the study on the embedded default (minilm + data/concepts.conllu)"
+	@echo "make demo   - install into $(VENV), run the study on the embedded default (minilm + data/concepts.conllu)"
+	@echo "              and print the path of its HTML report ($(DEMO)/report/index.html)"
+	@echo "make docs   - build the user guide site with Sphinx, warnings as errors ($(DOCS)/html/index.html)"
 	@echo "make test   - install into $(VENV) and run the test suite"
 	@echo "make bench  - run the benchmarks in benchmarks/ (minutes; see docs/benchmarks.md)"
 
@@ -28,17 +32,17 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: venv
-	$(BIN)/neuronlab extract --model minilm --corpus embedded --sites 'embeddings,layers.*' \
-	    --out $(DEMO)/minilm.h5 --overwrite
-	$(BIN)/neuronlab info $(DEMO)/minilm.h5
-	$(BIN)/neuronlab probe $(DEMO)/minilm.h5 --concept upos --out $(DEMO)/probe_upos.json --overwrite
-	$(BIN)/neuronlab probe $(DEMO)/minilm.h5 --concept Number --out $(DEMO)/probe_Number.json --overwrite
-	$(BIN)/neuronlab rank $(DEMO)/minilm.h5 --concept Tense --method probeless \
-	    --out $(DEMO)/rank_Tense_probeless.json --overwrite
-	@echo "demo results: $(DEMO)/ (store: $(DEMO)/minilm.h5, results also under /results in the store)"
+	$(BIN)/neuronlab demo --out $(DEMO) --overwrite
+
+demo-quick: venv
+	$(BIN)/neuronlab demo --out $(DEMO)-quick --overwrite --quick
 
 test: venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+docs: venv
+	$(BIN)/python -m sphinx -W --keep-going -q -b html -d $(DOCS)/doctrees docs $(DOCS)/html
+	@echo "docs site: $(DOCS)/html/index.html"
 
 bench: venv
 	$(BIN)/python benchmarks/bench_extraction.py

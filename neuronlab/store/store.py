@@ -56,6 +56,10 @@ class ActivationStore(Mapping):
     def open(cls, path: str | os.PathLike, *, mode: str = "r", allow_incomplete: bool = False) -> "ActivationStore":
         """Open an existing store.
 
+        Opening checks the structure (:func:`~neuronlab.store.validate.check_structure`: metadata, offsets,
+        counters and written markers, never the activations) and, in ``"r+"`` mode, settles leftovers of
+        result or label replacements interrupted by a crash (:mod:`neuronlab.store.atomic`).
+
         Parameters
         ----------
         path : path-like
@@ -64,10 +68,6 @@ class ActivationStore(Mapping):
             ``"r+"`` allows writing labels and results back.
         allow_incomplete : bool, default False
             Open a store from an interrupted run (only its finished sentences are valid).
-
-        Opening checks the structure (:func:`~neuronlab.store.validate.check_structure`: metadata, offsets,
-        counters and written markers, never the activations) and, in ``"r+"`` mode, settles leftovers of
-        result or label replacements interrupted by a crash (:mod:`neuronlab.store.atomic`).
 
         Raises
         ------

@@ -106,8 +106,8 @@ def _report(ex, live, args, source: str, path, seconds: float) -> dict:
 
 
 def _describe(r: dict) -> str:
-    lines = [f"{r['method']} on {r['model']}: {r['n_examples']} inputs, target {r['target']['kind']} "
-             f"({r['target']['spec']}), {r['forward_passes']} forward rows, {r['seconds']} s"]
+    lines = [(f"{r['method']} on {r['model']}: {r['n_examples']} inputs, target {r['target']['kind']} "
+              f"({r['target']['spec']}), {r['forward_passes']} forward rows, {r['seconds']} s")]
     for ex in r["examples"]:
         head = f"[{ex['class_name']}] {ex['text'][:70]}  f(x)={ex['target_value']:.4g}"
         if "reference_value" in ex:

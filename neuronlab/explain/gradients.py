@@ -150,7 +150,8 @@ class EmbeddingExplainer(Explainer):
         super().__init__(live, target=target, batch_size=batch_size)
         reduction = self.default_reduction if reduction is None else reduction
         if reduction not in TOKEN_REDUCTIONS:
-            raise InvalidParameterError(f"reduction {reduction!r} is unknown; choose one of {choices(TOKEN_REDUCTIONS)}")
+            raise InvalidParameterError(
+                f"reduction {reduction!r} is unknown; choose one of {choices(TOKEN_REDUCTIONS)}")
         self.reduction = reduction
         self.normalize = bool(normalize)
 

@@ -228,7 +228,8 @@ def planted():
 
 
 GRADIENT_METHODS = [("gradient", {}), ("gradient_x_input", {}), ("smoothgrad", {"n_samples": 8}),
-                    ("integrated_gradients", {"steps": 16}), ("integrated_gradients", {"steps": 16, "baseline": "zero"}),
+                    ("integrated_gradients", {"steps": 16}),
+                    ("integrated_gradients", {"steps": 16, "baseline": "zero"}),
                     ("lrp", {}), ("deeplift", {}), ("gradient_shap", {"n_samples": 16})]
 
 
@@ -248,3 +249,36 @@ def test_planted_word_comes_first(planted, method, params):
     for words, scores in zip(ex.words, ex.word_scores):
         scores = np.abs(scores) if method in BY_MAGNITUDE else np.asarray(scores)
         assert words[int(np.argmax(scores))] == "nobody", (method, words, np.round(scores, 3))
+
+
+# ------------------------------------------------------------------ one check over every method of these families
+MINE = [k for k, e in EXPLAINERS.items() if e.family in ("gradient", "propagation")]
+#: small settings for the common check (the defaults: 50 steps, 20 samples)
+SMALL = {"integrated_gradients": {"steps": 4}, "smoothgrad": {"n_samples": 2},
+         "gradient_shap": {"n_samples": 2, "n_random": 2}}
+
+
+def _untouched(live, enc, logits, attn):
+    for m in live.model.modules():
+        assert not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks, m
+        assert "forward" not in vars(m), m
+    assert live.model.config._attn_implementation == attn
+    with torch.no_grad():
+        assert torch.equal(live.forward(enc).logits, logits)
+
+
+@pytest.mark.parametrize("method", MINE)
+def test_every_method_scores_each_token_and_leaves_the_model_as_it_was(relu_bert, method):
+    enc = relu_bert.encode([t.split() for t in TEXTS])
+    with torch.no_grad():
+        logits = relu_bert.forward(enc).logits
+    attn = relu_bert.model.config._attn_implementation
+    ex = EXPLAINERS[method](relu_bert, **SMALL.get(method, {})).explain([t.split() for t in TEXTS])
+    assert [len(s) for s in ex.token_scores] == [len(t) for t in ex.tokens] == enc.lengths
+    assert [len(s) for s in ex.word_scores] == [len(t.split()) for t in TEXTS]
+    assert all(np.isfinite(s).all() and np.abs(s).max() > 0 for s in ex.token_scores)
+    assert ex.method == method and ex.forward_passes > len(TEXTS)
+    _untouched(relu_bert, enc, logits, attn)
+    with pytest.raises(InvalidParameterError, match="out of range"):
+        EXPLAINERS[method](relu_bert, target=5, **SMALL.get(method, {})).explain(TEXTS)
+    _untouched(relu_bert, enc, logits, attn)

@@ -107,3 +107,18 @@ def test_missing_model_or_inputs_are_one_line_errors(model_dir, tmp_path):
     assert_user_error(cli("explain", model_dir, "--method", "gradient"), "--text SENTENCE")
     assert_user_error(cli("explain", model_dir, "--corpus", tmp_path / "none.txt", "--method", "gradient"),
                       "is not a file")
+
+
+def test_corpus_input_and_out_file(model_dir, tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a good movie\nnobody liked the plot\nthe end\n")
+    out = tmp_path / "r.json"
+    rc, stdout, err = cli("explain", model_dir, "--corpus", corpus, "--max-examples", "2", "--method", "lrp",
+                          "--chunk", "1", "--out", out, "--quiet")
+    assert rc == 0, err
+    r = json.loads(out.read_text())
+    assert [e["text"] for e in r["examples"]] == TEXTS
+    assert r["forward_passes"] == 2 * 2  # per input: f(x) (the predicted-class pass) and one gradient pass
+    assert "nobody liked the plot" in stdout
+    assert_user_error(cli("explain", model_dir, "--corpus", corpus, "--method", "lrp", "--out", out, "--quiet"),
+                      "--overwrite")

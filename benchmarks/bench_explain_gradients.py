@@ -116,6 +116,9 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32, help="rows per forward pass (both libraries)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per sentence (the minimum is kept)")
     p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="wall: perf_counter; cpu: process_time (CPU seconds of this process, less sensitive to other "
+                        "jobs on a shared machine; use with --threads 1)")
     args = p.parse_args()
 
     import torch
@@ -124,12 +127,14 @@ def main() -> None:
     from neuronlab.explain.base import Explainer
 
     warnings.filterwarnings("ignore")
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     torch.set_num_threads(args.threads)
     live = _load(0)
     texts = [s.split() for s in SENTENCES[: args.sentences]]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     print(f"minilm + seeded head, {len(texts)} sentences, one explanation per sentence, {args.threads} threads, "
-          f"steps {args.steps}, samples {args.samples}, {args.batch_size} rows per pass; min of {args.repeats}")
+          f"steps {args.steps}, samples {args.samples}, {args.batch_size} rows per pass; min of {args.repeats}; "
+          f"{args.clock} seconds")
     print("per sentence: one explanation of one sentence (the predicted class: Captum's time includes the forward "
           "pass that finds it)")
     print(f"corpus: all {len(texts)} sentences in one neuronlab call (batched, padding trimmed per chunk) vs a Captum "
@@ -144,20 +149,20 @@ def main() -> None:
         for _ in range(args.repeats):  # interleaved, the minimum kept: robust to other jobs on a shared machine
             per_ours, per_cap = [], []
             for words in texts:
-                t0 = time.perf_counter()
+                t0 = clock()
                 explainer.explain([words])
-                per_ours.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
+                per_ours.append(clock() - t0)
+                t0 = clock()
                 enc = live.encode([words])
                 _, resolved = Explainer(live).resolve(enc)  # the predicted class: one forward pass
                 res = _captum(name, live, enc, resolved, live.embed(enc), args)
-                per_cap.append(time.perf_counter() - t0)
+                per_cap.append(clock() - t0)
             ours_t.append(per_ours)
             if res is not None:
                 cap_t.append(per_cap)
-            t0 = time.perf_counter()
+            t0 = clock()
             explainer.explain(texts)
-            corpus_ours.append(time.perf_counter() - t0)
+            corpus_ours.append(clock() - t0)
         ours_t = [min(r[i] for r in ours_t) for i in range(len(texts))]
         cap_t = [min(r[i] for r in cap_t) for i in range(len(texts))] if cap_t else []
         corpus = min(corpus_ours)
@@ -167,6 +172,7 @@ def main() -> None:
         cratio = f"{sum(cap_t) / corpus:8.2f}" if c else "     n/a"
         print(f"{name:<22}{o:13.4f}{(c or float('nan')):11.4f}{ratio}{corpus:13.4f}"
               f"{(sum(cap_t) if c else float('nan')):11.4f}{cratio}", flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -196,7 +196,7 @@ class EmbeddingExplainer(Explainer):
         """Per-dimension scores (n_examples, n_tokens, hidden) of a chunk, and f(reference) per example or None."""
         raise NotImplementedError
 
-    # -------------------------------------------------------------- the base's hook
+    # -------------------------------------------------------------- per-dimension access
     def attribute_embeddings(self, inputs: Any, *, target: Any = None):
         """Per-dimension scores of every example, before the reduction: (tensor (n, tokens, hidden), references).
 
@@ -204,6 +204,7 @@ class EmbeddingExplainer(Explainer):
         """
         enc = self.live.encode(inputs)
         _, resolved = self.resolve(enc, target)
+        self._predicted_pass = None
         return self._attribute(enc, resolved)
 
     def _scores(self, enc: Any, resolved: Any, progress: Any) -> tuple[list[np.ndarray], list[float] | None]:

@@ -100,7 +100,7 @@ def _ours(name: str, live, args):
     if name in ("smoothgrad", "gradient_shap"):
         params.update(n_samples=args.samples)
     if name == "gradient_shap":
-        params.update(baselines="pad,mask,zero,unk")
+        params.update(baselines="pad,mask,zero,unk", reference=args.gradient_shap_reference)
     return EXPLAINERS[name](live, **params)
 
 
@@ -116,6 +116,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32, help="rows per forward pass (both libraries)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per sentence (the minimum is kept)")
     p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--no-gradient-shap-reference", dest="gradient_shap_reference", action="store_false",
+                   help="gradient_shap without its reference value f(x') (Captum computes none)")
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                    help="wall: perf_counter; cpu: process_time (CPU seconds of this process, less sensitive to other "
                         "jobs on a shared machine; use with --threads 1)")

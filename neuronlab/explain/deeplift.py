@@ -135,6 +135,9 @@ class GradientShap(EmbeddingExplainer):
     level : float, default=0.0
         Noise sd relative to the embedding range (Captum's default: no noise).
     seed : int, default=0
+    reference : bool, default=True
+        Compute ``reference_value`` (one forward row per baseline and example); ``False`` skips it, as Captum
+        does.
 
     References
     ----------
@@ -146,7 +149,7 @@ class GradientShap(EmbeddingExplainer):
     name = "gradient_shap"
 
     def __init__(self, live: Any, *, baselines: str = "random", n_random: int = 8, n_samples: int = 20,
-                 level: float = 0.0, seed: int = 0, **kwargs: Any) -> None:
+                 level: float = 0.0, seed: int = 0, reference: bool = True, **kwargs: Any) -> None:
         super().__init__(live, **kwargs)
         kinds = [k.strip() for k in str(baselines).split(",") if k.strip()]
         if not kinds:
@@ -160,13 +163,13 @@ class GradientShap(EmbeddingExplainer):
         if not float(level) >= 0:
             raise InvalidParameterError(f"level must be >= 0, got {level!r}")
         self.kinds, self.n_random, self.n_samples = kinds, int(n_random), int(n_samples)
-        self.level, self.seed = float(level), int(seed)
+        self.level, self.seed, self.reference = float(level), int(seed), bool(reference)
         self.rows_per_example = self.n_samples
         self._gen = None
 
     def params(self) -> dict:
         return {**super().params(), "baselines": ",".join(self.kinds), "n_random": self.n_random,
-                "n_samples": self.n_samples, "level": self.level, "seed": self.seed}
+                "n_samples": self.n_samples, "level": self.level, "seed": self.seed, "reference": self.reference}
 
     def baseline_set(self, enc: Any, gen: Any):
         """The references of every example, a tensor (n_examples, n_baselines, tokens, hidden)."""
@@ -224,6 +227,8 @@ class GradientShap(EmbeddingExplainer):
         a = torch.as_tensor(alpha).to(x.dtype).to(x.device)[:, None, None]
         g = self.gradient(enc, resolved, rows, ref + a * (noisy - ref))
         scores = ((noisy - ref) * g).reshape((n, s) + tuple(x.shape[1:])).mean(1)
+        if not self.reference:
+            return scores, None
         flat = refs.reshape((n * n_b,) + tuple(x.shape[1:]))
         with torch.no_grad():
             f_ref = []

@@ -116,7 +116,8 @@ register_explainer(ExplainerEntry(
     "Lundberg & Lee 2017; Erion et al. 2021",
     params=_REDUCE + (Param("baselines", str, "comma-separated: random, zero, pad, mask, unk or tokens"),
                       Param("n_random", int, "random-token baselines per input"),
-                      Param("n_samples", int, "draws per input"), _LEVEL, _SEED),
+                      Param("n_samples", int, "draws per input"), _LEVEL, _SEED,
+                      Param("reference", bool, "compute f over the baselines (reference_value); false skips it")),
     family="propagation"))
 
 

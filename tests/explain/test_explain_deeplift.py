@@ -116,6 +116,9 @@ def test_gradient_shap_is_seeded_and_checks_its_parameters(relu_bert):
     b = EXPLAINERS["gradient_shap"](relu_bert, n_samples=4, seed=3).explain(TEXTS)
     c = EXPLAINERS["gradient_shap"](relu_bert, n_samples=4, seed=4).explain(TEXTS)
     assert a.word_scores == b.word_scores != c.word_scores
+    d = EXPLAINERS["gradient_shap"](relu_bert, n_samples=4, seed=3, reference=False).explain(TEXTS)
+    assert d.word_scores == a.word_scores and d.reference_value is None
+    assert a.forward_passes - d.forward_passes == 2 * 8  # one row per baseline (8 random ones) and example
     with pytest.raises(InvalidParameterError, match="n_samples must be a positive int"):
         EXPLAINERS["gradient_shap"](relu_bert, n_samples=0)
     with pytest.raises(InvalidParameterError, match="baseline 'qqqzzzxx' is neither"):

@@ -5,6 +5,12 @@ Both compare the input with reference word embeddings (the baselines of
 ``mask``, ``unk`` or a vocabulary token, special tokens kept) and score ``(x - x') * multiplier`` per embedding
 dimension, summed to the token by default.
 
+Examples
+--------
+>>> from neuronlab.explain import EXPLAINERS                                  # doctest: +SKIP
+>>> ex = EXPLAINERS["deeplift"](live, baseline="pad").explain(["a dull film"])   # doctest: +SKIP
+>>> ex.top_words(0, k=2)                                                      # doctest: +SKIP
+
 References
 ----------
 Shrikumar, Greenside & Kundaje (2017), "Learning important features through propagating activation

@@ -22,6 +22,13 @@ Batching: the examples are processed in chunks, each chunk's padding trimmed to 
 right-padding tokenizers), and the rows of a chunk (examples x interpolation steps or noise samples) go
 through the model ``batch_size`` rows per forward/backward pass.
 
+Examples
+--------
+>>> from neuronlab.explain import EXPLAINERS                                   # doctest: +SKIP
+>>> ig = EXPLAINERS["integrated_gradients"](live, steps=32, baseline="mask")   # doctest: +SKIP
+>>> ex = ig.explain(["nobody liked the plot"])                                 # doctest: +SKIP
+>>> sum(ex.word_scores[0]), ex.target_value[0] - ex.reference_value[0]         # doctest: +SKIP
+
 References
 ----------
 Simonyan, Vedaldi & Zisserman (2014), Deep inside convolutional networks: visualising image classification

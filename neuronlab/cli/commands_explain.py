@@ -123,8 +123,12 @@ def _describe(r: dict) -> str:
 
 
 def _param_help() -> str:
-    return ("explainer hyper-parameter (repeatable), e.g. --param steps=20; per method: " +
-            "; ".join(f"{e.name}: " + (", ".join(e.param_names) or "none") for e in _entries()))
+    entries = _entries()
+    common = [n for n in entries[0].param_names if all(n in e.param_names for e in entries)] if entries else []
+    per = "; ".join(f"{e.name}: " + (", ".join(n for n in e.param_names if n not in common) or "no others")
+                    for e in entries)
+    shared = f"every method: {', '.join(common)}; " if common else ""
+    return f"explainer hyper-parameter (repeatable), e.g. --param steps=20; {shared}{per}"
 
 
 @command("explain", "Explain a classifier's predictions by its input words: gradients (saliency, gradient x input, "

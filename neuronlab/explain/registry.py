@@ -59,9 +59,66 @@ def register_explainer(entry: ExplainerEntry) -> ExplainerEntry:
 
 
 # ---------------------------------------------------------------- gradient family (explain/gradients.py)
+_REDUCE = (Param("reduction", str, "per-dimension scores to a token score: sum (signed, keeps completeness), l1, "
+                 "l2, dot (with the input embedding)", choices=("sum", "l1", "l2", "dot")),
+           Param("normalize", bool, "divide each example's token scores by their sum of absolute values"),
+           Param("batch_size", int, "rows (examples x steps/samples) per forward and backward pass"))
+_BASELINE = Param("baseline", str, "reference: zero, pad, mask, unk (word tokens replaced; special tokens kept) or "
+                                   "any vocabulary token")
+_SEED = Param("seed", int, "seed of the random draws")
+_LEVEL = Param("level", float, "noise sd relative to the embedding range: sigma = level * (max - min) of the "
+                               "input's word embeddings")
+register_explainer(ExplainerEntry(
+    "gradient", "neuronlab.explain.gradients:Saliency",
+    "vanilla gradient (saliency) of the target on the word embeddings (default l1: |gradient| summed)",
+    "Simonyan et al. 2014", params=_REDUCE, family="gradient"))
+register_explainer(ExplainerEntry(
+    "gradient_x_input", "neuronlab.explain.gradients:GradientXInput",
+    "gradient x input embedding, summed over the embedding", "Shrikumar et al. 2016; Denil et al. 2014",
+    params=_REDUCE, family="gradient"))
+register_explainer(ExplainerEntry(
+    "smoothgrad", "neuronlab.explain.gradients:SmoothGrad",
+    "gradient averaged over noisy copies of the word embeddings (Gaussian noise, seeded)", "Smilkov et al. 2017",
+    params=_REDUCE + (Param("n_samples", int, "noisy copies per input"), _LEVEL, _SEED,
+                      Param("absolute", bool, "average |gradient| (Captum's NoiseTunnel(Saliency) default)")),
+    family="gradient"))
+register_explainer(ExplainerEntry(
+    "integrated_gradients", "neuronlab.explain.gradients:IntegratedGradients",
+    "integrated gradients from a baseline on the word embeddings; sum of scores = f(x) - f(baseline)",
+    "Sundararajan et al. 2017",
+    params=_REDUCE + (Param("steps", int, "quadrature nodes"),
+                      Param("rule", str, "quadrature rule", choices=("gausslegendre", "riemann_left", "riemann_right",
+                                                                      "riemann_middle", "trapezoid")), _BASELINE),
+    family="gradient"))
+register_explainer(ExplainerEntry(
+    "guided_backprop", "neuronlab.explain.gradients:GuidedBackprop",
+    "gradient with negative gradients stopped at every ReLU (ReLU models only; refused for GELU models)",
+    "Springenberg et al. 2015", params=_REDUCE, family="gradient"))
 
 
 # ---------------------------------------------------------------- propagation family (explain/lrp.py, deeplift)
+register_explainer(ExplainerEntry(
+    "lrp", "neuronlab.explain.lrp:LRP",
+    "conservative LRP for transformers: gradient x input with attention probabilities and LayerNorm scale "
+    "detached (AH- and LN-rules)", "Ali et al. 2022",
+    params=_REDUCE + (Param("ah", bool, "AH-rule: attention probabilities constant in the backward"),
+                      Param("ln", bool, "LN-rule: LayerNorm's standard deviation constant in the backward"),
+                      Param("activations", bool, "identity rule: activations pass relevance unchanged")),
+    family="propagation"))
+register_explainer(ExplainerEntry(
+    "deeplift", "neuronlab.explain.deeplift:DeepLift",
+    "DeepLIFT rescale rule against a baseline, (x - x') times the rescaled gradient", "Shrikumar et al. 2017",
+    params=_REDUCE + (_BASELINE, Param("eps", float, "input difference below which the plain derivative is used")),
+    family="propagation"))
+register_explainer(ExplainerEntry(
+    "gradient_shap", "neuronlab.explain.deeplift:GradientShap",
+    "GradientSHAP: expected gradients over random baselines with input noise (Captum's GradientShap)",
+    "Lundberg & Lee 2017; Erion et al. 2021",
+    params=_REDUCE + (Param("baselines", str, "comma-separated: random, zero, pad, mask, unk or tokens"),
+                      Param("n_random", int, "random-token baselines per input"),
+                      Param("n_samples", int, "draws per input"), _LEVEL, _SEED,
+                      Param("reference", bool, "compute f over the baselines (reference_value); false skips it")),
+    family="propagation"))
 
 
 # ---------------------------------------------------------------- perturbation family (explain/perturbation.py)

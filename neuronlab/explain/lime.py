@@ -31,7 +31,7 @@ def lime_samples(n: int, n_samples: int, random_state: np.random.RandomState) ->
     """Binary samples (n_samples, n) of ``LimeTextExplainer``: row 0 all ones, then random word removals.
 
     >>> lime_samples(3, 3, np.random.RandomState(0)).astype(int).tolist()
-    [[1, 1, 1], [0, 1, 0], [1, 1, 0]]
+    [[1, 1, 1], [1, 1, 0], [0, 1, 0]]
     """
     sizes = random_state.randint(1, n + 1, n_samples - 1)
     data = np.ones((n_samples, n))
@@ -44,7 +44,7 @@ def lime_weights(data: np.ndarray, kernel_width: float = 25.0) -> np.ndarray:
     """Sample weights: the exponential kernel of the cosine distance (x 100) to the first row.
 
     >>> lime_weights(np.array([[1., 1.], [1., 0.]])).round(4).tolist()
-    [1.0, 0.9971]
+    [1.0, 0.5034]
     """
     from sklearn.metrics.pairwise import pairwise_distances
 

@@ -178,3 +178,42 @@ def test_every_registered_perturbation_method_is_word_level():
         entry = EXPLAINERS[name]
         assert entry.unit == "word" and entry.family in ("perturbation", "shapley")
         assert entry.load().name == name
+
+
+def _token_tagger():
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+
+    from neuronlab.models.live import LiveModel
+    from neuronlab.models.loading import _minilm_path
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=24, max_position_embeddings=64, num_labels=3)
+    return LiveModel(BertForTokenClassification(cfg).eval(), AutoTokenizer.from_pretrained(str(_minilm_path())))
+
+
+def test_token_level_targets_follow_the_explained_word():
+    live = _token_tagger()
+    words = ["an", "unbelievably", "dull", "film"]
+    target = {"index": 2, "position": 2}                       # class 2 of the word "dull"
+    ex = LeaveOneOut(live, target=target, mode="mask")
+    _, resolved = ex.resolve(live.encode([words]))
+    keep = np.array([[True, False, True, True], [False, True, True, False]])
+    got = evaluate_keep(ex, live.encode([words]), resolved, [(0, keep)], "drop")[0]
+    for row, value in zip(keep, got):                          # dropping shifts the position of "dull"
+        kept = [w for w, k in zip(words, row) if k]
+        enc = live.encode([kept])
+        with torch.no_grad():
+            logits = live.forward(enc).logits[0, enc.word_token(0, kept.index("dull"))]
+        assert value == pytest.approx(float(logits[2]), abs=1e-5)
+    scores = ex.explain([words]).word_scores[0]
+    enc = live.encode([words])
+    with torch.no_grad():
+        full = float(live.forward(enc).logits[0, enc.word_token(0, 2), 2])
+        for j in range(4):
+            ids = enc.input_ids.clone()
+            ids[0, [t for t, w in enumerate(enc.word_ids[0]) if w == j]] = live.tokenizer.mask_token_id
+            masked = float(live.model(input_ids=ids, attention_mask=enc.attention_mask).logits[0, enc.word_token(0, 2), 2])
+            assert scores[j] == pytest.approx(full - masked, abs=1e-5)
+    with pytest.raises(InvalidParameterError, match="mode 'drop' removed the word whose prediction is explained"):
+        LeaveOneOut(live, target=target, mode="drop").explain([words])

@@ -200,7 +200,8 @@ def main(argv=None):
                           "results": res}, indent=1))
         return
     for group, tools in res.items():
-        print(f"\n{group} ({args.samples} samples, {min(args.sentences, len(SENTENCES))} sentences, {args.threads} threads)")
+        n = min(args.sentences, len(SENTENCES))
+        print(f"\n{group} ({args.samples} samples, {n} sentences, {args.threads} threads)")
         print(f"  {'tool':52s} {'s/expl':>8s} {'rows/expl':>10s} {'x neuronlab':>11s}")
         for k, r in tools.items():
             print(f"  {k:52s} {r['seconds_per_explanation']:8.3f} {r['forward_rows_per_explanation']:10.0f} "

@@ -65,8 +65,8 @@ def register_explainer(entry: ExplainerEntry) -> ExplainerEntry:
 
 
 # ---------------------------------------------------------------- perturbation family (explain/perturbation.py)
-_MODE = Param("mode", str, "how a removed word is removed: drop its tokens, or replace each subword by [MASK]/[UNK]/[PAD]",
-              choices=("drop", "mask", "unk", "pad"))
+_MODE = Param("mode", str, "how a removed word is removed: drop its tokens, or replace each subword by "
+              "[MASK]/[UNK]/[PAD]", choices=("drop", "mask", "unk", "pad"))
 _BATCH = Param("batch_size", int, "perturbed inputs per forward pass")
 register_explainer(ExplainerEntry(
     "leave-one-out", "neuronlab.explain.perturbation:LeaveOneOut",

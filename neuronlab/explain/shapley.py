@@ -91,7 +91,7 @@ def shapley_from_values(values: np.ndarray, n: int) -> np.ndarray:
     """
     values = np.asarray(values, dtype=np.float64)
     codes = np.arange(2 ** n)
-    size = np.array([bin(c).count("1") for c in codes])
+    size = np.array([int(c).bit_count() for c in codes])
     weight = np.array([factorial(s) * factorial(n - s - 1) / factorial(n) if s < n else 0.0 for s in size])
     phi = np.zeros(n)
     for j in range(n):

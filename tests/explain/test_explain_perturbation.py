@@ -8,7 +8,12 @@ import pytest
 from neuronlab.errors import InvalidParameterError
 from neuronlab.explain import EXPLAINERS
 from neuronlab.explain.perturb import WordLayout, evaluate_keep, layout, perturbed_ids
-from neuronlab.explain.perturbation import HotFlip, InputReduction, LeaveOneOut, Occlusion
+from neuronlab.explain.perturbation import (
+    HotFlip,
+    InputReduction,
+    LeaveOneOut,
+    Occlusion,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -213,7 +218,8 @@ def test_token_level_targets_follow_the_explained_word():
         for j in range(4):
             ids = enc.input_ids.clone()
             ids[0, [t for t, w in enumerate(enc.word_ids[0]) if w == j]] = live.tokenizer.mask_token_id
-            masked = float(live.model(input_ids=ids, attention_mask=enc.attention_mask).logits[0, enc.word_token(0, 2), 2])
+            out = live.model(input_ids=ids, attention_mask=enc.attention_mask).logits
+            masked = float(out[0, enc.word_token(0, 2), 2])
             assert scores[j] == pytest.approx(full - masked, abs=1e-5)
     with pytest.raises(InvalidParameterError, match="mode 'drop' removed the word whose prediction is explained"):
         LeaveOneOut(live, target=target, mode="drop").explain([words])

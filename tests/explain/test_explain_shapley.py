@@ -10,8 +10,14 @@ import pytest
 
 from neuronlab.errors import InvalidParameterError
 from neuronlab.explain.perturb import evaluate_keep
-from neuronlab.explain.shapley import (CShapley, ExactShapley, KernelShap, LShapley, kernel_shap_coalitions,
-                                       shapley_from_values)
+from neuronlab.explain.shapley import (
+    CShapley,
+    ExactShapley,
+    KernelShap,
+    LShapley,
+    kernel_shap_coalitions,
+    shapley_from_values,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -192,8 +198,8 @@ def c_shapley_reference(v, n, k, keep_outside):
     phi = np.zeros(n)
     for i in range(n):
         outside = frozenset(j for j in range(n) if abs(j - i) > k) if keep_outside else frozenset()
-        for s in range(0, k + 1):
-            for t in range(0, k + 1):
+        for s in range(k + 1):
+            for t in range(k + 1):
                 if i - s < 0 or i + t >= n:
                     continue
                 U = frozenset(range(i - s, i + t + 1))

@@ -184,6 +184,9 @@ def evaluate_keep(explainer: Any, enc: Any, resolved: Any, requests: Sequence[tu
         if pos_all is not None:
             row_pos.extend(_new_position(lay, u, int(pos_all[i]), mode) for u in uniq)
     n_rows = len(row_ids)
+    if any(len(r) == 0 for r in row_ids):
+        raise InvalidParameterError("mode 'drop' left a perturbed input without any token (the tokenizer adds no "
+                                    "special tokens); use mode='mask', 'unk' or 'pad'")
     values = np.zeros((n_rows, 2) if predict else n_rows, dtype=np.float64)
     order = np.argsort([len(r) for r in row_ids], kind="stable")
     bs = explainer.batch_size

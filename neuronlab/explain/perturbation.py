@@ -299,19 +299,20 @@ class HotFlip(WordExplainer, Explainer):
         import torch
 
         E = self.live.embedding_matrix().detach()
-        banned = torch.as_tensor(sorted(set(self.live.tokenizer.all_special_ids)), dtype=torch.long)
+        special = sorted(set(self.live.tokenizer.all_special_ids))
+        banned = torch.as_tensor(special, dtype=torch.long, device=E.device)
         grads = self._gradients(enc, resolved)
         words = _word_strings(enc)
         scores, flips, adversarial = [], [], []
         for i in range(enc.n_examples):
             lay = layout(enc, i)
-            g = grads[i][:len(lay.ids)].to(E.dtype)
-            ids = torch.as_tensor(lay.ids)
+            g = grads[i][:len(lay.ids)].to(device=E.device, dtype=E.dtype)
+            ids = torch.as_tensor(lay.ids, device=E.device)
             first = g @ E.T - (E[ids] * g).sum(-1, keepdim=True)          # (tokens, vocabulary)
             first[:, banned] = float("inf")
             first[torch.arange(len(ids)), ids] = float("inf")
             content = np.flatnonzero(lay.word_of >= 0)
-            best = first[content].topk(self.candidates, dim=-1, largest=False).indices.numpy()
+            best = first[content].topk(self.candidates, dim=-1, largest=False).indices.cpu().numpy()
             swaps = [(int(t), int(v)) for t, row in zip(content, best) for v in row]
             got = self._verify(enc, resolved, i, [(0, int(lay.ids[0]))] + swaps)  # row 0: the input itself
             base, got = got[0], got[1:]

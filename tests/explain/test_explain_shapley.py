@@ -237,3 +237,14 @@ def test_local_shapley_on_the_model_reports_the_efficiency_gap(planted):
     with pytest.raises(InvalidParameterError, match="context must be one of keep, remove"):
         LShapley(planted, context="all")
 
+
+
+def test_dropping_every_token_is_refused_with_a_way_out(planted):
+    from neuronlab.models.live import Encoded
+
+    # an input without special tokens (as GPT-2-style tokenizers encode): the empty coalition has no token left
+    ids = torch.tensor([planted.tokenizer.convert_tokens_to_ids(["nobody", "saw", "it"])])
+    enc = Encoded(ids, torch.ones_like(ids), [[0, 1, 2]], [["nobody", "saw", "it"]], [["nobody", "saw", "it"]])
+    with pytest.raises(InvalidParameterError, match="without any token .*use mode='mask', 'unk' or 'pad'"):
+        ExactShapley(planted, mode="drop").explain(enc)
+    assert len(ExactShapley(planted, mode="pad").explain(enc).word_scores[0]) == 3

@@ -223,3 +223,20 @@ def test_token_level_targets_follow_the_explained_word():
             assert scores[j] == pytest.approx(full - masked, abs=1e-5)
     with pytest.raises(InvalidParameterError, match="mode 'drop' removed the word whose prediction is explained"):
         LeaveOneOut(live, target=target, mode="drop").explain([words])
+
+
+def test_method_outputs_in_config_round_trip_through_a_store(tmp_path, planted):
+    from neuronlab.explain.base import Explanation
+    from neuronlab.store import ActivationStore
+    from neuronlab.testing import synthetic_store
+
+    ex = InputReduction(planted, beam=1).explain([POSITIVE[1]])
+    path = tmp_path / "s.h5"
+    synthetic_store(path, [["a", "b"]])
+    with ActivationStore.open(path, mode="r+") as store:
+        ex.to_store(store, "explain_reduction")
+    with ActivationStore.open(path) as store:
+        back = Explanation.from_store(store, "explain_reduction")
+    assert back.config["reduced"] == [[["nobody"]]]
+    assert back.config["removal_order"] == ex.config["removal_order"]
+    assert back.word_scores == ex.word_scores

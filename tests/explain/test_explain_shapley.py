@@ -32,6 +32,14 @@ def planted():
     return planted_classifier()
 
 
+@pytest.fixture(scope="module")
+def tiny():
+    """A random tiny BERT: enough to build the L-/C-Shapley explainers whose formulas are checked on synthetic games."""
+    from helpers.live_models import tiny_bert
+
+    return tiny_bert()
+
+
 def _value(live, words, cls=1):
     enc = live.tokenizer([" ".join(words)], return_tensors="pt")
     with torch.no_grad():
@@ -210,24 +218,24 @@ def c_shapley_reference(v, n, k, keep_outside):
 
 @pytest.mark.parametrize("context", ["keep", "remove"])
 @pytest.mark.parametrize("k", [1, 2])
-def test_l_and_c_shapley_follow_their_definitions(planted, context, k):
+def test_l_and_c_shapley_follow_their_definitions(tiny, context, k):
     n = 7
     v = _game(n, seed=k)
-    ls = _local_values(LShapley(planted, k=k, context=context), v, n)
-    cs = _local_values(CShapley(planted, k=k, context=context), v, n)
+    ls = _local_values(LShapley(tiny, k=k, context=context), v, n)
+    cs = _local_values(CShapley(tiny, k=k, context=context), v, n)
     assert ls == pytest.approx(l_shapley_reference(v, n, k, context == "keep"), abs=1e-12)
     assert cs == pytest.approx(c_shapley_reference(v, n, k, context == "keep"), abs=1e-12)
 
 
-def test_l_shapley_with_the_whole_sentence_as_neighbourhood_is_exact(planted):
+def test_l_shapley_with_the_whole_sentence_as_neighbourhood_is_exact(tiny):
     v = _game(5, seed=4)
-    assert _local_values(LShapley(planted, k=4), v, 5) == pytest.approx(brute_force_shapley(v, 5), abs=1e-12)
+    assert _local_values(LShapley(tiny, k=4), v, 5) == pytest.approx(brute_force_shapley(v, 5), abs=1e-12)
 
 
-def test_l_shapley_of_an_additive_game_is_each_words_share(planted):
+def test_l_shapley_of_an_additive_game_is_each_words_share(tiny):
     a = np.array([0.5, -1.0, 2.0, 0.25, 3.0, -0.75])
     v = {frozenset(S): float(a[list(S)].sum()) + 1.0 for r in range(7) for S in itertools.combinations(range(6), r)}
-    assert _local_values(LShapley(planted, k=1, context="remove"), v, 6) == pytest.approx(a, abs=1e-12)
+    assert _local_values(LShapley(tiny, k=1, context="remove"), v, 6) == pytest.approx(a, abs=1e-12)
 
 
 def test_local_shapley_on_the_model_reports_the_efficiency_gap(planted):

@@ -43,8 +43,8 @@ class LeaveOneOut(WordExplainer, Explainer):
 
     Notes
     -----
-    ``n_words + 1`` perturbed inputs per example (the unperturbed one is re-evaluated in the same batch so that
-    padding noise cancels). References: J. Li, W. Monroe, D. Jurafsky, "Understanding neural networks through
+    ``n_words + 1`` rows per example: the unperturbed input is evaluated again with the perturbed ones (so both
+    terms of each difference come from the same batched evaluation; one row more than Captum's ``FeatureAblation``). References: J. Li, W. Monroe, D. Jurafsky, "Understanding neural networks through
     representation erasure", arXiv:1612.08220, 2016.
 
     Examples

@@ -106,3 +106,22 @@ def test_bad_inputs_are_refused(planted):
         faithfulness(planted, ex, inputs=[["a", "b"], ["c"]])
     with pytest.raises(InvalidParameterError, match="bins"):
         faithfulness(planted, ex, bins=(0.0,))
+
+
+def test_compare_explainers_ranks_a_faithful_method_above_an_unfaithful_one(planted):
+    from neuronlab.explain.compare import compare_explainers, explanation_from_arrays
+
+    inputs = [INPUTS[0], ["nobody", "saw", "the", "film"], INPUTS[1]]
+    enc = planted.encode(inputs)
+    with torch.no_grad():
+        pred = planted.forward(enc).logits.argmax(-1).tolist()
+    # an external "explanation" that puts the planted word last: it must rank below leave-one-out
+    backwards = [[-5.0 if w == "nobody" else 1.0 for w in ws] for ws in inputs]
+    ext = explanation_from_arrays("backwards", inputs, backwards,
+                                  {"kind": "logit", "index": tuple(pred), "position": None, "output": "logits"})
+    table = compare_explainers(planted, inputs, ["leave-one-out"], external=[ext])
+    assert [r["method"] for r in table.rows] == ["leave-one-out", "backwards"]
+    assert table.rows[0]["comprehensiveness"] > table.rows[1]["comprehensiveness"]
+    assert list(table.config["target"]["index"]) == pred and "leave-one-out" in table.table()
+    with pytest.raises(InvalidParameterError, match="score"):
+        explanation_from_arrays("x", inputs, [[1.0]], {})

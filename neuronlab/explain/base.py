@@ -158,6 +158,8 @@ class Explainer:
     batch_size : int, default=32
         Rows per forward pass (perturbed inputs, interpolation steps, noise samples).
 
+    Notes
+    -----
     Subclasses set ``name`` and ``unit`` and implement :meth:`_scores`.
     """
 

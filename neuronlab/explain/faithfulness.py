@@ -13,7 +13,7 @@ explanation's own target kind was.
   {1, 5, 10, 20, 50}% of the words (``k_b = ceil(b n)``): ``f(x) - f(x without the top k_b)`` and
   ``f(x) - f(only the top k_b)``. High comprehensiveness and low sufficiency mean a faithful explanation.
 - A **random order** of the words, seeded, gives the baseline of each number (``random_*``).
-- **Rationale agreement** (DeYoung et al. 2020): token-level F1 of the top-|rationale| words and AUPRC of the
+- **Rationale agreement** (DeYoung et al. 2020): token-level F1 of the top ``k = |rationale|`` words and AUPRC of the
   scores against human rationale masks.
 - **Model randomisation** (Adebayo et al. 2018): the explanation again on copies of the model whose layers are
   re-initialised from the top (the head, then each block down to the embeddings, cumulatively); the Spearman
@@ -193,7 +193,7 @@ def rationale_agreement(explanation: Explanation, rationales: Sequence[Sequence[
     Returns
     -------
     dict
-        ``token_f1`` (mean over examples of the F1 between the top-|rationale| words and the rationale),
+        ``token_f1`` (mean over examples of the F1 between the top ``|rationale|`` words and the rationale),
         ``auprc`` (mean average precision of the scores as a detector of rationale words; examples without
         any rationale word are skipped), and both per example.
     """

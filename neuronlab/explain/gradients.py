@@ -143,6 +143,8 @@ class EmbeddingExplainer(Explainer):
     batch_size : int, default=32
         Rows (examples x steps or samples) per forward/backward pass.
 
+    Notes
+    -----
     Subclasses implement :meth:`_attribute`: a chunk of examples -> per-dimension scores and, for
     reference-based methods, the target at the reference.
     """

@@ -2,7 +2,7 @@
 
 The game: the players are the words of an example; the value of a coalition S is the target on the input
 with only the words of S present (the others removed per ``mode``, :data:`~neuronlab.explain.perturb.MODES`),
-``v(S) = f(x_S)``. The Shapley value of word i is
+``v(S) = f(x_S)``. The Shapley value of word i is::
 
     phi_i = sum over S not containing i of |S|! (n - |S| - 1)! / n! * (v(S + i) - v(S)),
 

@@ -51,16 +51,22 @@ def build_store(path: Path, rows: int, sites: int, width: int, classes: int, see
 
 
 def cgroup(limit_gb: float) -> bool:
+    value = str(int(limit_gb * 2**30))
     try:
         CG.mkdir(exist_ok=True)
-        (CG / "memory.limit_in_bytes").write_text(str(int(limit_gb * 2**30)))
-        try:
-            (CG / "memory.memsw.limit_in_bytes").write_text(str(int(limit_gb * 2**30)))
-        except OSError:
-            pass
-        return True
     except OSError:
         return False
+    # memory <= memory+swap must hold after each write: lower memory first, raise memory+swap first
+    for order in (("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"),
+                  ("memory.memsw.limit_in_bytes", "memory.limit_in_bytes")):
+        try:
+            for name in order:
+                if (CG / name).exists():
+                    (CG / name).write_text(value)
+            return True
+        except OSError:
+            continue
+    return False
 
 
 def run(argv: list[str], limit_gb: float | None, use_cg: bool) -> dict:
@@ -111,7 +117,7 @@ def main() -> None:
           f"store / limit = {size / args.limit_gb:.2f}", flush=True)
     results = []
     jobs = [(["rank", str(store), "--concept", "concept", "--method", m, "--json", "--quiet", "--no-write-back"], m)
-            for m in args.methods.split(",")]
+            for m in args.methods.split(",") if m]
     if not args.no_redundancy:
         jobs.append((["redundancy", str(store), "--no-task", "--json", "--quiet", "--no-write-back"], "redundancy"))
     for argv, name in jobs:
@@ -120,7 +126,7 @@ def main() -> None:
         same = None
         if ref["rc"] == 0 and low["rc"] == 0:
             a, b = ref["json"], low["json"]
-            keys = ["ranking", "scores"] if name != "redundancy" else ["clusters", "kept"]
+            keys = ["ranking", "scores"] if name != "redundancy" else ["general", "constant_neurons"]
             same = {k: a.get(k) == b.get(k) for k in keys if k in a}
         row = {"analysis": name, "in_memory": {k: ref[k] for k in ("rc", "wall_s", "peak_rss_gb")},
                "limited": {k: low[k] for k in ("rc", "wall_s", "peak_rss_gb")}, "equal": same,

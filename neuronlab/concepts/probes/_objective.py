@@ -3,8 +3,7 @@
 The probe is solved in scaled and centred coordinates ``v_j = s_j * w_j`` (the unpenalised intercept absorbs the
 centring), with the parameter vector ``theta = [V.ravel(), b]``, ``V`` of shape ``(n_neurons, m)``. The smooth part is
 the weighted cross-entropy of rows of ``X`` plus the L2 term of the penalty (NeuroX's unsquared norm or glmnet's squared
-one), optionally plus a fixed linear term ``c @ theta`` (a gradient correction, for models of the full objective built
-from a subset of its rows). :meth:`SmoothPart.rows` gives the same objective on a subset of the rows (the subsample
+one). :meth:`SmoothPart.rows` gives the same objective on a subset of the rows (the subsample
 warm start); the working-set solver (:mod:`neuronlab.concepts.probes._colset`) builds one on a subset of the
 neurons.
 
@@ -24,7 +23,7 @@ __all__ = ["SmoothPart"]
 
 
 class SmoothPart:
-    """``sum_i r_i * CE(y_i, x_i V / s - shift V + b) + L2(V) [+ c @ theta]`` and its gradient, one fused pass.
+    """``sum_i r_i * CE(y_i, x_i V / s - shift V + b) + L2(V)`` and its gradient, one fused pass.
 
     Parameters
     ----------
@@ -42,16 +41,13 @@ class SmoothPart:
         ``penalty(V, w2, l2) -> (value, gradient)``, the L2 term.
     w2 : ndarray of shape (n_neurons, 1)
     l2 : float
-    linear : ndarray of shape (n_neurons * m + m,), optional
-        The linear term ``c``.
     """
 
     def __init__(self, X: np.ndarray, target: np.ndarray, row_weight: np.ndarray, *, inv: np.ndarray,
-                 shift: np.ndarray, m: int, fit_intercept: bool, penalty: Callable, w2: np.ndarray, l2: float,
-                 linear: np.ndarray | None = None) -> None:
+                 shift: np.ndarray, m: int, fit_intercept: bool, penalty: Callable, w2: np.ndarray, l2: float) -> None:
         self.X, self.target, self.row_weight = X, target, np.asarray(row_weight, dtype=np.float64)
         self.inv, self.shift, self.m, self.fit_intercept = inv, shift, m, fit_intercept
-        self.penalty, self.w2, self.l2, self.linear = penalty, w2, l2, linear
+        self.penalty, self.w2, self.l2 = penalty, w2, l2
         self.d = X.shape[1]
         self.nw = self.d * m
         self.counter = [0.0]  # cost so far in passes over all rows, shared with the row subsets made by `rows`
@@ -62,13 +58,11 @@ class SmoothPart:
         """Calls of :meth:`fun` so far on this object and its row subsets, in passes over all rows."""
         return self.counter[0]
 
-    def rows(self, idx: np.ndarray, row_weight: np.ndarray, linear: np.ndarray | None = None,
-             cost: float | None = None) -> "SmoothPart":
-        """The same objective on the rows ``idx`` with new row weights and linear term."""
+    def rows(self, idx: np.ndarray, row_weight: np.ndarray) -> "SmoothPart":
+        """The same objective on the rows ``idx`` with new row weights (the cost of a pass counted by their share)."""
         part = SmoothPart(self.X[idx], self.target[idx], row_weight, inv=self.inv, shift=self.shift, m=self.m,
-                          fit_intercept=self.fit_intercept, penalty=self.penalty, w2=self.w2, l2=self.l2,
-                          linear=linear)
-        part.cost = len(idx) / self.X.shape[0] * self.cost if cost is None else cost
+                          fit_intercept=self.fit_intercept, penalty=self.penalty, w2=self.w2, l2=self.l2)
+        part.cost = len(idx) / self.X.shape[0] * self.cost
         part.counter = self.counter
         return part
 
@@ -105,8 +99,6 @@ class SmoothPart:
             gsum += G.sum(axis=0, dtype=np.float64)
         value, gpen = self.penalty(V, self.w2, self.l2)
         value += data
-        if self.linear is not None:
-            value += float(self.linear @ theta)
         self.counter[0] += self.cost
         return value, (XtG, gsum, gpen)
 
@@ -115,8 +107,4 @@ class SmoothPart:
         XtG, gsum, gpen = ctx
         gV = XtG * self.inv[:, None] - np.outer(self.shift, gsum)
         gV += gpen
-        zeros = np.zeros(self.m)
-        g = np.concatenate([gV.ravel(), gsum if self.fit_intercept else zeros])
-        if self.linear is not None:
-            g += self.linear
-        return g
+        return np.concatenate([gV.ravel(), gsum if self.fit_intercept else np.zeros(self.m)])

@@ -71,11 +71,12 @@ def overlaps(coef, ref_coef) -> dict:
     return out
 
 
-def bench_neuronlab(train, test, args, solver: str = "auto") -> dict:
+def bench_neuronlab(train, test, args, solver: str | None = None) -> dict:
     from neuronlab.concepts.probes import LinearProbe
 
     def fit():
-        return LinearProbe(lambda_l1=args.lambda_l1, lambda_l2=args.lambda_l2, solver=solver).fit(train.X, train.y)
+        probe = LinearProbe(lambda_l1=args.lambda_l1, lambda_l2=args.lambda_l2)
+        return (probe if solver is None else probe.set_params(solver=solver)).fit(train.X, train.y)
 
     best, times, probe = best_of(fit, args.repeats)
     return {"fit_seconds": best, "all_seconds": times, "accuracy": float(probe.score(test.X, test.y)),

@@ -4,8 +4,8 @@ Same data for both: the first EWT train sentences reaching ``--words`` (65,000) 
 neurons of minilm (``embeddings,layers.*``, mean over subwords), tested on EWT test; same number of
 torch/BLAS threads. NeuroX: ``train_logistic_regression_probe(X, y, lambda_l1, lambda_l2)`` (its
 defaults: 10 epochs of Adam, batch 32, lr 1e-3, data in file order) + ``evaluate_probe``.
-neuronlab: ``LinearProbe(lambda_l1, lambda_l2)`` (full-batch OWL-QN after a subsample warm start, default tol;
-``--also-solvers working-set`` times the working-set solver side by side). Also times the
+neuronlab: ``LinearProbe(lambda_l1, lambda_l2)`` (full-batch OWL-QN on a working set of neurons after a subsample
+warm start, default tol; ``--also-solvers owlqn`` times the plain OWL-QN side by side). Also times the
 vectorised IoU and AP rankers on the same matrix. Times are best of ``--repeats`` (ours) and of
 ``--neurox-repeats`` (NeuroX). Stores come from ``ewt_upos_study.ensure_store`` (extracted once into
 ``$NEURONLAB_BENCH_DIR``, default /tmp/neuronlab-bench).
@@ -167,8 +167,8 @@ def main(argv=None) -> None:
                          "top-10 / top-1%% ranking each fit shares (0: skip)")
     ap.add_argument("--reference-tol", type=float, default=1e-4, help="tol of the reference fit (default 1e-4)")
     ap.add_argument("--also-solvers", type=lambda v: [e for e in v.split(",") if e], default=[],
-                    metavar="S1,...", help="also time LinearProbe with these solvers, side by side (e.g. working-set; "
-                    "the default solver is owlqn)")
+                    metavar="S1,...", help="also time LinearProbe with these solvers, side by side (e.g. owlqn, "
+                    "the plain solver; the default is auto: the working set on this data)")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-' for stdout)")
     args = ap.parse_args(argv)
 

@@ -1,4 +1,4 @@
-"""The working-set solver (solver="working-set"): the plain solver's optimum, a nearer stopping point at the default tol."""
+"""The working-set solver (the default from 40,000 rows): the plain solver's optimum, a nearer stopping point."""
 from __future__ import annotations
 
 import numpy as np
@@ -62,16 +62,18 @@ def test_working_set_default_tol_gives_the_converged_ranking():
     assert np.abs(ws.coef_ - ref.coef_).max() <= 0.01 * np.abs(ref.coef_).max()
 
 
-def test_working_set_after_the_subsample_warm_start_on_large_data():
+def test_auto_takes_the_working_set_from_40000_rows_with_an_l1_term():
     # 40,000 rows: the warm start's point and L-BFGS pairs seed the first round (pairs restricted to the set)
     X, y = _sparse_problem(40_000, d=60, seed=3)
     kw = dict(lambda_l1=3e-3, lambda_l2=1e-3)
-    ws = LinearProbe(solver="working-set", **kw).fit(X, y)
-    plain = LinearProbe(**kw).fit(X, y)
-    assert plain.solver_ == "owlqn" and ws.solver_ == "working-set"  # OWL-QN stays the default
-    assert ws.presolve_iter_ > 0 and ws.converged_ and 0 < ws.passes_
-    assert ws.objective_ <= plain.objective_ * (1 + 1e-6)
-    np.testing.assert_allclose(ws.coef_, plain.coef_, atol=2e-2 * np.abs(plain.coef_).max())
+    auto = LinearProbe(**kw).fit(X, y)
+    plain = LinearProbe(solver="owlqn", **kw).fit(X, y)
+    assert auto.solver_ == "working-set" and plain.solver_ == "owlqn"
+    assert auto.presolve_iter_ > 0 and auto.converged_ and 0 < auto.passes_
+    assert auto.objective_ <= plain.objective_ * (1 + 1e-6)
+    np.testing.assert_allclose(auto.coef_, plain.coef_, atol=2e-2 * np.abs(plain.coef_).max())
+    assert LinearProbe(**kw).fit(X[:39_999], y[:39_999]).solver_ == "owlqn"
+    assert LinearProbe(lambda_l1=0.0, lambda_l2=1e-3).fit(X, y).solver_ == "owlqn"  # no zero weights to skip
     with pytest.raises(InvalidParameterError, match="The 'solver' parameter of LinearProbe must be"):
         LinearProbe(solver="newton").fit(X[:100], y[:100])
 

@@ -4,7 +4,8 @@ Same data for both: the first EWT train sentences reaching ``--words`` (65,000) 
 neurons of minilm (``embeddings,layers.*``, mean over subwords), tested on EWT test; same number of
 torch/BLAS threads. NeuroX: ``train_logistic_regression_probe(X, y, lambda_l1, lambda_l2)`` (its
 defaults: 10 epochs of Adam, batch 32, lr 1e-3, data in file order) + ``evaluate_probe``.
-neuronlab: ``LinearProbe(lambda_l1, lambda_l2)`` (full-batch OWL-QN, default tol). Also times the
+neuronlab: ``LinearProbe(lambda_l1, lambda_l2)`` (full-batch OWL-QN on a working set of neurons after a subsample
+warm start, default tol; ``--also-solvers owlqn`` times the plain OWL-QN side by side). Also times the
 vectorised IoU and AP rankers on the same matrix. Times are best of ``--repeats`` (ours) and of
 ``--neurox-repeats`` (NeuroX). Stores come from ``ewt_upos_study.ensure_store`` (extracted once into
 ``$NEURONLAB_BENCH_DIR``, default /tmp/neuronlab-bench).
@@ -70,17 +71,18 @@ def overlaps(coef, ref_coef) -> dict:
     return out
 
 
-def bench_neuronlab(train, test, args) -> dict:
+def bench_neuronlab(train, test, args, solver: str | None = None) -> dict:
     from neuronlab.concepts.probes import LinearProbe
 
     def fit():
-        return LinearProbe(lambda_l1=args.lambda_l1, lambda_l2=args.lambda_l2).fit(train.X, train.y)
+        probe = LinearProbe(lambda_l1=args.lambda_l1, lambda_l2=args.lambda_l2)
+        return (probe if solver is None else probe.set_params(solver=solver)).fit(train.X, train.y)
 
     best, times, probe = best_of(fit, args.repeats)
     return {"fit_seconds": best, "all_seconds": times, "accuracy": float(probe.score(test.X, test.y)),
-            "iterations": int(probe.n_iter_), "presolve_iterations": int(probe.presolve_iter_),
-            "passes": int(probe.n_fun_), "tol": float(probe.tol), "objective": float(probe.objective_),
-            "coef": probe.coef_}
+            "solver": probe.solver_, "iterations": int(probe.n_iter_), "presolve_iterations": int(probe.presolve_iter_),
+            "evaluations": int(probe.n_fun_), "passes": float(probe.passes_), "tol": float(probe.tol),
+            "objective": float(probe.objective_), "coef": probe.coef_}
 
 
 def bench_reference(train, test, args) -> dict:
@@ -164,6 +166,9 @@ def main(argv=None) -> None:
                     help="also fit a tightly converged reference (at most N iterations) and report how much of its "
                          "top-10 / top-1%% ranking each fit shares (0: skip)")
     ap.add_argument("--reference-tol", type=float, default=1e-4, help="tol of the reference fit (default 1e-4)")
+    ap.add_argument("--also-solvers", type=lambda v: [e for e in v.split(",") if e], default=[],
+                    metavar="S1,...", help="also time LinearProbe with these solvers, side by side (e.g. owlqn, "
+                    "the plain solver; the default is auto: the working set on this data)")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-' for stdout)")
     args = ap.parse_args(argv)
 
@@ -182,6 +187,10 @@ def main(argv=None) -> None:
         res["neuronlab"] = bench_neuronlab(train, test, args)
         print(f"neuronlab: {res['neuronlab']['fit_seconds']:.1f} s, objective {res['neuronlab']['objective']:.5f}",
               file=sys.stderr)
+        for solver in args.also_solvers:
+            r = res.setdefault("neuronlab_solvers", {})[solver] = bench_neuronlab(train, test, args, solver)
+            print(f"neuronlab solver={solver}: {r['fit_seconds']:.1f} s, objective {r['objective']:.5f}",
+                  file=sys.stderr)
         if not args.no_neurox:
             res["neurox"] = bench_neurox(train, test, args)
             print(f"NeuroX 10 epochs: {res['neurox']['fit_seconds']:.1f} s, objective {res['neurox']['objective']:.5f}",
@@ -192,7 +201,8 @@ def main(argv=None) -> None:
                 res["neurox_epochs"] = bench_neurox_epochs(train, test, args, res["neuronlab"])
         if args.reference_iter:
             ref = res["reference"] = bench_reference(train, test, args)
-            for r in [res["neuronlab"], res.get("neurox"), *res.get("neurox_epochs", [])]:
+            for r in [res["neuronlab"], *res.get("neuronlab_solvers", {}).values(), res.get("neurox"),
+                      *res.get("neurox_epochs", [])]:
                 if r is not None:
                     r["overlap_with_reference"] = overlaps(r["coef"], ref["coef"])
         if not args.no_rankers:
@@ -205,9 +215,11 @@ def main(argv=None) -> None:
     print("| method | fit time (s) | test accuracy | notes |")
     print("|---|---|---|---|")
     nl = res["neuronlab"]
-    print(f"| neuronlab LinearProbe (OWL-QN, tol {nl['tol']:g}) | {nl['fit_seconds']:.2f} | {nl['accuracy']:.4f} | "
-          f"objective {nl['objective']:.5f}; {nl['presolve_iterations']} subsample + {nl['iterations']} full "
-          f"iterations, best of {args.repeats}: {', '.join(f'{t:.2f}' for t in nl['all_seconds'])} |")
+    for r in [nl, *res.get("neuronlab_solvers", {}).values()]:
+        print(f"| neuronlab LinearProbe (solver {r['solver']}, tol {r['tol']:g}) | {r['fit_seconds']:.2f} | "
+              f"{r['accuracy']:.4f} | objective {r['objective']:.5f}; {r['presolve_iterations']} subsample + "
+              f"{r['iterations']} iterations, {r['passes']:.1f} full-pass equivalents; best of {args.repeats}: "
+              f"{', '.join(f'{t:.2f}' for t in r['all_seconds'])} |")
     if "neurox" in res:
         nx = res["neurox"]
         print(f"| NeuroX 1.0.9 train_logistic_regression_probe | {nx['fit_seconds']:.2f} | {nx['accuracy']:.4f} | "
@@ -223,7 +235,8 @@ def main(argv=None) -> None:
         print(f"| reference LinearProbe (tol {args.reference_tol:g}, max_iter {args.reference_iter}) | "
               f"{ref['fit_seconds']:.2f} | {ref['accuracy']:.4f} | objective {ref['objective']:.5f}; "
               f"{ref['iterations']} iterations, converged {ref['converged']} |")
-        for name, r in (("neuronlab", nl), ("NeuroX 10 epochs", res.get("neurox"))):
+        named = [(f"neuronlab ({r['solver']})", r) for r in [nl, *res.get("neuronlab_solvers", {}).values()]]
+        for name, r in (*named, ("NeuroX 10 epochs", res.get("neurox"))):
             if r is not None:
                 ov = r["overlap_with_reference"]
                 print(f"{name} shares {ov['top10']:.2f} of the reference's top 10, {ov['top1pct']:.2f} of its top 1%")
@@ -239,7 +252,13 @@ def main(argv=None) -> None:
               f"({nl['objective']:.5f}) {'at' if reached else 'by'} {last['epochs']} epochs "
               f"(objective {last['objective']:.5f}, {last['fit_seconds']:.1f} s): speed-up "
               f"{'' if reached else '>= '}{ratio:.2f}x")
-    for r in [res["neuronlab"], res.get("neurox"), res.get("reference"), *res.get("neurox_epochs", [])]:
+    for name, r in res.get("neuronlab_solvers", {}).items():
+        if "speedup" in res:
+            nx_s = res["neurox"]["fit_seconds"]
+            print(f"speed-up neuronlab solver={name} vs NeuroX: {nx_s / r['fit_seconds']:.2f}x; "
+                  f"default vs solver={name}: {r['fit_seconds'] / nl['fit_seconds']:.2f}x")
+    for r in [res["neuronlab"], *res.get("neuronlab_solvers", {}).values(), res.get("neurox"), res.get("reference"),
+              *res.get("neurox_epochs", [])]:
         if r is not None:
             r.pop("coef", None)  # not for the JSON
     if args.json:

@@ -4,7 +4,8 @@ The probe of Dalvi et al. (2019) is a logistic-regression classifier trained on 
 activations with an elastic-net penalty; the size of its weights ranks the neurons (see
 :mod:`neuronlab.concepts.rankers.linear`). NeuroX trains it with minibatch Adam; here the
 same convex objective is minimised with a deterministic, full-batch quasi-Newton method
-(OWL-QN, :mod:`neuronlab.concepts.probes._owlqn`) which reaches the optimum in a few dozen passes over the data.
+(OWL-QN, :mod:`neuronlab.concepts.probes._owlqn`; on large data on a working set of neurons,
+:mod:`neuronlab.concepts.probes._colset`).
 
 Objective
 ---------
@@ -44,8 +45,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from neuronlab.concepts.probes._numerics import (_BLOCK, _CHUNK, _PENALTY_L2, _column_moments, _constant_columns,
+from neuronlab.concepts.probes._numerics import (_CHUNK, _PENALTY_L2, _column_moments, _constant_columns,
                                                  _generator, _zero_is_optimal)
+from neuronlab.concepts.probes._colset import working_set_owlqn
+from neuronlab.concepts.probes._objective import SmoothPart
 from neuronlab.concepts.probes._owlqn import OWLQNResult, owlqn
 from neuronlab.concepts.validation import (Interval, Options, StrOptions, ValidatedEstimator,
                                            check_not_sparse_or_complex, check_target)
@@ -94,6 +97,18 @@ def as_float_rows(X: Any, *, name: str = "X") -> np.ndarray:
 
 _PENALTY = [Interval(Real, 0, np.inf, closed="left"), None]
 
+#: rows from which ``presolve="auto"`` warm-starts on a subsample and ``solver="auto"`` takes the working set
+_LARGE = 40_000
+
+
+def _plain_owlqn(full, theta0, c, *, init_memory=(), callback=None, log=None, **stop) -> OWLQNResult:
+    """OWL-QN on all neurons (every iteration one pass over all of ``X``)."""
+    return owlqn(full.fun, full.grad, theta0, c, init_memory=init_memory, callback=callback, **stop)
+
+
+#: solver name -> ``fn(full, theta0, c, *, init_memory, callback, log, max_iter, tol, xmask) -> OWLQNResult``
+_SOLVERS = {"owlqn": _plain_owlqn, "working-set": working_set_owlqn}
+
 
 class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
     """Elastic-net logistic-regression probe (Dalvi et al. 2019), fitted by full-batch OWL-QN.
@@ -140,6 +155,14 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
         that point. Each subsample pass costs a fraction of a full pass and lands close to the
         full-data optimum, so the full phase needs only a few passes. The optimum is unchanged;
         the subsample is drawn with ``random_state``, so fits stay deterministic. None disables it.
+    solver : {"auto", "owlqn", "working-set"}, default="auto"
+        "owlqn": OWL-QN on all neurons, every iteration one pass over all of ``X``. "working-set": OWL-QN on
+        the neurons that carry weight (a copy of their columns), with a full pass after each round to let in the
+        zero-weight neurons whose optimality condition fails; it ends when none fails after a round that met
+        ``tol``, so it stops nearer the optimum than "owlqn" at the same ``tol`` (on EWT UPOS, 65k rows x 2,688
+        neurons: objective 0.40813 vs 0.40858, in 0.85x the time; :mod:`~neuronlab.concepts.probes._colset`).
+        With it ``max_iter`` bounds each round (at most 20). "auto": the working set from 40,000 rows on when
+        there is an L1 term, else OWL-QN.
     random_state : int, RandomState instance or None, default=0
         Seed of the warm-start subsample (the only randomness of the fit).
     verbose : int, default=0
@@ -157,6 +180,10 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
         Feature standard deviations when ``standardize`` else ones.
     n_iter_ : int
         Number of OWL-QN iterations (``n_fun_`` counts the objective evaluations).
+    passes_ : float
+        Cost of the fit in passes over all of ``X`` (subsample and working-set passes counted by their share).
+    solver_ : {"owlqn", "working-set"}
+        The solver used.
     objective_ : float
         Final value of the objective ``J``.
     loss_curve_ : list of float
@@ -206,6 +233,7 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "presolve": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="neither"), Options(bool, {False}), None],
+        "solver": [StrOptions({"auto", *_SOLVERS})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -223,6 +251,7 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
         max_iter: int = 100,
         tol: float = DEFAULT_TOL,
         presolve: str | float | None = "auto",
+        solver: str = "auto",
         random_state: Any = 0,
         verbose: int = 0,
     ) -> None:
@@ -236,6 +265,7 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.presolve = presolve
+        self.solver = solver
         self.random_state = random_state
         self.verbose = verbose
 
@@ -346,53 +376,9 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
         sw_all = np.ones(n) if sw is None else np.asarray(sw, dtype=np.float64)
         nw = d * m
         zeros_m = np.zeros(m)
-        penalty = _PENALTY_L2[form]
-
-        def problem(Xp: np.ndarray, tgt: np.ndarray, sw_p: np.ndarray):
-            """Smooth objective (mean data term + the L2 term) and its gradient on the rows ``Xp``."""
-            w_row = (sw_p / sw_p.shape[0])[:, None]
-
-            def fun(theta: np.ndarray) -> tuple[float, tuple]:
-                # one blocked pass computes the loss and X^T G together while each block of rows is
-                # in cache (the line search nearly always accepts its first trial, so the gradient
-                # is almost never computed in vain)
-                V = theta[:nw].reshape(d, m)
-                b = theta[nw:] if fi else zeros_m
-                Vr = (V * inv[:, None]).astype(dt)  # V / s are the coefficients of raw X
-                off = (b - shift @ V).astype(dt)
-                data = 0.0
-                XtG = np.zeros((d, m), dtype=np.float64)
-                gsum = np.zeros(m, dtype=np.float64)
-                for start in range(0, Xp.shape[0], _BLOCK):
-                    Xb = Xp[start:start + _BLOCK]
-                    tb = tgt[start:start + _BLOCK]
-                    wb = w_row[start:start + _BLOCK]
-                    Z = Xb @ Vr
-                    Z += off
-                    if m == 1:
-                        # binary: CE = softplus(z) - t z ; dCE/dz = sigmoid(z) - t
-                        ce = np.logaddexp(0, Z) - tb * Z
-                        G = 0.5 * (1 + np.tanh(0.5 * Z)) - tb
-                    else:
-                        Z -= Z.max(axis=1, keepdims=True)
-                        E = np.exp(Z)
-                        S = E.sum(axis=1, keepdims=True)
-                        ce = np.log(S) - (Z * tb).sum(axis=1, keepdims=True)
-                        G = E / S - tb
-                    data += float(wb[:, 0] @ ce.sum(axis=1, dtype=np.float64))
-                    G *= wb.astype(dt)
-                    XtG += Xb.T @ G
-                    gsum += G.sum(axis=0, dtype=np.float64)
-                value, gpen = penalty(V, w2, l2)
-                return data + value, (XtG, gsum, gpen)
-
-            def grad(theta: np.ndarray, ctx: tuple) -> np.ndarray:
-                XtG, gsum, gpen = ctx
-                gV = XtG * inv[:, None] - np.outer(shift, gsum)
-                gV += gpen
-                return np.concatenate([gV.ravel(), gsum if fi else zeros_m])
-
-            return fun, grad
+        full = SmoothPart(X, target, sw_all / n, inv=inv, shift=shift, m=m, fit_intercept=fi,
+                          penalty=_PENALTY_L2[form], w2=w2, l2=l2)
+        fun, grad = full.fun, full.grad
 
         # initial point: zero weights, intercept at the (weighted) log class priors (optimal for zero weights)
         theta0 = np.zeros(nw + m)
@@ -406,10 +392,10 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
             if self.verbose > 0:
                 print(f"LinearProbe iter {it}: objective {value:.8g}")
 
-        fun, grad = problem(X, target, sw_all)
         stop = dict(max_iter=int(self.max_iter), tol=float(self.tol), xmask=np.arange(nw + m) < nw)
         n_sub = self._presolve_rows(n)
         self.presolve_iter_ = 0
+        self.solver_ = self._solver_name(n, l1)
         if form == "neurox" and l2 > 0 and _zero_is_optimal(fun, grad, theta0, pen1, w2, l2, nw):
             # the unsquared norm is not differentiable at W = 0: check that point's optimality condition first
             value = fun(theta0)[0]
@@ -420,11 +406,13 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
                 # warm start: the same objective on a fixed subsample of rows (a fraction of the cost per pass),
                 # then the full data from there; the optimum is the full-data one, only the path is cheaper
                 idx = np.sort(_generator(self.random_state).choice(n, size=n_sub, replace=False))
-                fun_s, grad_s = problem(X[idx], target[idx], sw_all[idx])
-                pre = owlqn(fun_s, grad_s, theta0, l1_weights, **stop)
+                sub = full.rows(idx, sw_all[idx] / n_sub)
+                pre = owlqn(sub.fun, sub.grad, theta0, l1_weights, **stop)
                 theta0, warm_memory = pre.x, pre.memory
                 self.presolve_iter_ = pre.n_iter
-            res = owlqn(fun, grad, theta0, l1_weights, callback=callback, init_memory=warm_memory, **stop)
+            res = _SOLVERS[self.solver_](full, theta0, l1_weights, init_memory=warm_memory, callback=callback,
+                                   log=print if self.verbose > 1 else None, **stop)
+        self.passes_ = full.passes
         V = res.x[:nw].reshape(d, m)
         b = res.x[nw:] if fi else zeros_m
         coef = V * inv64[:, None]
@@ -441,13 +429,20 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
             print(f"LinearProbe: {res.message} after {self.n_iter_} iterations ({self.n_fun_} passes)")
         return self
 
+    def _solver_name(self, n: int, l1: float) -> str:
+        """The solver of a fit on ``n`` rows: "auto" is the working set from 40,000 rows on when there is an L1
+        term (without one no weight is zero), else OWL-QN."""
+        if self.solver != "auto":
+            return self.solver
+        return "working-set" if n >= _LARGE and l1 > 0 else "owlqn"
+
     def _presolve_rows(self, n: int) -> int:
         """Rows of the warm-start subsample (0: none)."""
         p = self.presolve  # checked by the constraints table
         if p is None or p is False:
             return 0
         if isinstance(p, str):
-            return n // 8 if n >= 40_000 else 0
+            return n // 8 if n >= _LARGE else 0
         k = int(round(p * n))
         return k if 100 <= k < n else 0
 

@@ -21,6 +21,7 @@ RESULT_CLASSES: dict[str, str] = {
     "ranking": "neuronlab.concepts.results:RankingResult",
     "compositional": "neuronlab.concepts.compositional.result:CompositionalResult",
     "contexts": "neuronlab.concepts.corpus_methods.result:ContextsResult",
+    "explanation": "neuronlab.explain.base:Explanation",
     "redundancy": "neuronlab.concepts.redundancy.results:RedundancyResult",
     "nmf": "neuronlab.concepts.unsupervised.results:NMFResult",
     "umap": "neuronlab.concepts.unsupervised.results:UMAPResult",

@@ -140,3 +140,6 @@ SECTIONS.register(SectionEntry("tcav", "neuronlab.report.sections_tcav:tcav_sect
 SECTIONS.register(SectionEntry("neurons", "neuronlab.report.dossier:neurons_section", "Neurons",
                                reference="sae_vis (McDougall 2024); Neuronpedia (Lin 2023); Bills et al. 2023",
                                order=350))
+SECTIONS.register(SectionEntry("explanations", "neuronlab.report.sections_explain:explanations_section",
+                               "Input-level explanations", reference="Simonyan et al. 2014; Sundararajan et al. 2017; "
+                               "Ribeiro et al. 2016; Lundberg & Lee 2017", order=750))

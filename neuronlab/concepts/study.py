@@ -392,12 +392,14 @@ def _stream_ranker(ranker: Any, n_rows: int, n_neurons: int, max_memory_gb: floa
     if budget is None or n_rows * n_neurons * 4 * 1.5 <= budget:
         return False
     budget_gb = budget / GIB
+    # refuse before saying anything when not even one row of every neuron (or one neuron over every row) fits
+    rows_for_budget(max(n_neurons, n_rows), budget_gb, copies=4.0)
     params = ranker.get_params()
     if "max_memory_gb" in params and params["max_memory_gb"] is None:
         ranker.set_params(max_memory_gb=budget_gb)
     if "chunk_rows" in params:
         ranker.set_params(chunk_rows=min(int(params["chunk_rows"]), rows_for_budget(n_neurons, budget_gb, copies=4.0)))
-    log.info("ranking %d rows x %d neurons streamed from the store (budget %.2f GB)", n_rows, n_neurons, budget_gb)
+    log.info("ranking %d rows x %d neurons streamed from the store (budget %.3g GB)", n_rows, n_neurons, budget_gb)
     return True
 
 

@@ -47,7 +47,7 @@ def rows_for_budget(n_cols: int, budget_gb: float | None, *, copies: float = 3.0
         need = (reserved_bytes + copies * itemsize * n_cols) / GIB
         raise InvalidParameterError(
             f"the memory budget of {budget_gb:g} GB cannot hold this computation (it needs at least {need:.3g} GB); "
-            "raise max_memory_gb=, or rank fewer sites (sites=)")
+            "select fewer sites (sites=) or raise max_memory_gb= on a bigger machine")
     return max(1, min(cap, rows))
 
 

@@ -208,20 +208,14 @@ class GradientShap(EmbeddingExplainer):
         return idx, alpha, noise
 
     def _scores(self, enc, resolved, progress):
-        import torch
-
-        self._gen = torch.Generator().manual_seed(self.seed)
-        try:
-            return super()._scores(enc, resolved, progress)
-        finally:
-            self._gen = None
+        return self._seeded_scores(enc, resolved, progress)
 
     def _attribute(self, enc, resolved):
         import torch
 
         from .gradients import noise_sigma
 
-        gen = self._gen if self._gen is not None else torch.Generator().manual_seed(self.seed)
+        gen = self._generator()
         x = self.live.embed(enc)
         refs = self.baseline_set(enc, gen)
         n, s, n_b = enc.n_examples, self.n_samples, refs.shape[1]

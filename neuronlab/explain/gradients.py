@@ -243,6 +243,27 @@ class EmbeddingExplainer(Explainer):
 
 
 # ------------------------------------------------------------------ the methods
+    # -------------------------------------------------------------- seeded sampling (SmoothGrad, GradientSHAP)
+    _gen = None
+
+    def _seeded_scores(self, enc, resolved, progress):
+        """:meth:`_scores` with one generator seeded from ``self.seed`` for the whole call (every chunk draws
+        from it in turn, so the draws do not depend on how the inputs are chunked)."""
+        import torch
+
+        self._gen = torch.Generator().manual_seed(self.seed)
+        try:
+            return EmbeddingExplainer._scores(self, enc, resolved, progress)
+        finally:
+            self._gen = None
+
+    def _generator(self):
+        """The call's seeded generator (a fresh one seeded from ``self.seed`` outside :meth:`_seeded_scores`)."""
+        import torch
+
+        return self._gen if self._gen is not None else torch.Generator().manual_seed(self.seed)
+
+
 class Saliency(EmbeddingExplainer):
     """Vanilla gradient (saliency map) of the target with respect to the word embeddings.
 
@@ -330,18 +351,12 @@ class SmoothGrad(EmbeddingExplainer):
         return torch.cat([torch.randn((self.n_samples,) + tuple(shape), generator=gen) * sig for sig in sigma])
 
     def _scores(self, enc, resolved, progress):
-        import torch
-
-        self._gen = torch.Generator().manual_seed(self.seed)
-        try:
-            return super()._scores(enc, resolved, progress)
-        finally:
-            self._gen = None
+        return self._seeded_scores(enc, resolved, progress)
 
     def _attribute(self, enc, resolved):
         import torch
 
-        gen = self._gen if self._gen is not None else torch.Generator().manual_seed(self.seed)
+        gen = self._generator()
         x = self.live.embed(enc)
         n, s = enc.n_examples, self.n_samples
         noise = self._draw(tuple(x.shape[1:]), self.sigma(x, enc.attention_mask), gen).to(x.dtype).to(x.device)

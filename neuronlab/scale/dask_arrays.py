@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Any, Iterator
 
 import numpy as np
@@ -139,41 +138,30 @@ def column_moments(X: Any) -> tuple[Any, Any]:
     return Xf.mean(axis=0), Xf.var(axis=0)
 
 
-def _keep_top(block: np.ndarray, m: int, top: bool) -> np.ndarray:
-    if block.shape[0] <= m:
-        return block
-    if top:
-        block = np.partition(block, block.shape[0] - m, axis=0)
-        return block[block.shape[0] - m:]
-    return np.partition(block, m - 1, axis=0)[:m]
-
-
 def top_values(X: Any, m: int, *, top: bool = True) -> Any:
     """Lazy (m, n_neurons): the m largest (or smallest) values of every column, by a partition tree reduction."""
+    from neuronlab.concepts.rankers.streaming import keep_extremes
+
     da = require_dask()
     dtype = np.float32 if np.dtype(X.dtype).itemsize <= 4 else np.float64
 
     def chunk(block, axis, keepdims):
-        return _keep_top(np.asarray(block, dtype=dtype), m, top)
+        return keep_extremes(np.asarray(block, dtype=dtype), m, top)
 
     def combine(blocks, axis, keepdims):
         parts = blocks if isinstance(blocks, list) else [blocks]
-        return _keep_top(np.concatenate(parts, axis=0), m, top)
+        return keep_extremes(np.concatenate(parts, axis=0), m, top)
 
     return da.reduction(X, chunk, combine, combine=combine, axis=0, keepdims=True, concatenate=False,
                         dtype=dtype, output_size=m)
 
 
 def _quantile_from_tops(X: Any, q: float) -> np.ndarray:
+    from neuronlab.concepts.rankers.streaming import quantile_from_extremes, quantile_plan
+
     n = X.shape[0]
-    h = (n - 1) * q
-    lo = int(math.floor(h))
-    top = q >= 0.5
-    m = n - lo if top else min(n, lo + 2)
-    buf = np.sort(np.asarray(top_values(X, m, top=top).compute()), axis=0)
-    first = 0 if top else lo
-    pair = np.stack([buf[first], buf[min(first + 1, buf.shape[0] - 1)]])
-    return np.asarray(np.quantile(pair, float(h - lo), axis=0))
+    keep, top = quantile_plan(n, q)
+    return quantile_from_extremes(np.asarray(top_values(X, keep, top=top).compute()), n, q)
 
 
 def _probeless(X, y, n_classes, params) -> tuple[np.ndarray, dict]:

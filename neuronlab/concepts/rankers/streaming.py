@@ -20,7 +20,8 @@ import numpy as np
 from neuronlab.concepts.rankers.base import _working_dtype, check_chunk, check_shape
 from neuronlab.errors import InvalidParameterError
 
-__all__ = ["is_lazy", "rows_for_budget", "iter_rows", "streaming_quantile", "iter_column_blocks", "GIB"]
+__all__ = ["is_lazy", "rows_for_budget", "iter_rows", "quantile_plan", "keep_extremes", "quantile_from_extremes",
+           "streaming_quantile", "iter_column_blocks", "GIB"]
 
 GIB = float(1 << 30)
 
@@ -63,14 +64,45 @@ def iter_rows(X: Any, chunk_rows: int, dtype: Any = None) -> Iterator[tuple[int,
         yield start, stop, block
 
 
+def quantile_plan(n_rows: int, q: float) -> tuple[int, bool]:
+    """How many extreme values per column an exact ``q`` quantile of ``n_rows`` rows needs: ``(keep, top)``.
+
+    The linear quantile interpolates between the order statistics ``lo = floor(q (n - 1))`` and ``lo + 1``. For
+    ``q >= 0.5`` the ``n - lo`` largest values contain both (``top``); otherwise the ``lo + 2`` smallest.
+    """
+    lo = int(math.floor((n_rows - 1) * q))
+    return (n_rows - lo, True) if q >= 0.5 else (min(n_rows, lo + 2), False)
+
+
+def keep_extremes(block: np.ndarray, keep: int, top: bool) -> np.ndarray:
+    """The ``keep`` largest (``top``) or smallest values of every column of ``block`` (unordered)."""
+    if block.shape[0] <= keep:
+        return block
+    if top:
+        block = np.partition(block, block.shape[0] - keep, axis=0)
+        return block[block.shape[0] - keep:]
+    return np.partition(block, keep - 1, axis=0)[:keep]
+
+
+def quantile_from_extremes(buf: np.ndarray, n_rows: int, q: float) -> np.ndarray:
+    """``numpy.quantile(X, q, axis=0)`` from the extreme values :func:`quantile_plan` says to keep.
+
+    numpy's own interpolation is applied to the two order statistics, so the result is bit-identical.
+    """
+    h = (n_rows - 1) * q
+    lo = int(math.floor(h))
+    buf = np.sort(buf, axis=0)
+    first = 0 if q >= 0.5 else lo  # ascending position of the order statistic lo inside the buffer
+    pair = np.stack([buf[first], buf[min(first + 1, buf.shape[0] - 1)]])
+    return np.asarray(np.quantile(pair, float(h - lo), axis=0))
+
+
 def streaming_quantile(X: Any, q: float, *, chunk_rows: int, budget_gb: float | None = None) -> np.ndarray:
     """Per-column ``numpy.quantile(X, q, axis=0)`` (method ``linear``) in one streamed pass, exactly.
 
-    The linear quantile interpolates between the order statistics at ``lo = floor(h)`` and ``lo + 1``,
-    ``h = q (n - 1)``. For ``q >= 0.5`` the ``m = n - lo`` largest values of every column contain both, so
-    only an ``(m, n_columns)`` buffer is kept (the smallest ``lo + 2`` values for ``q < 0.5``); each row
-    block is merged into it with ``numpy.partition``. The interpolation is numpy's own, applied to the two
-    order statistics, so the result is bit-identical to the in-memory call.
+    Only the extreme values :func:`quantile_plan` names are kept, an ``(keep, n_columns)`` buffer into which
+    each row block is merged with ``numpy.partition`` (:func:`keep_extremes`); the interpolation is numpy's
+    own (:func:`quantile_from_extremes`), so the result is bit-identical to the in-memory call.
 
     Raises
     ------
@@ -79,11 +111,7 @@ def streaming_quantile(X: Any, q: float, *, chunk_rows: int, budget_gb: float | 
     """
     n_rows, n_cols = check_shape(X)
     dtype = _working_dtype(np.dtype(X.dtype))
-    h = (n_rows - 1) * q
-    lo = int(math.floor(h))
-    frac = h - lo
-    top = q >= 0.5
-    keep = n_rows - lo if top else min(n_rows, lo + 2)
+    keep, top = quantile_plan(n_rows, q)
     need = (keep + chunk_rows) * n_cols * np.dtype(dtype).itemsize * 2
     if budget_gb is not None and need > budget_gb * GIB:
         raise InvalidParameterError(
@@ -91,22 +119,8 @@ def streaming_quantile(X: Any, q: float, *, chunk_rows: int, budget_gb: float | 
             f"space) but the budget is {budget_gb:g} GB; give a fixed threshold= instead, or raise max_memory_gb=")
     buf = np.empty((0, n_cols), dtype=dtype)
     for _, _, block in iter_rows(X, chunk_rows, dtype):
-        both = np.concatenate([buf, block], axis=0)
-        if both.shape[0] > keep:
-            if top:
-                both.partition(both.shape[0] - keep, axis=0)
-                both = both[both.shape[0] - keep:]
-            else:
-                both.partition(keep - 1, axis=0)
-                both = both[:keep]
-        buf = both
-    buf.sort(axis=0)
-    # ascending position of the order statistics lo and lo + 1 inside the buffer
-    first = 0 if top else lo
-    a = buf[first]
-    b = buf[min(first + 1, buf.shape[0] - 1)]
-    pair = np.stack([a, b])
-    return np.asarray(np.quantile(pair, float(frac), axis=0))
+        buf = keep_extremes(np.concatenate([buf, block], axis=0), keep, top)
+    return quantile_from_extremes(buf, n_rows, q)
 
 
 def iter_column_blocks(X: Any, block_cols: int, *, chunk_rows: int,

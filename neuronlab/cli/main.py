@@ -83,6 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("neuronlab: interrupted; an extraction can be continued with --resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of the output has gone (`neuronlab info STORE | head -1`): stop quietly; stdout goes to
+        # /dev/null so that the interpreter's final flush raises nothing either (Python docs, "Note on SIGPIPE")
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 0
 
 
 def _setup_logging(*, quiet: bool) -> None:

@@ -7,21 +7,7 @@ registry of methods (a :class:`~neuronlab.registry.Registry` of :class:`MethodEn
 paper, command-line parameters, the command that offers it and its short name there); an entry is
 callable like its class (``METHODS["layer_conductance"](live, "layers.3")``).
 """
-from .ablation import NeuronAblation, ablation_effect, ablation_values
-from .bridge import BridgeResult, ConceptBridge
-from .attention_tree import AttributionTree, attribution_graph, attribution_tree, layer_interactions
-from .greedy_ablation import GreedyAblation
-from .head_pruning import HeadImportance, HeadPruning, HeadPruningResult, head_importance, prune_heads
-from .layer_conductance import LayerConductance
-from .layer_gradient_x_activation import LayerGradientXActivation
-from .layer_integrated_gradients import LayerIntegratedGradients
-from .methods import METHODS, MethodEntry, register_method
-from .neuron_conductance import NeuronConductance
-from .quadrature import RULES, Rule, get_rule, register_rule
-from .result import AttributionResult
-from .self_attention import SelfAttentionAttribution
-from .summary import LayerSummary, layer_summary
-from .tcav import TCAV, TCAVResult
+import importlib
 
 __all__ = ["METHODS", "MethodEntry", "register_method", "LayerConductance", "NeuronConductance",
            "LayerIntegratedGradients", "LayerGradientXActivation", "NeuronAblation", "GreedyAblation",
@@ -29,3 +15,28 @@ __all__ = ["METHODS", "MethodEntry", "register_method", "LayerConductance", "Neu
            "get_rule", "register_rule", "ConceptBridge", "BridgeResult", "TCAV", "TCAVResult",
            "SelfAttentionAttribution", "HeadImportance", "HeadPruning", "HeadPruningResult", "head_importance",
            "prune_heads", "AttributionTree", "attribution_graph", "attribution_tree", "layer_interactions"]
+
+# names load on first access: importing the package (e.g. the CLI reading METHODS) pulls no torch
+_LAZY = {
+    "NeuronAblation": "ablation", "ablation_effect": "ablation", "ablation_values": "ablation",
+    "BridgeResult": "bridge", "ConceptBridge": "bridge", "AttributionTree": "attention_tree",
+    "attribution_graph": "attention_tree", "attribution_tree": "attention_tree",
+    "layer_interactions": "attention_tree", "GreedyAblation": "greedy_ablation", "HeadImportance": "head_pruning",
+    "HeadPruning": "head_pruning", "HeadPruningResult": "head_pruning", "head_importance": "head_pruning",
+    "prune_heads": "head_pruning", "LayerConductance": "layer_conductance",
+    "LayerGradientXActivation": "layer_gradient_x_activation",
+    "LayerIntegratedGradients": "layer_integrated_gradients", "METHODS": "methods", "MethodEntry": "methods",
+    "register_method": "methods", "NeuronConductance": "neuron_conductance", "RULES": "quadrature",
+    "Rule": "quadrature", "get_rule": "quadrature", "register_rule": "quadrature", "AttributionResult": "result",
+    "SelfAttentionAttribution": "self_attention", "LayerSummary": "summary", "layer_summary": "summary",
+    "TCAV": "tcav", "TCAVResult": "tcav",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+

@@ -36,14 +36,12 @@ from ..models.targets import Target, as_target
 from ..results import Result, array_field
 from ._path import rows_per_pass
 from .ablation import ablation_values
+from .methods import LAYER_ATTRIBUTORS
 from .neuron_sets import concept_neurons, empirical_p_value, parse_neuron_ids, random_like
 from .store_check import check_store_model
 
 __all__ = ["ConceptBridge", "BridgeResult", "concept_neurons", "LAYER_ATTRIBUTORS", "ATTRIBUTIONS"]
 
-#: registered layer attributors the bridge can use (their results are (examples, tokens, width)), with a name for prose
-LAYER_ATTRIBUTORS = {"layer_conductance": "conductance", "layer_integrated_gradients": "integrated gradients",
-                     "layer_gradient_x_activation": "gradient x activation"}
 #: how per-neuron attributions enter the share
 ATTRIBUTIONS = ("absolute", "signed")
 

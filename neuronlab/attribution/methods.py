@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from ..errors import InvalidParameterError, UnknownKeyError, choices
 from ..registry import Entry, Param, Registry
 
-__all__ = ["METHODS", "MethodEntry", "MethodRegistry", "register_method", "COMMANDS"]
+__all__ = ["METHODS", "MethodEntry", "MethodRegistry", "register_method", "COMMANDS", "LAYER_ATTRIBUTORS"]
 
 #: the commands that offer methods: ``attribute`` (an AttributionResult) and ``ablate`` (a dict of effects)
 COMMANDS = ("attribute", "ablate", "")
@@ -131,3 +131,9 @@ for _entry in (
 ):
     register_method(_entry)
 del _entry
+
+
+#: registered layer attributors the concept bridge can use (their results are (examples, tokens, width)), with a name
+#: for prose (here, not in bridge.py, so that the CLI offers them without importing torch)
+LAYER_ATTRIBUTORS = {"layer_conductance": "conductance", "layer_integrated_gradients": "integrated gradients",
+                     "layer_gradient_x_activation": "gradient x activation"}

@@ -195,7 +195,7 @@ def _describe_tcav(r: dict) -> str:
 @command("bridge", "The concept bridge: share of a prediction's attribution carried by a concept's neurons (from a "
                    "ranking in the store) and the effect of ablating them, against random neurons of the same sites.")
 def _bridge(p: argparse.ArgumentParser):
-    from ..attribution.bridge import LAYER_ATTRIBUTORS
+    from ..attribution.methods import LAYER_ATTRIBUTORS
 
     _add_common(p)
     p.add_argument("--store", default=None,

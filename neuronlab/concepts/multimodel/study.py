@@ -12,7 +12,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from neuronlab.concepts.multimodel.moments import covariance_bytes
 from neuronlab.concepts.multimodel.results import CrossModelResult
 from neuronlab.concepts.multimodel.stores import model_labels, open_aligned
 from neuronlab.errors import InvalidParameterError
@@ -57,6 +56,8 @@ del _e
 
 def memory_needed(n_columns: int) -> int:
     """Bytes the joint covariance of ``n_columns`` neurons takes (plus one copy for the method's algebra)."""
+    from neuronlab.concepts.multimodel.moments import covariance_bytes  # pulls scikit-learn: not at CLI start
+
     return 2 * covariance_bytes(n_columns)
 
 

@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.neuronlab-installed
 DEMO   ?= runs/demo
 DOCS   ?= build/docs
+# test processes (pytest-xdist; a test file stays in one process, so its module fixtures are built once)
+TEST_WORKERS ?= 2
 
 .PHONY: venv demo demo-quick test docs bench clean help
 
@@ -38,7 +40,7 @@ demo-quick: venv
 	$(BIN)/neuronlab demo --out $(DEMO)-quick --overwrite --quick
 
 test: venv
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 docs: venv
 	$(BIN)/python -m sphinx -W --keep-going -q -b html -d $(DOCS)/doctrees docs $(DOCS)/html

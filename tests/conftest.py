@@ -11,6 +11,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # tests never reach a model hub: unknown ids must fail at once instead of after network retries
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+# under pytest-xdist the worker processes share the cores: OpenMP threads that finish early must sleep, not spin
+# (set before torch loads its OpenMP runtime; intra-op thread counts stay as they are)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def shared_data_dir() -> Path:
     return Path(os.environ.get("NEURONLAB_SHARED_DATA", ROOT.parent / "shared" / "data"))

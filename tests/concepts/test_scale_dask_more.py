@@ -129,3 +129,22 @@ def test_gaussian_sufficient_statistics_streamed_and_on_dask(cluster, dstore):
 def test_default_chunk_rows_are_whole_blocks():
     assert default_chunk_rows(2688) % 2048 == 0 and default_chunk_rows(16) == 1048576
     assert default_chunk_rows(10**8) == 1
+
+
+def test_cli_stats_streamed_and_on_dask(cluster, dstore, capsys, tmp_path):
+    import json
+
+    from neuronlab.cli.main import main
+
+    path, X, _ = dstore
+    for extra in (["--max-memory-gb", "0.002"], ["--scheduler", cluster.scheduler.address]):
+        rc = main(["stats", str(path), "--quantile", "0.99", "--quantile", "0.01", "--json", *extra])
+        out = json.loads(capsys.readouterr().out)
+        assert rc == 0 and out["n_rows"] == X.shape[0] and out["config"]["streamed"] is ("--max-memory-gb" in extra)
+        np.testing.assert_allclose(out["mean"], X.mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(out["std"], X.std(axis=0), rtol=1e-10)
+        for q in (0.99, 0.01):
+            np.testing.assert_array_equal(out["quantiles"][str(q)], np.quantile(X.astype(np.float32), q, axis=0))
+    rc = main(["stats", str(path), "--quantile", "0.5", "--max-memory-gb", "0.0002"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--max-memory-gb" in err and "Traceback" not in err

@@ -65,8 +65,7 @@ def chunk_rows_for_budget(n_cols: int, budget_gb: float | None, *, itemsize: int
     return rows
 
 
-def moments_of_blocks(blocks: Iterator[np.ndarray], n_cols: int, *, center: bool = True
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def moments_of_blocks(blocks: Iterator[np.ndarray], n_cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Column sums and sums of squares (float64) of row blocks, each summed in sub-blocks of 8,192 rows.
 
     Returns ``(total, squares, n)`` with ``n`` a 0-d int array; :func:`finish_moments` turns them into means and

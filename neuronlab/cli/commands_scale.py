@@ -90,7 +90,8 @@ def _stats(p: argparse.ArgumentParser):
                        "neurons": ids, "mean": mean.tolist(), "std": std.tolist(),
                        "quantiles": {str(q): v.tolist() for q, v in quant.items()}}
             write(payload)
-        lines = [f"{payload['n_rows']} rows x {len(ids)} neurons ({'dask ' + args.scheduler if args.scheduler else 'streamed'})",
+        how = f"dask {args.scheduler}" if args.scheduler else "streamed"
+        lines = [f"{payload['n_rows']} rows x {len(ids)} neurons ({how})",
                  f"dead neurons (constant): {len(payload['dead_neurons'])}", "largest standard deviation:"]
         lines += [f"  {ids[i]:<24} mean {mean[i]: .4g}  std {std[i]:.4g}  "
                   + "  ".join(f"q{q:g} {quant[q][i]:.4g}" for q in qs) for i in order]

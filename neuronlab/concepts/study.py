@@ -426,8 +426,9 @@ def _fit_distributed(ranker: Any, store: ActivationStore, concept: str, method: 
             ranker.fit(DaskRows(data.X, client), data.y)
         return
     if method not in DISTRIBUTED_RANKERS:
-        raise InvalidParameterError(f"a dask scheduler runs the rankers {', '.join([*DISTRIBUTED_RANKERS, *SOURCE_RANKERS])};"
-                                    f" {method!r} runs in one process (drop scheduler=)")
+        names = ", ".join([*DISTRIBUTED_RANKERS, *SOURCE_RANKERS])
+        raise InvalidParameterError(f"a dask scheduler runs the rankers {names}; {method!r} runs in one process "
+                                    "(drop scheduler=)")
     with scheduler(address):
         class_scores, scores, _, _, attrs = rank_distributed(store, concept, method, sites=sites,
                                                              params=ranker.get_params())

@@ -132,6 +132,10 @@ def main() -> None:
             a, b = ref["json"], low["json"]
             keys = ["ranking", "scores"] if name != "redundancy" else ["general", "constant_neurons"]
             same = {k: a.get(k) == b.get(k) for k in keys if k in a}
+            if "ranking" in a and "ranking" in b:  # how far apart two rankings are when not identical
+                k = max(1, len(a["ranking"]) // 100)
+                same["top10"] = a["ranking"][:10] == b["ranking"][:10]
+                same["top1pct_overlap"] = round(len(set(a["ranking"][:k]) & set(b["ranking"][:k])) / k, 3)
         row = {"analysis": name, "in_memory": {k: ref[k] for k in ("rc", "wall_s", "peak_rss_gb")},
                "limited": {k: low[k] for k in ("rc", "wall_s", "peak_rss_gb")}, "equal": same,
                "streamed": (low.get("json") or {}).get("config", {}).get("streamed"),

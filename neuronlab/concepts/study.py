@@ -308,7 +308,9 @@ def _probe_source(train: ConceptData, n_rows: int, max_memory_gb: float | None, 
         if evaluate:
             raise InvalidParameterError("the extra evaluations (evaluate=) run in one process; drop scheduler=")
         client = stack.enter_context(scheduler(address))
-        return DaskRows(train.X, client, budget_gb=max_memory_gb)
+        avail = _available_memory()
+        budget_gb = max_memory_gb if max_memory_gb is not None else (avail / GIB if avail else None)
+        return DaskRows(train.X, client, budget_gb=budget_gb)  # the budget decides if the warm start is gathered
     try:
         check_memory(n_rows, len(train.neuron_ids), budget_gb=max_memory_gb)
         return None

@@ -3,8 +3,9 @@
 Builds a synthetic float16 store (planted concept neurons) of ``--rows`` x (``--sites`` x ``--width``), then
 runs, each as its own process:
 
-- in memory, unconstrained: ``neuronlab rank`` (iou, probeless, ap) and ``neuronlab redundancy`` (correlation
-  clustering) -- the reference;
+- in memory, unconstrained: ``neuronlab rank`` (iou, probeless, ap, linear: the linear probe, whose full-batch
+  solver then sums loss and gradient over row chunks) and ``neuronlab redundancy`` (correlation clustering) -- the
+  reference;
 - under a cgroup-v1 memory limit (``--limit-gb``, RSS + page cache, no swap) smaller than the store by
   ``store / limit`` (>= 1.5 asked by the issue), with ``--max-memory-gb`` as the analysis budget: the same
   commands, which then stream the store in blocks.
@@ -99,7 +100,9 @@ def main() -> None:
     ap.add_argument("--classes", type=int, default=8)
     ap.add_argument("--limit-gb", type=float, default=1.2, help="memory the constrained processes may use")
     ap.add_argument("--max-memory-gb", type=float, default=0.6, help="analysis budget passed to the commands")
-    ap.add_argument("--methods", default="iou,probeless,ap")
+    ap.add_argument("--methods", default="iou,probeless,ap", help="rankers to run (e.g. linear)")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="ranker hyper-parameter passed to every rank run (e.g. tol=0.01 for linear)")
     ap.add_argument("--no-redundancy", action="store_true")
     ap.add_argument("--work", default="/tmp/neuronlab-stream")
     ap.add_argument("--json", default=None, help="write the results here")
@@ -116,8 +119,9 @@ def main() -> None:
     print(f"store {size:.2f} GiB; limit {args.limit_gb} GiB ({'cgroup v1 memory' if use_cg else 'prlimit --as'}); "
           f"store / limit = {size / args.limit_gb:.2f}", flush=True)
     results = []
-    jobs = [(["rank", str(store), "--concept", "concept", "--method", m, "--json", "--quiet", "--no-write-back"], m)
-            for m in args.methods.split(",") if m]
+    params = [a for p in args.param for a in ("--param", p)]
+    jobs = [(["rank", str(store), "--concept", "concept", "--method", m, "--json", "--quiet", "--no-write-back",
+              *params], m) for m in args.methods.split(",") if m]
     if not args.no_redundancy:
         jobs.append((["redundancy", str(store), "--no-task", "--json", "--quiet", "--no-write-back"], "redundancy"))
     for argv, name in jobs:
@@ -128,9 +132,14 @@ def main() -> None:
             a, b = ref["json"], low["json"]
             keys = ["ranking", "scores"] if name != "redundancy" else ["general", "constant_neurons"]
             same = {k: a.get(k) == b.get(k) for k in keys if k in a}
+            if "ranking" in a and "ranking" in b:  # how far apart two rankings are when not identical
+                k = max(1, len(a["ranking"]) // 100)
+                same["top10"] = a["ranking"][:10] == b["ranking"][:10]
+                same["top1pct_overlap"] = round(len(set(a["ranking"][:k]) & set(b["ranking"][:k])) / k, 3)
         row = {"analysis": name, "in_memory": {k: ref[k] for k in ("rc", "wall_s", "peak_rss_gb")},
                "limited": {k: low[k] for k in ("rc", "wall_s", "peak_rss_gb")}, "equal": same,
                "streamed": (low.get("json") or {}).get("config", {}).get("streamed"),
+               "seconds": [(ref.get("json") or {}).get("seconds"), (low.get("json") or {}).get("seconds")],
                "error": low.get("stderr_tail")}
         results.append(row)
         print(json.dumps(row), flush=True)

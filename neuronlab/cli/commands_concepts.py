@@ -88,7 +88,14 @@ def _probe(p: argparse.ArgumentParser):
                    help="skip only the random-init baseline (it needs the model and one extra extraction, cached)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, control task and random init")
     p.add_argument("--top-fraction", type=float, default=0.05, help="fraction of top neurons summarised per layer")
-    p.add_argument("--max-memory-gb", type=float, default=None, help="memory budget for the in-memory fit")
+    p.add_argument("--max-memory-gb", type=float, default=None,
+                   help="memory budget in GB: when the activations do not fit, the probes are trained streamed from "
+                        "the store in row chunks (same optimum; recorded as config.streamed; default: the memory "
+                        "available)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="train the probes on a dask.distributed cluster (tcp://host:8786) or on local:N worker "
+                        "processes: loss and gradient per row chunk on the workers (needs pip install "
+                        "'neuronlab[dask]')")
     p.add_argument("--evaluate", default="", metavar="LIST",
                    help="comma-separated extra evaluations: layerwise (one probe per site), ablation (keep/zero top, "
                         "bottom, random neurons; retrain on top 10%% vs random), minimal (smallest top-k within 1 point "
@@ -118,7 +125,7 @@ def _probe(p: argparse.ArgumentParser):
                 result = probe_concept(
                     store, args.concept, sites=args.sites, test_store=test, train_size=args.split, probe=probe,
                     controls=args.controls, random_init_store=ri, random_state=args.seed,
-                    top_fraction=args.top_fraction, max_memory_gb=args.max_memory_gb,
+                    top_fraction=args.top_fraction, max_memory_gb=args.max_memory_gb, scheduler=args.scheduler,
                     evaluate=[e.strip() for e in args.evaluate.split(",") if e.strip()],
                 )
             finally:
@@ -225,11 +232,11 @@ def _rank(p: argparse.ArgumentParser):
                         + "; ".join(f"{e.name}: " + (", ".join(f"{q.name} ({q.describe()})" for q in e.params) or "none")
                                     for e in RANKERS.values()))
     p.add_argument("--max-memory-gb", type=float, default=None, help=("memory budget in GB: a store whose activations do not fit is streamed in blocks "
-                         "by the rankers that can (iou, ap, probeless; same result) and refused by the "
+                         "by the rankers that can (iou, ap, probeless, linear; same result) and refused by the "
                          "others (default: the memory available)"))
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help=("run the ranking as a dask map-reduce on a dask.distributed scheduler (tcp://host:8786) or "
-                         "on local:N worker processes; iou and probeless (same result as one process; needs "
+                         "on local:N worker processes; iou, probeless and linear (same result as one process; needs "
                          "pip install 'neuronlab[dask]')"))
     add_out_arguments(p)
     _add_write_back(p)

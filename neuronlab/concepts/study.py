@@ -10,6 +10,7 @@ whose ``to_store(store, name)`` writes them under ``/results``. No torch here: t
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -23,6 +24,7 @@ from ..errors import InvalidParameterError, NeuronlabError, choices
 from ..store.store import ActivationStore
 from .data import ConceptData, align_classes, class_remap, load_concept, split_by_sentence
 from .evaluation.layerwise import layer_distribution, site_of
+from .probes._chunked import ChunkedRows
 from .probes.controls import ControlTask, selectivity
 from .probes.linear import LinearProbe
 from .rankers import RANKERS
@@ -96,6 +98,7 @@ def probe_concept(
     top_fraction: float = 0.05,
     max_memory_gb: float | None = None,
     evaluate: Sequence[str] = (),
+    scheduler: str | None = None,
 ) -> ProbeResult:
     """Train and evaluate a linear probe for ``concept``, with baselines and the neuron ranking.
 
@@ -120,11 +123,16 @@ def probe_concept(
     top_fraction : float
         Fraction of neurons summarised in ``layer_distribution``.
     max_memory_gb : float, optional
-        Memory budget for the in-memory fit (default: the memory available now).
+        Memory budget (default: the memory available now). When the float32 matrix (with work space) does not
+        fit, the probes are trained streamed from the store in row chunks (same optimum;
+        :class:`~neuronlab.concepts.probes._chunked.ChunkedRows`) and ``config["streamed"]`` says so.
     evaluate : sequence of {"layerwise", "ablation", "minimal", "all"}
         Extra evaluations reported under ``evaluation``: accuracy of one probe per site; ablation curves
         (keep only / zero the top, bottom and random neurons, Dalvi et al. 2019) and retraining on the top 10%
         vs a random 10%; the minimal neuron subset within 1 point of the oracle (Durrani et al. 2020).
+    scheduler : str, optional
+        Train the probes on a ``dask.distributed`` cluster (``ADDRESS`` or ``local:N``): the workers hold the
+        training rows and compute the loss and gradient of their chunks (:class:`~neuronlab.scale.dask_probe.DaskRows`).
 
     Returns
     -------
@@ -146,9 +154,19 @@ def probe_concept(
     train, test = _split(store, concept, sites, test_store, train_size, random_state)
     if len(test) == 0:
         raise InvalidParameterError(f"no test rows for concept {concept!r}")
-    check_memory(len(train) + len(test), len(train.neuron_ids), budget_gb=max_memory_gb)
-    train, test = train.load(), test.load()
-    fitted = clone(probe).fit(train.X, train.y)
+    with contextlib.ExitStack() as stack:
+        source = _probe_source(train, len(train) + len(test), max_memory_gb, evaluate, scheduler, stack)
+        if source is None:
+            train, test = train.load(), test.load()
+            source = train.X
+        return _probe_study(probe, source, train, test, concept, store, sites, test_store, train_size, controls,
+                            random_init_store, random_state, top_fraction, evaluate, max_memory_gb, scheduler, t0)
+
+
+def _probe_study(probe, source, train, test, concept, store, sites, test_store, train_size, controls,
+                 random_init_store, random_state, top_fraction, evaluate, max_memory_gb, scheduler, t0) -> ProbeResult:
+    """The fits and the report of :func:`probe_concept` on a training source (array or row source)."""
+    fitted = clone(probe).fit(source, train.y)
     acc = float(fitted.score(test.X, test.y))
     train_acc = float(fitted.score(train.X, train.y))
     baselines: dict[str, Any] = {"majority": _majority_accuracy(train.y, test.y), "control_task": None,
@@ -157,12 +175,13 @@ def probe_concept(
     if controls:
         ct = ControlTask(random_state=random_state).fit(train.words, train.y)
         c_train, c_test = ct.transform(train.words), ct.transform(test.words)
-        c_probe = clone(probe).fit(train.X, c_train)
+        c_probe = clone(probe).fit(source, c_train)
         baselines["control_task"] = float(c_probe.score(test.X, c_test))
         sel = selectivity(acc, baselines["control_task"])
     if random_init_store is not None:
         baselines["random_init"] = _random_init_accuracy(random_init_store, train, test, concept, sites, probe,
-                                                         test_store is not None)
+                                                         test_store is not None,
+                                                         None if scheduler else getattr(source, "budget_gb", None))
     # the probe knows only the classes present in the training rows (rare tags often fall into one split); its rows of
     # coef_ are those classes, and test rows of the others are scored as errors (the probe cannot predict them)
     known = [train.classes[int(c)] for c in fitted.classes_]
@@ -180,6 +199,9 @@ def probe_concept(
         "split": "test_store" if test_store is not None else f"by sentence, train_size={train_size}",
         "random_state": random_state,
         "controls": bool(controls),
+        "streamed": getattr(fitted, "streamed_", None) is not None,
+        "max_memory_gb": max_memory_gb,
+        "scheduler": scheduler,
     }
     report = {
         "concept": concept,
@@ -248,7 +270,8 @@ def _evaluate(which, probe, fitted, train, test, ordering, random_state) -> dict
     return out
 
 
-def _random_init_accuracy(ri, train, test, concept, sites, probe, has_test_store) -> float | None:
+def _random_init_accuracy(ri, train, test, concept, sites, probe, has_test_store,
+                          stream_gb: float | None = None) -> float | None:
     try:
         if has_test_store:
             ri_train_store, ri_test_store = ri
@@ -265,9 +288,43 @@ def _random_init_accuracy(ri, train, test, concept, sites, probe, has_test_store
     if len(rtr) != len(train) or len(rte) != len(test):
         log.warning("random-init baseline skipped: row counts differ from the trained model's store")
         return None
-    rtr, rte = rtr.load(), rte.load()
+    if stream_gb is None:
+        rtr, rte = rtr.load(), rte.load()
     rtr = replace(rtr, y=train.y)
-    return float(clone(probe).fit(rtr.X, rtr.y).score(rte.X, test.y))
+    X = rtr.X if stream_gb is None else ChunkedRows(rtr.X, budget_gb=stream_gb)
+    return float(clone(probe).fit(X, rtr.y).score(rte.X, test.y))
+
+
+def _probe_source(train: ConceptData, n_rows: int, max_memory_gb: float | None, evaluate: Sequence[str],
+                  address: str | None = None, stack: contextlib.ExitStack | None = None):
+    """A row source that streams the training rows when the float32 matrix does not fit the budget (or on the dask
+    cluster at ``address``), else None (the rows are then loaded)."""
+    from .rankers.streaming import GIB
+
+    if address is not None:
+        from ..scale.dask_arrays import scheduler
+        from ..scale.dask_probe import DaskRows
+
+        if evaluate:
+            raise InvalidParameterError("the extra evaluations (evaluate=) run in one process; drop scheduler=")
+        client = stack.enter_context(scheduler(address))
+        avail = _available_memory()
+        budget_gb = max_memory_gb if max_memory_gb is not None else (avail / GIB if avail else None)
+        return DaskRows(train.X, client, budget_gb=budget_gb)  # the budget decides if the warm start is gathered
+    try:
+        check_memory(n_rows, len(train.neuron_ids), budget_gb=max_memory_gb)
+        return None
+    except InvalidParameterError:
+        budget = max_memory_gb * GIB if max_memory_gb is not None else _available_memory()
+    if evaluate:
+        raise InvalidParameterError(
+            f"the activations ({n_rows} rows x {len(train.neuron_ids)} neurons) do not fit the memory budget, so the "
+            "probe is trained streamed, but the extra evaluations (evaluate=) need them in memory; drop evaluate=, "
+            "select fewer sites (sites=), or raise max_memory_gb=")
+    source = ChunkedRows(train.X, budget_gb=budget / GIB)
+    log.info("probing %d rows x %d neurons streamed from the store in chunks of %d rows (budget %.3g GB)",
+             len(train), len(train.neuron_ids), source.chunk_rows, budget / GIB)
+    return source
 
 
 def rank_concept(
@@ -364,10 +421,16 @@ def _fit_distributed(ranker: Any, store: ActivationStore, concept: str, method: 
                      address: str) -> None:
     """Fit ``ranker`` from the class scores of the dask map-reduce (:func:`neuronlab.scale.dask_arrays.rank_distributed`)."""
     from ..scale.dask_arrays import DISTRIBUTED_RANKERS, rank_distributed, scheduler
+    from ..scale.dask_probe import SOURCE_RANKERS, DaskRows
 
+    if method in SOURCE_RANKERS:  # the probe's loss and gradient as a map-reduce over the workers' row chunks
+        with scheduler(address) as client:
+            ranker.fit(DaskRows(data.X, client), data.y)
+        return
     if method not in DISTRIBUTED_RANKERS:
-        raise InvalidParameterError(f"a dask scheduler runs the rankers {', '.join(DISTRIBUTED_RANKERS)}; "
-                                    f"{method!r} runs in one process (drop scheduler=)")
+        names = ", ".join([*DISTRIBUTED_RANKERS, *SOURCE_RANKERS])
+        raise InvalidParameterError(f"a dask scheduler runs the rankers {names}; {method!r} runs in one process "
+                                    "(drop scheduler=)")
     with scheduler(address):
         class_scores, scores, _, _, attrs = rank_distributed(store, concept, method, sites=sites,
                                                              params=ranker.get_params())

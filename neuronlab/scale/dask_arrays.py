@@ -186,8 +186,33 @@ def _iou(X, y, n_classes, params) -> tuple[np.ndarray, dict]:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0), {"thresholds_": t}
 
 
+def _ap(X, y, n_classes, params) -> tuple[np.ndarray, dict]:
+    """Average precision per neuron and class: every task holds all rows of a block of columns (AP sorts whole
+    columns) and scores it with the in-memory kernel; the blocks are concatenated."""
+    from neuronlab.concepts.rankers.ap import column_average_precision
+
+    both = params.get("signed", "max") == "max"
+    positives = np.asarray(y)[:, None] == np.arange(n_classes)[None, :]
+    n_rows, n_cols = X.shape
+    cols = int(max(1, min(n_cols, (64 << 20) // (8 * 4 * max(n_rows, 1)))))
+    Xc = X.rechunk({0: -1, 1: cols})
+
+    def block(b):
+        work = np.asarray(b, dtype=np.float32 if np.dtype(b.dtype).itemsize <= 4 else np.float64)
+        out = column_average_precision(work, positives, both=both)
+        return np.stack(out if both else (out, out))[:, :, :]
+
+    parts = Xc.map_blocks(block, chunks=((2,), (n_classes,), Xc.chunks[1]), new_axis=[0], dtype=np.float64,
+                          meta=np.empty((0, 0, 0))).compute()
+    pos, neg = parts[0], parts[1]
+    if not both:
+        return pos, {"sign_": np.ones(pos.shape, dtype=np.int8), "ap_positive_": pos, "ap_negative_": None}
+    sign = np.where(neg > pos, -1, 1).astype(np.int8)
+    return np.maximum(pos, neg), {"sign_": sign, "ap_positive_": pos, "ap_negative_": neg}
+
+
 #: rankers with a map-reduce form: name -> fn(dask X, y codes, n_classes, params) -> (class_scores, attributes)
-DISTRIBUTED_RANKERS = {"probeless": _probeless, "iou": _iou}
+DISTRIBUTED_RANKERS = {"probeless": _probeless, "iou": _iou, "ap": _ap}
 
 
 def rank_distributed(store: Any, concept: str, method: str, *, sites: Any = None, params: dict | None = None,

@@ -114,6 +114,6 @@ def test_rank_with_a_scheduler_through_the_api_and_refusals(store_4k):
         got = rank_concept(st, "concept", "probeless", scheduler="local:1")
         assert got.ranking == ref.ranking and got.config["scheduler"] == "local:1"
         with pytest.raises(InvalidParameterError, match="runs in one process"):
-            rank_concept(st, "concept", "ap", scheduler="local:1")
+            rank_concept(st, "concept", "rf", scheduler="local:1")  # ap runs on dask since the stream part
         with pytest.raises(InvalidParameterError, match="local:N"):
             rank_concept(st, "concept", "iou", scheduler="local:zero")

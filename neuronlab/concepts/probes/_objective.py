@@ -19,7 +19,7 @@ import numpy as np
 
 from neuronlab.concepts.probes._numerics import _BLOCK
 
-__all__ = ["SmoothPart"]
+__all__ = ["SmoothPart", "accumulate_terms"]
 
 
 class SmoothPart:
@@ -73,30 +73,12 @@ class SmoothPart:
         b = theta[self.nw:] if self.fit_intercept else np.zeros(m)
         Vr = (V * self.inv[:, None]).astype(dt)  # V / s are the coefficients of raw X
         off = (b - self.shift @ V).astype(dt)
-        data = 0.0
-        XtG = np.zeros((d, m), dtype=np.float64)
-        gsum = np.zeros(m, dtype=np.float64)
-        w_row = self.row_weight
-        for start in range(0, X.shape[0], _BLOCK):
-            Xb = X[start:start + _BLOCK]
-            tb = self.target[start:start + _BLOCK]
-            wb = w_row[start:start + _BLOCK]
-            Z = Xb @ Vr
-            Z += off
-            if m == 1:
-                # binary: CE = softplus(z) - t z ; dCE/dz = sigmoid(z) - t
-                ce = np.logaddexp(0, Z) - tb * Z
-                G = 0.5 * (1 + np.tanh(0.5 * Z)) - tb
-            else:
-                Z -= Z.max(axis=1, keepdims=True)
-                E = np.exp(Z)
-                S = E.sum(axis=1, keepdims=True)
-                ce = np.log(S) - (Z * tb).sum(axis=1, keepdims=True)
-                G = E / S - tb
-            data += float(wb @ ce.sum(axis=1, dtype=np.float64))
-            G *= wb[:, None].astype(dt)
-            XtG += Xb.T @ G
-            gsum += G.sum(axis=0, dtype=np.float64)
+        if isinstance(X, np.ndarray):
+            XtG = np.zeros((d, m), dtype=np.float64)
+            gsum = np.zeros(m, dtype=np.float64)
+            data = accumulate_terms(X, self.target, self.row_weight, Vr, off, m, XtG, gsum)
+        else:  # a chunked row source (neuronlab.concepts.probes._chunked): the same sums over its row chunks
+            data, XtG, gsum = X.terms(self.target, self.row_weight, Vr, off, m)
         value, gpen = self.penalty(V, self.w2, self.l2)
         value += data
         self.counter[0] += self.cost
@@ -108,3 +90,38 @@ class SmoothPart:
         gV = XtG * self.inv[:, None] - np.outer(self.shift, gsum)
         gV += gpen
         return np.concatenate([gV.ravel(), gsum if self.fit_intercept else np.zeros(self.m)])
+
+
+def accumulate_terms(X: np.ndarray, target: np.ndarray, row_weight: np.ndarray, Vr: np.ndarray, off: np.ndarray,
+                     m: int, XtG: np.ndarray, gsum: np.ndarray) -> float:
+    """The data term of rows ``X`` and its gradient sums, in blocks of ``_BLOCK`` rows.
+
+    Adds ``X^T G`` to ``XtG`` and the column sums of ``G`` to ``gsum`` in place (``G`` the weighted
+    derivative of the cross-entropy with respect to the logits ``X Vr + off``) and returns the weighted
+    cross-entropy. The objective is a sum over rows, so a pass over all rows may be split into row chunks
+    (:mod:`neuronlab.concepts.probes._chunked`); chunks whose lengths are multiples of ``_BLOCK`` give the very
+    same floating-point operations as one call on all rows.
+    """
+    dt = X.dtype
+    data = 0.0
+    for start in range(0, X.shape[0], _BLOCK):
+        Xb = X[start:start + _BLOCK]
+        tb = target[start:start + _BLOCK]
+        wb = row_weight[start:start + _BLOCK]
+        Z = Xb @ Vr
+        Z += off
+        if m == 1:
+            # binary: CE = softplus(z) - t z ; dCE/dz = sigmoid(z) - t
+            ce = np.logaddexp(0, Z) - tb * Z
+            G = 0.5 * (1 + np.tanh(0.5 * Z)) - tb
+        else:
+            Z -= Z.max(axis=1, keepdims=True)
+            E = np.exp(Z)
+            S = E.sum(axis=1, keepdims=True)
+            ce = np.log(S) - (Z * tb).sum(axis=1, keepdims=True)
+            G = E / S - tb
+        data += float(wb @ ce.sum(axis=1, dtype=np.float64))
+        G *= wb[:, None].astype(dt)
+        XtG += Xb.T @ G
+        gsum += G.sum(axis=0, dtype=np.float64)
+    return data

@@ -21,7 +21,7 @@ from neuronlab.concepts.probes.linear import as_float_rows
 from neuronlab.concepts.validation import Interval, StrOptions, ValidatedEstimator, check_target
 from neuronlab.errors import InvalidParameterError, NotFittedError
 
-__all__ = ["GaussianProbe", "map_parameters"]
+__all__ = ["GaussianProbe", "map_parameters", "map_parameters_from_statistics"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _FITTED = frozenset({"means_", "covariances_", "class_prior_", "classes_", "class_counts_", "n_features_in_",
@@ -70,19 +70,51 @@ def map_parameters(X: np.ndarray, y: np.ndarray, n_classes: int, *, nu0: float |
     ([1.0, 12.0], [0.5, 2.0])
     """
     n_neurons = X.shape[1]
-    nu0 = n_neurons + 2.0 if nu0 is None else float(nu0)
     counts = np.bincount(y, minlength=n_classes).astype(np.int64)
     means = np.empty((n_classes, n_neurons), dtype=np.float64)
-    covs = np.empty((n_classes, n_neurons, n_neurons), dtype=np.float64)
+    scatters = np.empty((n_classes, n_neurons, n_neurons), dtype=np.float64)
     for c in range(n_classes):
         Xc = np.asarray(X[y == c], dtype=np.float64)
         means[c] = Xc.mean(axis=0)
         centred = Xc - means[c]
-        scatter = centred.T @ centred
+        scatters[c] = centred.T @ centred
+    return map_parameters_from_statistics(counts, means, scatters, nu0=nu0, reg_covar=reg_covar)
+
+
+def map_parameters_from_statistics(counts: np.ndarray, means: np.ndarray, scatters: np.ndarray, *,
+                                   nu0: float | None = None, reg_covar: float = 0.0
+                                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`map_parameters` from the sufficient statistics: class counts, means and scatter matrices.
+
+    The statistics merge over row chunks, so a store larger than memory (or one spread over a dask cluster)
+    gives them in one streamed pass (:func:`neuronlab.scale.stats.class_statistics`); ``scatters`` is
+    overwritten (it becomes the covariances).
+
+    Parameters
+    ----------
+    counts : int ndarray of shape (n_classes,)
+    means : ndarray of shape (n_classes, n_neurons)
+    scatters : ndarray of shape (n_classes, n_neurons, n_neurons)
+        ``sum_{i in c} (x_i - mean_c)(x_i - mean_c)^T``.
+    nu0, reg_covar : see :func:`map_parameters`
+
+    Returns
+    -------
+    means, covariances, counts : as :func:`map_parameters`
+
+    References
+    ----------
+    Torroba Hennigen, Williams, Cotterell (2020), Intrinsic Probing through Dimension Selection. EMNLP.
+    """
+    n_neurons = means.shape[1]
+    nu0 = n_neurons + 2.0 if nu0 is None else float(nu0)
+    covs = np.asarray(scatters, dtype=np.float64)
+    for c in range(len(counts)):
+        scatter = covs[c]
         prior_scale = np.diagonal(scatter) / (counts[c] - 1)  # the sample variance (ddof=1), as np.cov
         scatter[np.diag_indices(n_neurons)] += prior_scale + reg_covar * (nu0 + counts[c] + n_neurons + 2)
         covs[c] = scatter / (nu0 + counts[c] + n_neurons + 2)
-    return means, covs, counts
+    return means, covs, np.asarray(counts, dtype=np.int64)
 
 
 class GaussianProbe(ValidatedEstimator, BaseEstimator):

@@ -47,6 +47,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from neuronlab.concepts.probes._numerics import (_CHUNK, _PENALTY_L2, _column_moments, _constant_columns,
                                                  _generator, _zero_is_optimal)
+from neuronlab.concepts.probes._chunked import is_row_source
 from neuronlab.concepts.probes._colset import working_set_owlqn
 from neuronlab.concepts.probes._objective import SmoothPart
 from neuronlab.concepts.probes._owlqn import OWLQNResult, owlqn
@@ -184,6 +185,8 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
         Cost of the fit in passes over all of ``X`` (subsample and working-set passes counted by their share).
     solver_ : {"owlqn", "working-set"}
         The solver used.
+    streamed_ : None, "chunked" or "dask"
+        How ``X`` was read: in memory (None), or streamed from a row source in chunks.
     objective_ : float
         Final value of the objective ``J``.
     loss_curve_ : list of float
@@ -316,8 +319,12 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_rows, n_neurons)
-            Activations (float16, float32 or float64).
+        X : array-like of shape (n_rows, n_neurons), or a row source
+            Activations (float16, float32 or float64). A row source
+            (:class:`~neuronlab.concepts.probes._chunked.ChunkedRows` over a store view, or
+            :class:`~neuronlab.scale.dask_probe.DaskRows` on a dask cluster) is streamed: every pass of the
+            solver is a sum over its row chunks, so the matrix is never held in memory and the optimum is the
+            same (the working-set solver then falls back to plain OWL-QN; ``streamed_`` says how it was read).
         y : array-like of shape (n_rows,)
             Class labels (at least two distinct values).
 
@@ -327,7 +334,9 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         l1, l2, form = self._penalties()
-        X = as_float_rows(X)
+        streamed = is_row_source(X)
+        X = X if streamed else as_float_rows(X)
+        self.streamed_ = X.kind if streamed else None
         y = check_target(y, estimator=type(self).__name__)
         if len(y) != X.shape[0]:
             raise InvalidParameterError(
@@ -350,7 +359,7 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
         # The problem is always solved in scaled coordinates v_j = s_j * w_j (an exact reparametrisation: with an
         # intercept the columns are also centred, the intercept absorbing the centring), which makes it far better
         # conditioned for the quasi-Newton solver; the penalty applies to coef_ * scale_ whatever s is.
-        mean, std = _column_moments(X)
+        mean, std = X.column_moments() if streamed else _column_moments(X)
         const = _constant_columns(mean, std)
         std = np.where(const, 1.0, std)
         self.scale_ = std if self.standardize else np.ones(d)
@@ -358,7 +367,7 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
         if fi:
             s, shift = std, np.where(const, 0.0, mean / std)
         else:  # without an intercept the centring cannot be absorbed: scale by the root mean square
-            rms = _column_moments(X, center=False)[1]
+            rms = (X.column_moments(center=False) if streamed else _column_moments(X, center=False))[1]
             const = rms <= 0
             s, shift = np.where(const, 1.0, rms), np.zeros(d)
         inv64 = np.where(const, 0.0, 1.0 / s)  # constant columns are left out (weight 0)
@@ -394,8 +403,10 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
 
         stop = dict(max_iter=int(self.max_iter), tol=float(self.tol), xmask=np.arange(nw + m) < nw)
         n_sub = self._presolve_rows(n)
+        if streamed and not X.fits(n_sub):
+            n_sub = 0  # the warm-start subsample is read into memory only when it fits the budget
         self.presolve_iter_ = 0
-        self.solver_ = self._solver_name(n, l1)
+        self.solver_ = "owlqn" if streamed else self._solver_name(n, l1)  # the working set copies columns
         if form == "neurox" and l2 > 0 and _zero_is_optimal(fun, grad, theta0, pen1, w2, l2, nw):
             # the unsquared norm is not differentiable at W = 0: check that point's optimality condition first
             value = fun(theta0)[0]

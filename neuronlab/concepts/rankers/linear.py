@@ -24,8 +24,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 
+from neuronlab.concepts.probes._chunked import ChunkedRows, is_row_source
 from neuronlab.concepts.probes.linear import LinearProbe
 from neuronlab.concepts.rankers.base import BaseRanker, check_activations, check_labels
+from neuronlab.concepts.rankers.streaming import is_lazy
 from neuronlab.concepts.validation import HasMethods, Interval, StrOptions
 from neuronlab.errors import InvalidParameterError, choices
 
@@ -293,6 +295,9 @@ class LinearProbeRanker(BaseRanker):
         Solver tolerance of the built probe (``LinearProbe``'s default when None).
     search_stride : int, default=100
         Grid size of the percentage search in :func:`neuron_ordering`.
+    max_memory_gb : float, optional
+        Memory budget of a streamed fit: a lazy ``X`` (a store view) is not loaded but streamed in row chunks
+        sized to it (:class:`~neuronlab.concepts.probes._chunked.ChunkedRows`; same optimum as in memory).
 
     Attributes
     ----------
@@ -338,7 +343,11 @@ class LinearProbeRanker(BaseRanker):
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "tol": [Interval(Real, 0, None, closed="neither"), None],
         "search_stride": [Interval(Integral, 1, None, closed="left")],
+        "max_memory_gb": [Interval(Real, 0, None, closed="neither"), None],
     }
+
+    #: ``fit`` streams a lazy ``X`` (a store view) through the probe's chunked objective
+    streams = True
 
     def __init__(
         self,
@@ -349,6 +358,7 @@ class LinearProbeRanker(BaseRanker):
         class_weight: Any = None,
         tol: float | None = None,
         search_stride: int = 100,
+        max_memory_gb: float | None = None,
     ) -> None:
         self.probe = probe
         self.lambda_l1 = lambda_l1
@@ -356,6 +366,7 @@ class LinearProbeRanker(BaseRanker):
         self.class_weight = class_weight
         self.tol = tol
         self.search_stride = search_stride
+        self.max_memory_gb = max_memory_gb
 
     def _make_probe(self) -> BaseEstimator:
         own = {"lambda_l1": self.lambda_l1, "lambda_l2": self.lambda_l2,
@@ -385,7 +396,12 @@ class LinearProbeRanker(BaseRanker):
         self : LinearProbeRanker
         """
         self._validate_params()
-        X = check_activations(X)
+        if is_row_source(X):
+            pass
+        elif is_lazy(X):
+            X = ChunkedRows(X, budget_gb=self.max_memory_gb)
+        else:
+            X = check_activations(X)
         check_labels(y, X.shape[0])
         probe = self._make_probe().fit(X, y)
         self.probe_ = probe

@@ -1,0 +1,176 @@
+"""Jain & Wallace 2019 / Wiegreffe & Pinter 2019 measurements: rank correlations against scipy, permuted and
+uniform attention (exact no-change on a uniform-attention model, large change where attention is decisive),
+adversarial attention within the TVD budget."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from neuronlab.errors import InvalidParameterError
+from neuronlab.explain import EXPLAINERS
+from neuronlab.explain import attention_tests as at
+
+torch = pytest.importorskip("torch")
+scipy_stats = pytest.importorskip("scipy.stats")
+scipy_distance = pytest.importorskip("scipy.spatial.distance")
+
+TEXTS = [["a", "good", "movie", "indeed"], ["the", "plot", "was", "terrible", "and", "boring"], ["fine"]]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from helpers.live_models import tiny_bert
+
+    live = tiny_bert(seed=4)
+    gen = torch.Generator().manual_seed(4)
+    with torch.no_grad():  # weights large enough that attention matters (BERT's 0.02 init leaves it at rounding level)
+        for m in live.model.bert.encoder.modules():
+            if isinstance(m, torch.nn.Linear):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * 0.3)
+    return live
+
+
+@pytest.fixture(scope="module")
+def uniform_model():
+    """A tiny BERT whose every head attends uniformly to the real tokens (query and key weights zero)."""
+    from helpers.live_models import tiny_bert
+
+    live = tiny_bert(seed=5)
+    with torch.no_grad():
+        for block in live.model.bert.encoder.layer:
+            for lin in (block.attention.self.query, block.attention.self.key):
+                lin.weight.zero_()
+                lin.bias.zero_()
+    return live
+
+
+@pytest.fixture(scope="module")
+def planted():
+    from helpers.planted import planted_classifier, sentences
+
+    words, labels = sentences(16, seed=7)
+    return planted_classifier(), [w for w, y in zip(words, labels) if y][:6]
+
+
+def test_kendall_and_spearman_equal_scipy_with_ties():
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 7, 12):
+        for _ in range(5):
+            x, y = rng.integers(0, 4, n).astype(float), rng.normal(size=n)
+            if np.ptp(x) == 0:
+                continue
+            assert at.kendall_tau(x, y) == pytest.approx(scipy_stats.kendalltau(x, y).statistic, abs=1e-12, nan_ok=True)
+            assert at.spearman_rho(x, y) == pytest.approx(scipy_stats.spearmanr(x, y).statistic, abs=1e-12, nan_ok=True)
+    p, q = rng.dirichlet(np.ones(5)), np.array([0.5, 0.5, 0.0, 0.0, 0.0])
+    want = scipy_distance.jensenshannon(p, q) ** 2  # scipy returns the distance, the square root of the divergence
+    assert float(at.jsd(torch.tensor(p), torch.tensor(q))) == pytest.approx(want, abs=1e-12)
+    assert at.tvd(p, q) == pytest.approx(0.5 * np.abs(p - q).sum())
+    assert np.isnan(at.kendall_tau([1.0, 1.0], [0.0, 2.0])) and np.isnan(at.spearman_rho([3.0], [1.0]))
+
+
+def test_correlations_are_scipys_on_the_same_vectors(tiny):
+    res = at.attention_correlations(tiny, TEXTS, batch_size=2)
+    enc = tiny.encode(TEXTS)
+    from neuronlab.explain.attention import attention_maps
+
+    maps = attention_maps(tiny, enc)
+    grad = EXPLAINERS["gradient"](tiny).explain(TEXTS).word_scores
+    loo = EXPLAINERS["leave-one-out"](tiny, target={"kind": "probability", "index": "predicted"}).explain(TEXTS)
+    assert res.kendall.shape == (3, 2, 2, 3) and res.layers == [0, 1] and res.n_heads == 2
+    checked = 0
+    for i in range(2):  # the one-word input has no ranking: NaN
+        att = at.word_attention(maps[i], 0, enc.word_ids[i], enc.n_words(i))
+        for k, imp in enumerate((grad[i], loo.word_scores[i])):
+            for layer in range(2):
+                for h in range(3):
+                    a = maps[i][layer, :, 0].mean(0) if h == 2 else maps[i][layer, h, 0]
+                    words = np.bincount(np.array(enc.word_ids[i][:len(a)])[np.array(enc.word_ids[i][:len(a)]) >= 0],
+                                        weights=a[np.array(enc.word_ids[i][:len(a)]) >= 0])
+                    np.testing.assert_allclose(att[layer, h], words, atol=1e-6)
+                    want = scipy_stats.kendalltau(words, np.abs(imp)).statistic
+                    assert res.kendall[i, k, layer, h] == pytest.approx(want, abs=1e-6)
+                    want = scipy_stats.spearmanr(words, np.abs(imp)).statistic
+                    assert res.spearman[i, k, layer, h] == pytest.approx(want, abs=1e-6)
+                    checked += 1
+    assert checked == 24
+    assert np.isnan(res.kendall[2]).all()
+    assert res.kendall_mean["gradient"][0][0] == pytest.approx(np.nanmean(res.kendall[:, 0, 0, 0]))
+    json.loads(res.to_json())  # JSON-safe (NaN means become null)
+
+
+def test_permuting_or_flattening_uniform_attention_changes_nothing(uniform_model):
+    perm = at.permuted_attention(uniform_model, TEXTS, n_permutations=4, batch_size=5)
+    assert perm.settings == ["layer 0", "layer 1", "layers 0,1"]
+    assert perm.tvd.shape == (3, 3, 4)
+    assert np.all(perm.tvd == 0.0)  # exact: a permutation of equal weights is the same tensor
+    uni = at.uniform_attention(uniform_model, TEXTS, layers=[1], batch_size=2)
+    assert uni.settings == ["layer 1"] and uni.tvd.shape == (3, 1, 1)
+    np.testing.assert_allclose(uni.tvd, 0.0, atol=1e-7)
+    # the longest input's real tokens: max attention is 1/8 everywhere
+    np.testing.assert_allclose(perm.max_attention[1], 1.0 / 8, atol=1e-6)
+
+
+def test_permutation_keeps_padding_masked_and_is_a_permutation(tiny):
+    gen = torch.Generator().manual_seed(0)
+    real = np.array([0, 1, 2, 3])
+    idx = at._permutation(gen, real, 3, 6)
+    for h in range(3):
+        assert sorted(idx[h, :4].tolist()) == [0, 1, 2, 3] and idx[h, 4:].tolist() == [4, 5]
+    res = at.permuted_attention(tiny, TEXTS, layers=[-1], n_permutations=3, seed=1)
+    again = at.permuted_attention(tiny, TEXTS, layers=[1], n_permutations=3, seed=1, batch_size=1)
+    np.testing.assert_allclose(res.tvd, again.tvd, atol=1e-6)  # seeded, independent of the batching
+    assert res.tvd.min() > 1e-5  # attention matters in this model: every draw moves the output
+
+
+def test_decisive_attention_changes_the_output(planted):
+    live, positives = planted
+    perm = at.permuted_attention(live, positives, layers=[0], n_permutations=5)
+    uni = at.uniform_attention(live, positives, layers=[0])
+    # the planted classifier finds "nobody" through layer 0's attention: scrambling it flips the predictions
+    assert perm.mean_median_tvd[0] > 0.5 and perm.flipped[0] > 0.5
+    assert uni.mean_median_tvd[0] > 0.5
+
+
+def test_adversarial_attention_stays_within_epsilon(tiny):
+    res = at.adversarial_attention(tiny, TEXTS[:2], layer=1, epsilon=0.02, steps=8, lr=0.2)
+    assert all(t <= 0.02 for t in res.tvd) and all(j >= 0 for j in res.jsd)
+    assert res.layer == 1 and len(res.max_attention) == 2
+    # where the layer's values are zero its attention cannot matter: any attention is feasible, and the
+    # optimiser moves far from the original
+    from helpers.live_models import tiny_bert
+
+    live = tiny_bert(seed=4)
+    with torch.no_grad():
+        live.model.bert.encoder.layer[1].attention.self.value.weight.zero_()
+        live.model.bert.encoder.layer[1].attention.self.value.bias.zero_()
+    free = at.adversarial_attention(live, TEXTS[:2], layer=1, epsilon=0.01, steps=25, lr=1.0)
+    # near the largest JSD from (almost uniform) attention to a one-hot row: 0.454 over 6 tokens, 0.497 over 8
+    assert free.jsd == pytest.approx([0.454, 0.497], abs=0.01) and max(free.tvd) < 1e-6
+
+
+def test_results_round_trip_through_a_store(tmp_path, uniform_model):
+    from neuronlab.store import ActivationStore
+    from neuronlab.testing import synthetic_store
+
+    res = at.uniform_attention(uniform_model, TEXTS[:2], layers=[0])
+    path = tmp_path / "s.h5"
+    synthetic_store(path, [["a", "b"]])
+    with ActivationStore.open(path, mode="r+") as store:
+        res.to_store(store, "attention_uniform")
+    with ActivationStore.open(path) as store:
+        back = at.AttentionIntervention.from_store(store, "attention_uniform")
+    assert back.to_dict() == json.loads(res.to_json())
+    np.testing.assert_array_equal(back.tvd, res.tvd)
+
+
+def test_errors_are_one_line_and_name_the_parameter(tiny):
+    with pytest.raises(InvalidParameterError, match="layer 7 is out of range"):
+        at.permuted_attention(tiny, TEXTS, layers=[7])
+    with pytest.raises(InvalidParameterError, match="n_permutations"):
+        at.permuted_attention(tiny, TEXTS, n_permutations=0)
+    with pytest.raises(InvalidParameterError, match="steps"):
+        at.adversarial_attention(tiny, TEXTS, steps=0)
+    with pytest.raises(InvalidParameterError, match="explainer"):
+        at.attention_correlations(tiny, TEXTS, methods=["nope"])

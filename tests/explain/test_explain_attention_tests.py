@@ -174,3 +174,72 @@ def test_errors_are_one_line_and_name_the_parameter(tiny):
         at.adversarial_attention(tiny, TEXTS, steps=0)
     with pytest.raises(InvalidParameterError, match="explainer"):
         at.attention_correlations(tiny, TEXTS, methods=["nope"])
+
+
+# ------------------------------------------------------------------ the explain-attention command
+def _cli(*args):
+    """``neuronlab ARGS`` in this process: (exit status, stdout, stderr)."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from neuronlab.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            rc = main([str(a) for a in args])
+        except SystemExit as exc:
+            rc = exc.code
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, tiny):
+    d = tmp_path_factory.mktemp("attncli") / "clf"
+    tiny.model.save_pretrained(str(d))
+    tiny.tokenizer.save_pretrained(str(d))
+    return d
+
+
+def test_cli_results_equal_the_library_and_go_into_the_store(model_dir, tmp_path):
+    from neuronlab.models.live import load_live
+    from neuronlab.store import ActivationStore
+    from neuronlab.testing import synthetic_store
+
+    store = tmp_path / "s.h5"
+    synthetic_store(store, [["a", "b"]])
+    texts = [" ".join(t) for t in TEXTS[:2]]
+    args = ["explain-attention", model_dir, "--text", texts[0], "--text", texts[1], "--layers", "1",
+            "--permutations", "3", "--adversarial", "--steps", "3", "--store", store, "--quiet"]
+    rc, out, err = _cli(*args, "--json")
+    assert rc == 0, err
+    r = json.loads(out)
+    live = load_live(str(model_dir))
+    words = [t.split() for t in texts]
+    want = at.attention_correlations(live, words, layers=[1])
+    np.testing.assert_allclose(np.array(r["correlation"]["kendall_mean"]["gradient"], dtype=float),
+                               np.array(want.kendall_mean["gradient"], dtype=float), atol=1e-9)
+    perm = at.permuted_attention(live, words, layers=[1], n_permutations=3)
+    np.testing.assert_allclose(r["permuted"]["median_tvd"], perm.median_tvd, atol=1e-9)
+    assert r["uniform"]["settings"] == ["layer 1"] and r["adversarial"]["layer"] == 1
+    assert set(r["result_paths"]) == {"correlation", "permuted", "uniform", "adversarial"}
+    with ActivationStore.open(store) as st:
+        back = at.AttentionIntervention.from_store(st, "attention_permuted")
+    np.testing.assert_allclose(back.median_tvd, perm.median_tvd, atol=1e-9)
+    rc, text, _ = _cli("explain-attention", model_dir, "--text", texts[0], "--layers", "0", "--permutations", "2",
+                       "--methods", "gradient", "--quiet")
+    assert rc == 0 and "Kendall tau" in text and "permuted attention" in text and "uniform attention" in text
+
+
+@pytest.mark.parametrize("extra,pattern", [
+    (("--layers", "9"), "layer 9 is out of range"),
+    (("--layers", "x"), "--layers 'x'"),
+    (("--methods", "nope"), "unknown explainer 'nope'"),
+    (("--permutations", "-1"), "--permutations must be >= 0"),
+    (("--methods", "none", "--permutations", "0", "--no-uniform"), "nothing to do"),
+    (("--target", "7"), "--target '7' is not a class"),
+])
+def test_cli_mistakes_are_one_line_errors(model_dir, extra, pattern):
+    rc, _, err = _cli("explain-attention", model_dir, "--text", "a good movie", *extra, "--quiet")
+    lines = [ln for ln in err.splitlines() if ln.startswith("neuronlab: error:")]
+    assert rc == 2 and len(lines) == 1 and pattern in lines[0] and "Traceback" not in err, err

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 def cosine_distance_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cosine distance ``1 - a_i . b_i / (|a_i| |b_i|)``, clipped to [0, 2] (sklearn's convention).
 
-    >>> cosine_distance_rows(np.array([[1., 0.], [1., 1.]]), np.array([[0., 2.], [2., 2.]]))
+    >>> cosine_distance_rows(np.array([[1., 0.], [3., 4.]]), np.array([[0., 2.], [3., 4.]]))
     array([1., 0.])
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)

@@ -60,7 +60,7 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
 
 def _ranks(a: np.ndarray) -> np.ndarray:
     """1-based ranks, ties averaged."""
-    uniq, inv, counts = np.unique(a, return_inverse=True, return_counts=True)
+    _, inv, counts = np.unique(a, return_inverse=True, return_counts=True)
     starts = np.cumsum(counts) - counts
     return (starts + (counts + 1) / 2.0)[inv]
 
@@ -150,6 +150,13 @@ def _run(live: Any, enc: Any, rows: Sequence[int], fns: dict, pos: np.ndarray, g
         return _distribution(live.forward(enc, list(rows)), pos[list(rows)])
 
 
+def _recorder(seen: dict, site: str):
+    def record(a):
+        seen[site] = a.detach().float().cpu()
+
+    return record
+
+
 def _original(live: Any, enc: Any, pos: np.ndarray, batch_size: int):
     """Attention maps of every layer (list per example of (L, H, T, T) over all positions) and output distributions."""
     import torch
@@ -159,7 +166,7 @@ def _original(live: Any, enc: Any, pos: np.ndarray, batch_size: int):
     for b in range(0, enc.n_examples, batch_size):
         rows = list(range(b, min(enc.n_examples, b + batch_size)))
         seen: dict = {}
-        fns = {s: (lambda s: lambda a: seen.__setitem__(s, a.detach().float().cpu()))(s) for s in sites}
+        fns = {s: _recorder(seen, s) for s in sites}
         dists.append(_run(live, enc, rows, fns, pos).cpu())
         stacked = torch.stack([seen[s] for s in sites], dim=1).numpy()
         maps.extend(stacked[k] for k in range(len(rows)))
@@ -487,7 +494,7 @@ def adversarial_attention(live: Any, inputs: Any, *, target: Any = "predicted", 
         for _ in range(int(steps)):
             adv = torch.softmax(logits.masked_fill(~keys, float("-inf")), dim=-1)
 
-            def fn(a, adv=adv):
+            def fn(a, adv=adv, ar=ar, prow=prow):
                 new = a.clone()
                 new[ar.to(a.device), :, prow.to(a.device), :] = adv.to(a.device, a.dtype)
                 return new

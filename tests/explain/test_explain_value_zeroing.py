@@ -153,3 +153,16 @@ def test_single_layer_scores_hooks_removed_and_errors(tiny):
         EXPLAINERS["value_zeroing"](tiny, layer=5)
     with pytest.raises(InvalidParameterError, match="batch_size"):
         vz.value_zeroing_maps(tiny, enc, batch_size=0)
+
+
+def test_planted_word_dominates_each_layers_map():
+    """On the classifier that predicts class 1 iff "nobody" occurs, [CLS]'s output at every layer depends most on
+    "nobody" (the per-layer maps; the rolled-out map need not agree, see docs/explain.md)."""
+    from helpers.planted import PLANTED, planted_classifier, sentences
+
+    words, labels = sentences(16, seed=7)
+    positives = [w for w, y in zip(words, labels) if y][:4]
+    live = planted_classifier()
+    for layer in (0, 1):
+        ex = EXPLAINERS["value_zeroing"](live, rollout=False, layer=layer).explain(positives)
+        assert [ex.top_words(i, 1)[0][0] for i in range(len(positives))] == [PLANTED] * len(positives)

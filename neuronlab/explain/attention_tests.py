@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import InvalidParameterError
 from ..results import Result, array_field
 
-__all__ = ["kendall_tau", "spearman_rho", "tvd", "jsd", "word_attention", "attention_correlations",
+__all__ = ["output_positions", "kendall_tau", "spearman_rho", "tvd", "jsd", "word_attention", "attention_correlations",
            "permuted_attention", "uniform_attention", "adversarial_attention", "AttentionCorrelation",
            "AttentionIntervention", "AttentionAdversarial"]
 
@@ -121,11 +121,21 @@ def _layers(live: Any, layers: Sequence[int] | None) -> list[int]:
     return sorted(set(out))
 
 
-def _positions(enc: Any, target: Any) -> np.ndarray:
-    """Output position per example: the explained word's first token for token-level targets, else 0 ([CLS])."""
+def output_positions(live: Any, enc: Any) -> np.ndarray:
+    """The token a sequence output reads, per example: the first ([CLS]) for encoders, the last real token for
+    decoders (causal attention: only the last position has seen the whole input)."""
+    mask = enc.attention_mask.numpy().astype(bool)
+    if getattr(live.adapter, "kind", "encoder") == "decoder":
+        return np.array([int(np.flatnonzero(m)[-1]) for m in mask], dtype=np.int64)
+    return np.array([int(np.flatnonzero(m)[0]) for m in mask], dtype=np.int64)
+
+
+def _positions(live: Any, enc: Any, target: Any) -> np.ndarray:
+    """Output position per example: the explained word's first token for token-level targets, else
+    :func:`output_positions`."""
     pos = target.get("position") if isinstance(target, dict) else getattr(target, "position", None)
     if pos is None:
-        return np.zeros(enc.n_examples, dtype=np.int64)
+        return output_positions(live, enc)
     from ..models.targets import Target
 
     return np.asarray(Target(index=0, position=pos).resolve(enc).pos, dtype=np.int64)
@@ -135,6 +145,9 @@ def _distribution(out: Any, pos: Any):
     """Output distribution per row: softmax of the logits (at the output position for token-level models)."""
     import torch
 
+    if getattr(out, "logits", None) is None:
+        raise InvalidParameterError("attention tests compare output distributions: the model needs a task head "
+                                    "with logits (a classifier; `neuronlab train` makes one), not a bare encoder")
     logits = out.logits.float()
     if logits.dim() == 3:
         logits = logits[torch.arange(logits.shape[0]), torch.as_tensor(pos, dtype=torch.long)]
@@ -325,7 +338,7 @@ def attention_correlations(live: Any, inputs: Any, *, target: Any = "predicted",
     for m in methods:
         EXPLAINERS[m]  # unknown names fail here, listing the valid ones
     enc = live.encode(inputs)
-    pos = _positions(enc, target)
+    pos = _positions(live, enc, target)
     maps, _ = _original(live, enc, pos, batch_size)
     importance = [EXPLAINERS[m](live, target=_importance_target(m, target), batch_size=batch_size)
                   .explain(enc, progress=progress).word_scores for m in methods]
@@ -367,7 +380,7 @@ def _intervene(live: Any, inputs: Any, how: str, *, target: Any, layers: Sequenc
     batch_size = _check_batch(batch_size)
     layers = _layers(live, layers)
     enc = live.encode(inputs)
-    pos = _positions(enc, target)
+    pos = _positions(live, enc, target)
     maps, p0 = _original(live, enc, pos, batch_size)
     n_heads, t = maps[0].shape[1], enc.input_ids.shape[1]
     mask = enc.attention_mask.bool()
@@ -472,7 +485,7 @@ def adversarial_attention(live: Any, inputs: Any, *, target: Any = "predicted", 
     if int(steps) < 1:
         raise InvalidParameterError(f"steps must be >= 1; got {steps}")
     enc = live.encode(inputs)
-    pos = _positions(enc, target)
+    pos = _positions(live, enc, target)
     maps, p0 = _original(live, enc, pos, batch_size)
     mask = enc.attention_mask.bool()
     site = f"layers.{layer}.attn.probs"

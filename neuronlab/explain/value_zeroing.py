@@ -212,8 +212,8 @@ class ValueZeroing(Explainer):
     ----------
     live : LiveModel
     target : default="predicted"
-        Only its position matters: [CLS] (the first token) for sequence targets, the explained word for
-        token-level ones.
+        Only its position matters: [CLS] (the first token; a decoder's last token) for sequence targets, the
+        explained word for token-level ones.
     batch_size : int, default=32
         Forward rows per pass (one row per zeroed token and layer).
     rollout : bool, default=True
@@ -251,8 +251,11 @@ class ValueZeroing(Explainer):
         self.forward_passes += counter[0]
         mask = enc.attention_mask.numpy().astype(bool)
         out = []
+        from .attention_tests import output_positions
+
+        first = output_positions(self.live, enc)
         for i, m in enumerate(maps):
-            pos = 0 if resolved.pos is None else int(resolved.pos[i])
+            pos = int(first[i]) if resolved.pos is None else int(resolved.pos[i])
             out_row = int(np.searchsorted(np.flatnonzero(mask[i]), pos))
             mixed = mixing_rollout(m)[-1] if self.rollout else m[self.layer]
             out.append(mixed[out_row])

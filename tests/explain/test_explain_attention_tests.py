@@ -243,3 +243,14 @@ def test_cli_mistakes_are_one_line_errors(model_dir, extra, pattern):
     rc, _, err = _cli("explain-attention", model_dir, "--text", "a good movie", *extra, "--quiet")
     lines = [ln for ln in err.splitlines() if ln.startswith("neuronlab: error:")]
     assert rc == 2 and len(lines) == 1 and pattern in lines[0] and "Traceback" not in err, err
+
+
+def test_output_position_is_cls_for_encoders_and_the_last_token_for_decoders(tiny):
+    from types import SimpleNamespace
+
+    enc = tiny.encode(TEXTS)  # right-padded: lengths 6, 8, 3
+    assert at.output_positions(tiny, enc).tolist() == [0, 0, 0]
+    decoder = SimpleNamespace(adapter=SimpleNamespace(kind="decoder"))
+    assert at.output_positions(decoder, enc).tolist() == [5, 7, 2]
+    with pytest.raises(InvalidParameterError, match="needs a task head with logits"):
+        at._distribution(SimpleNamespace(logits=None), [0])

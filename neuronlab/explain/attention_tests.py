@@ -9,7 +9,7 @@ Four analyses, each returning one typed :class:`~neuronlab.results.Result` (``to
   classes). Attention of a word = the sum over its subwords; special tokens are left out.
 - :func:`permuted_attention` (J&W section 4.2.1): a layer's (or every listed layer's) attention probabilities
   are permuted over the key positions (one permutation per row and head, the same for every query; padded keys
-  stay in place, so they stay masked), ``n_permutations`` times; the output change is the total variation
+  stay in place, so they stay masked; for decoders one permutation per query over the keys it may see), ``n_permutations`` times; the output change is the total variation
   distance (TVD) of the output distribution, reported as its median per example next to the maximum attention
   weight of the output position (heads averaged).
 - :func:`adversarial_attention` (J&W section 4.2.2): attention rows of the output position at one layer (every
@@ -17,7 +17,7 @@ Four analyses, each returning one typed :class:`~neuronlab.results.Result` (``to
   while the output stays within ``epsilon`` (TVD): Adam on the attention logits with the relaxed objective
   ``JSD - penalty * max(0, TVD - epsilon)``; the largest JSD found among feasible iterates is reported.
 - :func:`uniform_attention` (Wiegreffe & Pinter 2019, section 3.1): the output change when a layer's attention is
-  uniform over the real tokens (every head and query).
+  uniform over the real tokens (every head and query; for decoders over the tokens up to the query).
 
 All of them replace attention probabilities through the live site ``layers.L.attn.probs``
 (:mod:`neuronlab.models.attention_probs`), batched over ``batch_size`` rows (examples x permutations).
@@ -373,6 +373,25 @@ def _permutation(gen: Any, real: np.ndarray, n_heads: int, t: int):
     return idx
 
 
+def _causal_permutation(gen: Any, real: np.ndarray, n_heads: int, t: int):
+    """Index (heads, T, T) for causal attention: per head and query q, a random permutation of the real keys
+    k <= q (the keys q may attend to); every other key maps to itself."""
+    import torch
+
+    allowed = torch.zeros(t, t, dtype=torch.bool)
+    allowed[:, torch.as_tensor(real, dtype=torch.long)] = True
+    allowed &= torch.ones(t, t, dtype=torch.bool).tril()
+    pos = torch.arange(t, dtype=torch.float64).expand(t, t)
+    # allowed keys in ascending order first, then the others (ascending: stable sort of ties)
+    slots = torch.sort(torch.where(allowed, pos, torch.inf), dim=-1, stable=True).indices
+    idx = torch.arange(t).expand(n_heads, t, t).clone()
+    for h in range(n_heads):
+        noise = torch.rand(t, t, generator=gen, dtype=torch.float64)
+        order = torch.sort(torch.where(allowed, noise, torch.inf), dim=-1, stable=True).indices
+        idx[h].scatter_(-1, slots, torch.where(allowed.gather(-1, slots), order, slots))
+    return idx
+
+
 def _intervene(live: Any, inputs: Any, how: str, *, target: Any, layers: Sequence[int] | None, n_draws: int,
                seed: int, batch_size: int, joint: bool) -> AttentionIntervention:
     import torch
@@ -386,6 +405,7 @@ def _intervene(live: Any, inputs: Any, how: str, *, target: Any, layers: Sequenc
     mask = enc.attention_mask.bool()
     real = [np.flatnonzero(mask[i].numpy()) for i in range(enc.n_examples)]
     settings = _settings(layers, joint)
+    causal = getattr(live.adapter, "kind", "encoder") == "decoder"
     gen = torch.Generator().manual_seed(int(seed))
     tv = np.zeros((enc.n_examples, len(settings), n_draws))
     flips = np.zeros((enc.n_examples, len(settings), n_draws), dtype=bool)
@@ -396,17 +416,24 @@ def _intervene(live: Any, inputs: Any, how: str, *, target: Any, layers: Sequenc
             rows = [i for i, _ in chunk]
             fns = {}
             for layer in setting:
-                if how == "permute":
+                if how == "permute" and causal:
+                    idx = torch.stack([_causal_permutation(gen, real[i], n_heads, t) for i in rows])
+
+                    def fn(a, idx=idx):
+                        return torch.gather(a, -1, idx.to(a.device))
+                elif how == "permute":
                     idx = torch.stack([_permutation(gen, real[i], n_heads, t) for i in rows])
 
                     def fn(a, idx=idx):
                         return torch.gather(a, -1, idx.to(a.device)[:, :, None, :].expand_as(a))
                 else:
-                    m = mask[rows].to(torch.float32)
-                    uni = m / m.sum(-1, keepdim=True)
+                    m = mask[rows].to(torch.float32)[:, None, :].expand(len(rows), t, t)
+                    if causal:
+                        m = m * torch.ones(t, t).tril()
+                    uni = m / m.sum(-1, keepdim=True).clamp_min(1.0)
 
                     def fn(a, uni=uni):
-                        return uni.to(a.device, a.dtype)[:, None, None, :].expand_as(a).clone()
+                        return uni.to(a.device, a.dtype)[:, None, :, :].expand_as(a).clone()
                 fns[f"layers.{layer}.attn.probs"] = fn
             p = _run(live, enc, rows, fns, pos).cpu().double()
             for k, (i, d) in enumerate(chunk):

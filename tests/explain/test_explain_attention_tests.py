@@ -254,3 +254,43 @@ def test_output_position_is_cls_for_encoders_and_the_last_token_for_decoders(tin
     assert at.output_positions(decoder, enc).tolist() == [5, 7, 2]
     with pytest.raises(InvalidParameterError, match="needs a task head with logits"):
         at._distribution(SimpleNamespace(logits=None), [0])
+
+
+def test_causal_permutations_stay_within_each_querys_keys():
+    gen = torch.Generator().manual_seed(0)
+    idx = at._causal_permutation(gen, np.array([0, 1, 2, 3]), 2, 6)  # 4 real tokens, 2 padded
+    for h in range(2):
+        for q in range(6):
+            allowed = [k for k in range(4) if k <= q]
+            row = idx[h, q].tolist()
+            assert sorted(row[k] for k in allowed) == allowed
+            assert all(row[k] == k for k in range(6) if k not in allowed)
+
+
+def test_decoder_uniform_causal_attention_is_left_unchanged():
+    """A GPT-2 classifier whose heads attend uniformly to the keys each query may see (query/key weights zero):
+    causal permutations and the causal uniform baseline change nothing; value zeroing reads the last token."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2ForSequenceClassification
+
+    from neuronlab.explain import value_zeroing as vz
+    from neuronlab.models.live import LiveModel
+    from neuronlab.models.loading import _minilm_path
+
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=30522, n_embd=16, n_layer=2, n_head=2, n_positions=32, num_labels=2, pad_token_id=0)
+    model = GPT2ForSequenceClassification(cfg).eval()
+    with torch.no_grad():
+        for block in model.transformer.h:
+            block.attn.c_attn.weight[:, :32] = 0  # query and key columns
+            block.attn.c_attn.bias[:32] = 0
+    live = LiveModel(model, AutoTokenizer.from_pretrained(str(_minilm_path())))
+    perm = at.permuted_attention(live, TEXTS, n_permutations=2, batch_size=4)
+    assert np.all(perm.tvd == 0.0)
+    uni = at.uniform_attention(live, TEXTS)
+    np.testing.assert_allclose(uni.tvd, 0.0, atol=1e-7)
+    enc = live.encode(TEXTS)
+    ex = EXPLAINERS["value_zeroing"](live).explain(TEXTS)
+    maps = vz.value_zeroing_maps(live, enc)
+    for i, n in enumerate(enc.lengths):
+        np.testing.assert_allclose(ex.token_scores[i], vz.mixing_rollout(maps[i])[-1][n - 1], atol=1e-9)
+        assert np.allclose(np.triu(maps[i][0], 1), 0.0)  # causal: no token depends on a later one

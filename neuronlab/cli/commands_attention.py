@@ -47,7 +47,7 @@ def _describe(r: dict) -> str:
         if res:
             lines.append(f"{title}: mean over inputs of the median output change (TVD), share of flipped predictions")
             for name, t, f in zip(res["settings"], res["mean_median_tvd"], res["flipped"]):
-                lines.append(f"  {name:<16} TVD {t:.4f}   flipped {f:.2f}")
+                lines.append(f"  {name:<16} TVD {t:<10.3g} flipped {f:.2f}")
     a = r.get("adversarial")
     if a:
         lines.append(f"adversarial attention at layer {a['layer']} (Jain & Wallace 4.2.2, TVD <= "

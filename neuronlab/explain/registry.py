@@ -204,3 +204,14 @@ register_explainer(ExplainerEntry(
     reference="Abnar & Zuidema 2020", family="attention", params=(_FUSION, _RESIDUAL)))
 
 __all__ += ["Param"]
+
+
+# ---- attention analysis (explain/value_zeroing.py)
+register_explainer(ExplainerEntry(
+    "value_zeroing", "neuronlab.explain.value_zeroing:ValueZeroing",
+    "value zeroing: cosine distance of each layer's outputs when a token's value vectors are zeroed, rolled out",
+    reference="Mohebbi, Zuidema, Chrupala & Alishahi 2023, Quantifying Context Mixing in Transformers",
+    family="attention",
+    params=(Param("rollout", bool, "score by the rolled-out map (false: by the map of one layer)"),
+            Param("layer", int, "layer whose map scores the tokens when rollout is false"),
+            Param("batch_size", int, "forward rows (zeroed tokens) per pass"))))

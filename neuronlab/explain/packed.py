@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import InvalidParameterError, choices
 
 __all__ = ["HEADS", "Head", "register_head", "PackedClassifier", "packed_for", "why_not_packed", "run_batches",
-           "ENGINES"]
+           "split_batches", "worker_layout", "packed_logits", "ENGINES"]
 
 #: ``engine`` values of the perturbation explainers: ``auto`` packs where :func:`packed_for` allows it,
 #: ``native`` insists (and says why it cannot), ``hf`` always runs transformers' forward
@@ -286,26 +286,68 @@ class PackedClassifier:
 MAX_WORKERS = 4
 
 
+def worker_layout(n_batches: int, *, device: str = "cpu") -> tuple[int, int]:
+    """``(workers, intra-op threads per worker)`` for ``n_batches`` batches: ``min(threads, 4)`` workers on a CPU
+    with several torch threads, one otherwise."""
+    import torch
+
+    threads = torch.get_num_threads()
+    workers = min(threads, MAX_WORKERS)
+    if workers <= 1 or n_batches < 1 or not str(device).startswith("cpu"):
+        return 1, threads
+    return workers, max(1, threads // workers)
+
+
+def split_batches(batches: Sequence[np.ndarray], lengths: Sequence[int], parts: int) -> list[np.ndarray]:
+    """Work units for ``parts`` workers: the batches themselves when there are enough of them, else each batch's
+    rows cut into consecutive pieces of about equal tokens (a forward pass shared out by sequences).
+
+    >>> [u.tolist() for u in split_batches([np.arange(4)], [2, 2, 3, 5], 2)]
+    [[0, 1, 2], [3]]
+    """
+    if len(batches) >= parts:
+        return list(batches)
+    each = -(-parts // max(len(batches), 1))
+    units = []
+    for b in batches:
+        tok = np.cumsum([lengths[r] for r in b])
+        cut = np.searchsorted(tok, tok[-1] * np.arange(1, each) / each, side="left") + 1 if len(b) else []
+        units.extend(u for u in np.split(np.asarray(b), np.unique(np.clip(cut, 1, len(b)))) if len(u))
+    return units
+
+
 def run_batches(fn: Callable[[Any], Any], batches: Sequence[Any], *, device: str = "cpu") -> list:
     """``[fn(b) for b in batches]``, on worker threads with one intra-op thread each where that helps.
 
-    On a CPU with ``t = torch.get_num_threads() > 1`` and several batches, ``min(t, 4, len(batches))`` worker
-    threads each run whole batches with ``t // workers`` intra-op threads; results come back in batch order
-    (each batch is computed independently, so they do not depend on the number of workers). The calling
-    thread's thread count is restored afterwards.
+    On a CPU with ``t = torch.get_num_threads() > 1``, ``min(t, 4)`` worker threads (:func:`worker_layout`) each
+    run whole batches with ``t // workers`` intra-op threads (a single batch runs on the calling thread with that
+    many); results come back in batch order (each batch is computed independently, so they do not depend on the
+    number of workers). The calling thread's thread count is restored afterwards.
     """
     import torch
 
     threads = torch.get_num_threads()
-    workers = min(threads, MAX_WORKERS, len(batches))
-    if workers <= 1 or not str(device).startswith("cpu"):
-        return [fn(b) for b in batches]
-    from concurrent.futures import ThreadPoolExecutor
-
-    per = max(1, threads // workers)
+    workers, per = worker_layout(len(batches), device=device)
+    workers = min(workers, len(batches))
     try:
+        if workers <= 1:
+            torch.set_num_threads(per)
+            return [fn(b) for b in batches]
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(workers, thread_name_prefix="neuronlab-explain",
                                 initializer=torch.set_num_threads, initargs=(per,)) as pool:
             return list(pool.map(fn, batches))
     finally:
         torch.set_num_threads(threads)
+
+
+def packed_logits(packed: PackedClassifier, rows: Sequence[np.ndarray], query: Sequence[int] | None = None):
+    """:meth:`PackedClassifier.logits` of one batch, shared out by sequences over the worker threads."""
+    import torch
+
+    units = split_batches([np.arange(len(rows))], [len(r) for r in rows], worker_layout(1, device=packed.device)[0])
+    q = None if query is None else np.asarray(query)
+    parts = run_batches(lambda u: packed.logits([rows[r] for r in u], None if q is None else q[u]), units,
+                        device=packed.device)
+    return torch.cat(parts)

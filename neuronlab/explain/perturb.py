@@ -206,10 +206,11 @@ def evaluate_keep(explainer: Any, enc: Any, resolved: Any, requests: Sequence[tu
     if packed is not None:
         run = _packed_batch(packed, resolved, row_ids, np.asarray(row_cls, dtype=np.int64),
                             np.asarray(row_pos, dtype=np.int64) if pos_all is not None else None, predict)
-        from .packed import run_batches
+        from .packed import run_batches, split_batches, worker_layout
 
-        for idx, out in zip(batches, run_batches(run, batches, device=packed.device)):
-            explainer.forward_passes += len(idx)
+        explainer.forward_passes += len(order)
+        units = split_batches(batches, [len(r) for r in row_ids], worker_layout(len(batches))[0])
+        for idx, out in zip(units, run_batches(run, units, device=packed.device)):
             values[idx] = out
             if progress is not None:
                 progress(len(idx))
@@ -220,6 +221,28 @@ def evaluate_keep(explainer: Any, enc: Any, resolved: Any, requests: Sequence[tu
             if progress is not None:
                 progress(len(idx))
     return [values[s + inv] for s, inv in zip(start, inverse)]
+
+
+def _packed_inputs(explainer: Any, enc: Any, target: Any) -> dict | None:
+    """``{"logits": tensor (n_examples, classes)}`` of the unperturbed inputs by the packed forward, or None where
+    the transformers pass is needed (token-level or non-logit targets, models or targets it cannot serve)."""
+    from .packed import packed_for
+
+    if isinstance(target, dict):
+        output, position = target.get("output", "logits"), target.get("position")
+    else:
+        output, position = getattr(target, "output", "logits"), getattr(target, "position", None)
+    if output != "logits" or position is not None or getattr(explainer, "engine", "auto") == "hf":
+        return None
+    packed = packed_for(explainer.live, explainer.engine)
+    if packed is None or packed.token_level:
+        return None
+    rows = [layout(enc, i).ids for i in range(enc.n_examples)]
+    if packed.check_rows(rows) is not None:
+        return None
+    from .packed import packed_logits
+
+    return {"logits": packed_logits(packed, rows)}
 
 
 def _known_fx(explainer: Any, enc: Any) -> list[float] | None:
@@ -301,6 +324,25 @@ class WordExplainer:
         if engine == "native":
             packed_for(self.live, engine)  # fails early, with the reason, when the model cannot run packed
         self.engine = engine
+
+    def resolve(self, enc: Any, target: Any = None):
+        """:meth:`Explainer.resolve`, with the pass at the inputs (the predicted class and f(x)) run packed where
+        the model allows it (sequence classifiers; see :mod:`~neuronlab.explain.packed`)."""
+        from ..models.targets import Target, as_target
+        from .base import PREDICTED
+
+        target = self.target if target is None else target
+        out = _packed_inputs(self, enc, target)
+        if out is None:
+            return super().resolve(enc, target)
+        if isinstance(target, str) and target == PREDICTED:
+            target = {"index": PREDICTED}
+        if isinstance(target, dict) and target.get("index") == PREDICTED:
+            fields = {k: v for k, v in target.items() if k != "index"}
+            target = Target(index=tuple(int(c) for c in out["logits"].argmax(-1).tolist()), **fields)
+        self._predicted_pass = (enc, out)  # explain() reads f(x) from it, as from the transformers pass
+        target = as_target(target)
+        return target, target.resolve(enc)
 
     def _set_mode(self, mode: str) -> None:
         self.mode = check_mode(mode)

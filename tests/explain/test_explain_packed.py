@@ -6,11 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from helpers.live_models import minilm_classifier, tiny_bert
+
 from neuronlab.errors import InvalidParameterError
 from neuronlab.explain.lime import LimeText
-from neuronlab.explain.packed import PackedClassifier, packed_for, run_batches, why_not_packed
+from neuronlab.explain.packed import (
+    PackedClassifier,
+    packed_for,
+    run_batches,
+    why_not_packed,
+)
 from neuronlab.explain.perturbation import LeaveOneOut, Occlusion
 from neuronlab.explain.shapley import KernelShap
 
@@ -63,7 +68,7 @@ def _visible(live):
     return live
 
 
-BERT = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24)
+BERT = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 24}
 
 
 @pytest.mark.parametrize("which", ["minilm", "tiny_bert", "BertForSequenceClassification",
@@ -117,6 +122,8 @@ def test_packed_explanations_equal_the_padded_transformers_path(minilm, make):
     for x, y in zip(a.word_scores, b.word_scores):
         assert x == pytest.approx(y, abs=1e-5)
     assert a.forward_passes == b.forward_passes
+    assert a.target_value == pytest.approx(b.target_value, abs=1e-5)      # f(x) by the packed pass, too
+    assert a.target == b.target                                          # the same predicted classes
     assert max(abs(v) for s in b.word_scores for v in s) > 1e-3
 
 
@@ -182,7 +189,7 @@ def test_roberta_pad_mode_falls_back_because_positions_skip_pads():
     assert packed.check_rows([np.array([0, 5, 1, 2])]) == "RoBERTa-style positions skip padding tokens"
     a = LeaveOneOut(live, mode="pad", target=0).explain([["good", "film", "here"]])
     b = LeaveOneOut(live, mode="pad", target=0, engine="hf").explain([["good", "film", "here"]])
-    assert a.word_scores == b.word_scores
+    assert a.word_scores[0] == pytest.approx(b.word_scores[0], abs=1e-5)  # f(x) packed, the pad rows padded
     with pytest.raises(InvalidParameterError, match="engine 'native' cannot run these inputs: RoBERTa-style"):
         LeaveOneOut(live, mode="pad", target=0, engine="native").explain([["good", "film", "here"]])
 

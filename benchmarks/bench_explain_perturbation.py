@@ -13,13 +13,17 @@ which needs them) and number of samples per explanation:
    tokenised and run in batches) vs Captum ``KernelShap`` as above.
 3. Ablation of each word: neuronlab ``leave-one-out`` (mask) vs Captum ``FeatureAblation``.
 
-Each tool's forward rows are counted. Rounds are interleaved (A B C A B C ...) and medians reported; besides wall
+neuronlab runs twice per group: with ``engine="auto"`` (the packed forward of :mod:`neuronlab.explain.packed` on
+worker threads, the default) and with ``engine="hf"`` (transformers' padded forward, the path before issue 15's
+session 5), so the table shows what the packed forward adds to the fewer, shorter rows. The ratio columns divide
+each tool's time by the first row's (neuronlab, default engine). Each tool's forward rows are counted. Rounds are interleaved (A B C A B C ...) and medians reported; besides wall
 time the process CPU time is reported (``time.process_time``), which is far less noisy on a shared machine.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_explain_perturbation.py [--threads 2] [--samples 200] [--rounds 2]
-        [--batch-size 32] [--sentences 3] [--only lime kernel-shap ablation] [--skip-unbatched] [--json]
+        [--batch-size 32] [--sentences 3] [--only lime kernel-shap ablation] [--skip-unbatched]
+        [--skip-hf-engine] [--json]
 """
 from __future__ import annotations
 
@@ -116,6 +120,12 @@ def run(args):
             return ex.forward_passes
         return go
 
+    def both(label, name, **kw):
+        out = {f"neuronlab {label}": ours(name, **kw)}
+        if not args.skip_hf_engine:
+            out[f"neuronlab {label} (engine=hf)"] = ours(name, engine="hf", **kw)
+        return out
+
     def captum(cls_, ppe, **kw):
         def go():
             c = Counter()
@@ -156,17 +166,17 @@ def run(args):
         return go
 
     groups = {
-        "lime": {"neuronlab lime": ours("lime", n_samples=S, mode="drop",
-                                                target={"kind": "probability", "index": "predicted"}),
+        "lime": {**both("lime", "lime", n_samples=S, mode="drop",
+                        target={"kind": "probability", "index": "predicted"}),
                  f"lime package (batches of {bs})": lime_pkg(bs),
                  "lime package (batches of 1)": lime_pkg(1),
                  f"Captum Lime (perturbations_per_eval={bs})": captum(CLime, bs, n_samples=S),
                  "Captum Lime (perturbations_per_eval=1)": captum(CLime, 1, n_samples=S)},
-        "kernel-shap": {"neuronlab kernel-shap": ours("kernel-shap", n_samples=S, mode="mask"),
+        "kernel-shap": {**both("kernel-shap", "kernel-shap", n_samples=S, mode="mask"),
                         f"shap KernelExplainer (batches of {bs})": shap_pkg(),
                         f"Captum KernelShap (perturbations_per_eval={bs})": captum(CKernelShap, bs, n_samples=S),
                         "Captum KernelShap (perturbations_per_eval=1)": captum(CKernelShap, 1, n_samples=S)},
-        "ablation": {"neuronlab leave-one-out": ours("leave-one-out", mode="mask"),
+        "ablation": {**both("leave-one-out", "leave-one-out", mode="mask"),
                      f"Captum FeatureAblation (perturbations_per_eval={bs})": captum(FeatureAblation, bs),
                      "Captum FeatureAblation (perturbations_per_eval=1)": captum(FeatureAblation, 1)},
     }
@@ -207,13 +217,18 @@ def main(argv=None):
     p.add_argument("--only", nargs="*", choices=("lime", "kernel-shap", "ablation"), help="run these groups only")
     p.add_argument("--skip-unbatched", action="store_true",
                    help="leave out the batch-size-1 variants (the slowest runs)")
+    p.add_argument("--skip-hf-engine", action="store_true",
+                   help="leave out neuronlab with engine='hf' (transformers' padded forward)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    load = os.getloadavg()
     res = run(args)
+    load = [round(x, 1) for x in (load[0], os.getloadavg()[0])]
     if args.json:
         print(json.dumps({"samples": args.samples, "batch_size": args.batch_size, "threads": args.threads,
-                          "results": res}, indent=1))
+                          "load_average_before_after": load, "results": res}, indent=1))
         return
+    print(f"load average (1 min) before / after: {load[0]} / {load[1]} on {os.cpu_count()} CPUs")
     for group, tools in res.items():
         n = min(args.sentences, len(SENTENCES))
         print(f"\n{group} ({args.samples} samples, {n} sentences, {args.threads} threads)")

@@ -165,6 +165,8 @@ class Explainer:
 
     name = ""
     unit = "token"
+    #: (encoded batch, f(x) per example) of the running :meth:`explain`, for methods that need f(x) again
+    _f_x: tuple | None = None
 
     def __init__(self, live: Any, *, target: Any = PREDICTED, batch_size: int = 32) -> None:
         if int(batch_size) < 1:
@@ -242,6 +244,7 @@ class Explainer:
                 f_x = [float(v) for v in resolved(seen[1]).tolist()]
             else:
                 f_x = [float(v) for v in self.evaluate(enc, resolved).tolist()]
+        self._f_x = (enc, f_x)  # methods may reuse f(x) instead of running the unperturbed input again
         bar = _progress(progress, enc.n_examples, self.name or type(self).__name__)
         try:
             scores, reference = self._scores(enc, resolved, bar)

@@ -129,6 +129,9 @@ class LimeText(WordExplainer, Explainer):
         ``lime``'s ``random_state``.
     mode : {"drop", "mask", "unk", "pad"}, default="drop"
         ``drop`` removes the words as ``lime``'s bag-of-words mode does.
+    engine : {"auto", "native", "hf"}, default="auto"
+        Forward pass of the perturbed inputs: packed where the model allows it
+        (:mod:`~neuronlab.explain.packed`), always transformers' (``hf``), or packed or an error (``native``).
 
     Notes
     -----
@@ -141,7 +144,7 @@ class LimeText(WordExplainer, Explainer):
 
     def __init__(self, live: Any, *, target: Any = PREDICTED, batch_size: int = 32, n_samples: int = 5000,
                  kernel_width: float = 25.0, feature_selection: str = "auto", num_features: int = 10, seed: int = 0,
-                 mode: str = "drop") -> None:
+                 mode: str = "drop", engine: str = "auto") -> None:
         super().__init__(live, target=target, batch_size=batch_size)
         if int(n_samples) < 2:
             raise InvalidParameterError(f"n_samples must be >= 2 (the input and one perturbation); got {n_samples}")
@@ -158,6 +161,7 @@ class LimeText(WordExplainer, Explainer):
         self.num_features = int(num_features)
         self.seed = int(seed)
         self._set_mode(mode)
+        self._set_engine(engine)
         self._extra: dict = {}
 
     def params(self) -> dict:

@@ -126,7 +126,8 @@ class _Rows:
         values = self.inner(out, rows)
         if not self.predict:
             return values
-        scores = getattr(out, self.inner.target.output)
+        name = self.inner.target.output
+        scores = out[name] if isinstance(out, dict) else getattr(out, name)
         if scores.dim() == 3:
             scores = scores[torch.arange(scores.shape[0]), self.inner.pos.to(scores.device)]
         return torch.stack([values, scores.argmax(-1).to(values.dtype)], 1)
@@ -139,7 +140,8 @@ def evaluate_keep(explainer: Any, enc: Any, resolved: Any, requests: Sequence[tu
     Parameters
     ----------
     explainer : Explainer
-        Its :meth:`~neuronlab.explain.base.Explainer.evaluate` runs (and counts) the forward passes.
+        Its :meth:`~neuronlab.explain.base.Explainer.evaluate` runs (and counts) the forward passes; its
+        ``engine`` (``auto`` when it has none) chooses the packed forward (:mod:`~neuronlab.explain.packed`).
     enc : Encoded
     resolved : ResolvedTarget
         The target bound to ``enc`` (the class, and the word position for token tasks, of each example).
@@ -156,16 +158,18 @@ def evaluate_keep(explainer: Any, enc: Any, resolved: Any, requests: Sequence[tu
     -------
     list of numpy.ndarray
         Per request, the target values (n_samples,) (or (n_samples, 2) with ``predict``). Duplicate rows of a
-        request are evaluated once.
+        request are evaluated once, and the unperturbed input (all words kept) is not evaluated again when the
+        running :meth:`~neuronlab.explain.base.Explainer.explain` already has f(x) for ``enc``.
+
+    Notes
+    -----
+    Where :func:`~neuronlab.explain.packed.packed_for` allows it (BERT-family classifiers without hooks), the
+    rows run packed (no padding, one query token in the last layer) on worker threads; otherwise padded
+    batches, sorted by length, go through transformers' forward. Both give the same values up to float32
+    rounding; the batches (``batch_size`` rows, sorted by length) are the same.
     """
-    import torch
-
-    from ..models.live import Encoded
-
     check_mode(mode)
     replacement = None if mode == "drop" else explainer.live.special_token_id(mode)
-    pad_id = explainer.live.special_token_id("pad") if getattr(explainer.live.tokenizer, "pad_token_id", None) \
-        is not None else 0
     cls_all = resolved.cls
     pos_all = resolved.pos
     row_ids: list[np.ndarray] = []
@@ -173,12 +177,16 @@ def evaluate_keep(explainer: Any, enc: Any, resolved: Any, requests: Sequence[tu
     row_pos: list[int] = []
     inverse: list[np.ndarray] = []
     start: list[int] = []
+    fx = _known_fx(explainer, enc) if not predict else None
+    known: dict[int, float] = {}
     for i, keep in requests:
         lay = layout(enc, i)
         keep = np.asarray(keep, dtype=bool).reshape(-1, lay.n_words)
         uniq, inv = np.unique(keep, axis=0, return_inverse=True)
         start.append(len(row_ids))
         inverse.append(inv.reshape(-1))
+        if fx is not None and len(uniq) and uniq[-1].all():  # the input itself: f(x) is known (rows sort last)
+            known[len(row_ids) + len(uniq) - 1] = fx[i]
         row_ids.extend(perturbed_ids(lay, uniq, mode, replacement))
         row_cls.extend([int(cls_all[i])] * len(uniq))
         if pos_all is not None:
@@ -188,25 +196,111 @@ def evaluate_keep(explainer: Any, enc: Any, resolved: Any, requests: Sequence[tu
         raise InvalidParameterError("mode 'drop' left a perturbed input without any token (the tokenizer adds no "
                                     "special tokens); use mode='mask', 'unk' or 'pad'")
     values = np.zeros((n_rows, 2) if predict else n_rows, dtype=np.float64)
-    order = np.argsort([len(r) for r in row_ids], kind="stable")
+    for r, v in known.items():
+        values[r] = v
+    todo = np.array([r for r in range(n_rows) if r not in known], dtype=np.int64)
+    order = todo[np.argsort([len(row_ids[r]) for r in todo], kind="stable")]
     bs = explainer.batch_size
-    for b in range(0, n_rows, bs):
-        idx = order[b:b + bs]
-        width = max(len(row_ids[r]) for r in idx)
-        ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for k, r in enumerate(idx):
-            ids[k, :len(row_ids[r])] = torch.from_numpy(row_ids[r])
-            mask[k, :len(row_ids[r])] = 1
-        cls = torch.as_tensor([row_cls[r] for r in idx], dtype=torch.long)
-        pos = torch.as_tensor([row_pos[r] for r in idx], dtype=torch.long) if pos_all is not None else None
-        batch = Encoded(ids, mask, [[]] * len(idx), [[]] * len(idx))
-        with torch.no_grad():
-            out = explainer.evaluate(batch, _Rows(resolved, cls, pos, predict))
-        values[idx] = out.detach().double().cpu().numpy()
-        if progress is not None:
-            progress(len(idx))
+    batches = [order[b:b + bs] for b in range(0, len(order), bs)]
+    packed = _packed(explainer, resolved, [row_ids[r] for r in order])
+    if packed is not None:
+        run = _packed_batch(packed, resolved, row_ids, np.asarray(row_cls, dtype=np.int64),
+                            np.asarray(row_pos, dtype=np.int64) if pos_all is not None else None, predict)
+        from .packed import run_batches, split_batches, worker_layout
+
+        explainer.forward_passes += len(order)
+        units = split_batches(batches, [len(r) for r in row_ids], worker_layout(len(batches))[0])
+        for idx, out in zip(units, run_batches(run, units, device=packed.device)):
+            values[idx] = out
+            if progress is not None:
+                progress(len(idx))
+    else:
+        for idx in batches:
+            values[idx] = _padded_batch(explainer, resolved, row_ids, row_cls, row_pos if pos_all is not None
+                                        else None, idx, predict)
+            if progress is not None:
+                progress(len(idx))
     return [values[s + inv] for s, inv in zip(start, inverse)]
+
+
+def _packed_inputs(explainer: Any, enc: Any, target: Any) -> dict | None:
+    """``{"logits": tensor (n_examples, classes)}`` of the unperturbed inputs by the packed forward, or None where
+    the transformers pass is needed (token-level or non-logit targets, models or targets it cannot serve)."""
+    from .packed import packed_for
+
+    if isinstance(target, dict):
+        output, position = target.get("output", "logits"), target.get("position")
+    else:
+        output, position = getattr(target, "output", "logits"), getattr(target, "position", None)
+    if output != "logits" or position is not None or getattr(explainer, "engine", "auto") == "hf":
+        return None
+    packed = packed_for(explainer.live, explainer.engine)
+    if packed is None or packed.token_level:
+        return None
+    rows = [layout(enc, i).ids for i in range(enc.n_examples)]
+    if packed.check_rows(rows) is not None:
+        return None
+    from .packed import packed_logits
+
+    return {"logits": packed_logits(packed, rows)}
+
+
+def _known_fx(explainer: Any, enc: Any) -> list[float] | None:
+    """f(x) per example of ``enc``, when the running ``explain`` computed it for this very batch."""
+    seen = getattr(explainer, "_f_x", None)
+    return seen[1] if seen is not None and seen[0] is enc else None
+
+
+def _packed(explainer: Any, resolved: Any, rows: list[np.ndarray]):
+    """The packed forward for these rows and target, or None (transformers' forward)."""
+    from .packed import packed_for
+
+    engine = getattr(explainer, "engine", "auto")
+    packed = packed_for(explainer.live, engine)
+    if packed is None:
+        return None
+    why = packed.check_rows(rows)
+    if why is None and resolved.target.output != "logits":
+        why = f"output {resolved.target.output!r} is not the classifier's logits"
+    if why is None and packed.token_level != (resolved.pos is not None):
+        why = "the target's position does not match the head"  # transformers' forward says what is wrong
+    if why is not None and engine == "native":
+        raise InvalidParameterError(f"engine 'native' cannot run these inputs: {why}; use engine='auto' or 'hf'")
+    return None if why is not None else packed
+
+
+def _packed_batch(packed: Any, resolved: Any, row_ids, row_cls: np.ndarray, row_pos, predict: bool):
+    """A function of one batch's row indices -> its target values, by the packed forward."""
+    import torch
+
+    def run(idx: np.ndarray) -> np.ndarray:
+        query = None if row_pos is None else row_pos[idx]
+        logits = packed.logits([row_ids[r] for r in idx], query)
+        reader = _Rows(resolved, torch.from_numpy(row_cls[idx]), None, predict)
+        return reader({"logits": logits}).double().cpu().numpy()
+    return run
+
+
+def _padded_batch(explainer: Any, resolved: Any, row_ids, row_cls, row_pos, idx: np.ndarray, predict: bool):
+    """One padded batch through :meth:`Explainer.evaluate` (transformers' forward, hooks included)."""
+    import torch
+
+    from ..models.live import Encoded
+
+    pad_id = explainer.live.special_token_id("pad") if getattr(explainer.live.tokenizer, "pad_token_id", None) \
+        is not None else 0
+    width = max(len(row_ids[r]) for r in idx)
+    ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(idx), width), dtype=torch.long)
+    for k, r in enumerate(idx):
+        ids[k, :len(row_ids[r])] = torch.from_numpy(row_ids[r])
+        mask[k, :len(row_ids[r])] = 1
+    cls = torch.as_tensor([row_cls[r] for r in idx], dtype=torch.long)
+    pos = torch.as_tensor([row_pos[r] for r in idx], dtype=torch.long) if row_pos is not None else None
+    batch = Encoded(ids, mask, [[]] * len(idx), [[]] * len(idx))
+    with torch.no_grad():
+        out = explainer.evaluate(batch, _Rows(resolved, cls, pos, predict))
+    return out.detach().double().cpu().numpy()
 
 
 class WordExplainer:
@@ -218,6 +312,37 @@ class WordExplainer:
 
     unit = "word"
     mode = "drop"
+    #: forward pass of the perturbed inputs (:data:`~neuronlab.explain.packed.ENGINES`): ``auto`` runs them packed
+    #: where the model allows it, ``native`` insists, ``hf`` always uses transformers' padded forward
+    engine = "auto"
+
+    def _set_engine(self, engine: str) -> None:
+        from .packed import ENGINES, packed_for
+
+        if engine not in ENGINES:
+            raise InvalidParameterError(f"engine must be one of {choices(ENGINES)}; got {engine!r}")
+        if engine == "native":
+            packed_for(self.live, engine)  # fails early, with the reason, when the model cannot run packed
+        self.engine = engine
+
+    def resolve(self, enc: Any, target: Any = None):
+        """:meth:`Explainer.resolve`, with the pass at the inputs (the predicted class and f(x)) run packed where
+        the model allows it (sequence classifiers; see :mod:`~neuronlab.explain.packed`)."""
+        from ..models.targets import Target, as_target
+        from .base import PREDICTED
+
+        target = self.target if target is None else target
+        out = _packed_inputs(self, enc, target)
+        if out is None:
+            return super().resolve(enc, target)
+        if isinstance(target, str) and target == PREDICTED:
+            target = {"index": PREDICTED}
+        if isinstance(target, dict) and target.get("index") == PREDICTED:
+            fields = {k: v for k, v in target.items() if k != "index"}
+            target = Target(index=tuple(int(c) for c in out["logits"].argmax(-1).tolist()), **fields)
+        self._predicted_pass = (enc, out)  # explain() reads f(x) from it, as from the transformers pass
+        target = as_target(target)
+        return target, target.resolve(enc)
 
     def _set_mode(self, mode: str) -> None:
         self.mode = check_mode(mode)

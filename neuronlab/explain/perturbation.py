@@ -40,11 +40,14 @@ class LeaveOneOut(WordExplainer, Explainer):
         Perturbed inputs per forward pass.
     mode : {"drop", "mask", "unk", "pad"}, default="drop"
         How the word is removed (its tokens deleted, or each subword replaced by that special token).
+    engine : {"auto", "native", "hf"}, default="auto"
+        Forward pass of the perturbed inputs: packed where the model allows it
+        (:mod:`~neuronlab.explain.packed`), always transformers' (``hf``), or packed or an error (``native``).
 
     Notes
     -----
-    ``n_words + 1`` rows per example: the unperturbed input is evaluated again with the perturbed ones (so both
-    terms of each difference come from the same batched evaluation; one row more than Captum's ``FeatureAblation``). References: J. Li, W. Monroe, D. Jurafsky, "Understanding neural networks through
+    ``n_words`` rows per example, besides the pass at the input that every explanation runs (f(x) is reused,
+    not evaluated again): the rows of Captum's ``FeatureAblation``. References: J. Li, W. Monroe, D. Jurafsky, "Understanding neural networks through
     representation erasure", arXiv:1612.08220, 2016.
 
     Examples
@@ -56,9 +59,11 @@ class LeaveOneOut(WordExplainer, Explainer):
 
     name = "leave-one-out"
 
-    def __init__(self, live: Any, *, target: Any = PREDICTED, batch_size: int = 32, mode: str = "drop") -> None:
+    def __init__(self, live: Any, *, target: Any = PREDICTED, batch_size: int = 32, mode: str = "drop",
+                 engine: str = "auto") -> None:
         super().__init__(live, target=target, batch_size=batch_size)
         self._set_mode(mode)
+        self._set_engine(engine)
 
     def params(self) -> dict:
         return {**super().params(), "mode": self.mode}
@@ -85,6 +90,9 @@ class Occlusion(WordExplainer, Explainer):
     window : int, default=2
         Words per occluded window (an example with fewer words is occluded whole).
     mode : {"drop", "mask", "unk", "pad"}, default="mask"
+    engine : {"auto", "native", "hf"}, default="auto"
+        Forward pass of the perturbed inputs: packed where the model allows it
+        (:mod:`~neuronlab.explain.packed`), always transformers' (``hf``), or packed or an error (``native``).
 
     Notes
     -----
@@ -96,12 +104,13 @@ class Occlusion(WordExplainer, Explainer):
     name = "occlusion"
 
     def __init__(self, live: Any, *, target: Any = PREDICTED, batch_size: int = 32, window: int = 2,
-                 mode: str = "mask") -> None:
+                 mode: str = "mask", engine: str = "auto") -> None:
         super().__init__(live, target=target, batch_size=batch_size)
         if int(window) < 1:
             raise InvalidParameterError(f"window must be >= 1 word; got {window}")
         self.window = int(window)
         self._set_mode(mode)
+        self._set_engine(engine)
 
     def params(self) -> dict:
         return {**super().params(), "window": self.window, "mode": self.mode}
@@ -144,6 +153,9 @@ class InputReduction(WordExplainer, Explainer):
     beam : int, default=3
         Beam width (1: greedy).
     mode : {"drop", "mask", "unk", "pad"}, default="drop"
+    engine : {"auto", "native", "hf"}, default="auto"
+        Forward pass of the perturbed inputs: packed where the model allows it
+        (:mod:`~neuronlab.explain.packed`), always transformers' (``hf``), or packed or an error (``native``).
 
     Notes
     -----
@@ -157,12 +169,13 @@ class InputReduction(WordExplainer, Explainer):
     name = "input-reduction"
 
     def __init__(self, live: Any, *, target: Any = PREDICTED, batch_size: int = 32, beam: int = 3,
-                 mode: str = "drop") -> None:
+                 mode: str = "drop", engine: str = "auto") -> None:
         super().__init__(live, target=target, batch_size=batch_size)
         if int(beam) < 1:
             raise InvalidParameterError(f"beam must be >= 1; got {beam}")
         self.beam = int(beam)
         self._set_mode(mode)
+        self._set_engine(engine)
         self._extra: dict = {}
 
     def params(self) -> dict:

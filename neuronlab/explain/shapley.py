@@ -43,9 +43,11 @@ MAX_WORDS = 14
 class _Shapley(WordExplainer, Explainer):
     """Shared parts: the mode, per-example coalition values, the efficiency report."""
 
-    def __init__(self, live: Any, *, target: Any = PREDICTED, batch_size: int = 32, mode: str = "mask") -> None:
+    def __init__(self, live: Any, *, target: Any = PREDICTED, batch_size: int = 32, mode: str = "mask",
+                 engine: str = "auto") -> None:
         super().__init__(live, target=target, batch_size=batch_size)
         self._set_mode(mode)
+        self._set_engine(engine)
         self._gaps: list[float] = []
 
     def params(self) -> dict:
@@ -116,6 +118,9 @@ class ExactShapley(_Shapley):
         Coalitions per forward pass.
     mode : {"drop", "mask", "unk", "pad"}, default="mask"
         How the words outside a coalition are removed.
+    engine : {"auto", "native", "hf"}, default="auto"
+        Forward pass of the coalitions: packed where the model allows it (:mod:`~neuronlab.explain.packed`),
+        always transformers' (``hf``), or packed or an error (``native``).
     max_words : int, default=14
         Longest input accepted (2^14 = 16384 forward rows per example).
 
@@ -133,8 +138,8 @@ class ExactShapley(_Shapley):
     name = "shapley"
 
     def __init__(self, live: Any, *, target: Any = PREDICTED, batch_size: int = 32, mode: str = "mask",
-                 max_words: int = MAX_WORDS) -> None:
-        super().__init__(live, target=target, batch_size=batch_size, mode=mode)
+                 max_words: int = MAX_WORDS, engine: str = "auto") -> None:
+        super().__init__(live, target=target, batch_size=batch_size, mode=mode, engine=engine)
         self.max_words = int(max_words)
 
     def params(self) -> dict:
@@ -286,6 +291,9 @@ class KernelShap(_Shapley):
     seed : int, default=0
         Seed of the coalition draws (the ``shap`` package's draws after ``np.random.seed(seed)``).
     mode : {"drop", "mask", "unk", "pad"}, default="mask"
+    engine : {"auto", "native", "hf"}, default="auto"
+        Forward pass of the coalitions: packed where the model allows it (:mod:`~neuronlab.explain.packed`),
+        always transformers' (``hf``), or packed or an error (``native``).
 
     Notes
     -----
@@ -298,8 +306,8 @@ class KernelShap(_Shapley):
     name = "kernel-shap"
 
     def __init__(self, live: Any, *, target: Any = PREDICTED, batch_size: int = 32, n_samples: int | str = "auto",
-                 seed: int = 0, mode: str = "mask") -> None:
-        super().__init__(live, target=target, batch_size=batch_size, mode=mode)
+                 seed: int = 0, mode: str = "mask", engine: str = "auto") -> None:
+        super().__init__(live, target=target, batch_size=batch_size, mode=mode, engine=engine)
         if n_samples != "auto" and (isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1):
             raise InvalidParameterError(f"n_samples must be a positive int or 'auto'; got {n_samples!r}")
         self.n_samples = n_samples
@@ -329,8 +337,8 @@ CONTEXTS = ("keep", "remove")
 
 class _LocalShapley(_Shapley):
     def __init__(self, live: Any, *, target: Any = PREDICTED, batch_size: int = 32, k: int = 2, context: str = "keep",
-                 mode: str = "mask") -> None:
-        super().__init__(live, target=target, batch_size=batch_size, mode=mode)
+                 mode: str = "mask", engine: str = "auto") -> None:
+        super().__init__(live, target=target, batch_size=batch_size, mode=mode, engine=engine)
         if int(k) < 0:
             raise InvalidParameterError(f"k (the neighbourhood radius in words) must be >= 0; got {k}")
         if context not in CONTEXTS:
@@ -383,6 +391,9 @@ class LShapley(_LocalShapley):
         The words outside the neighbourhood: present in every coalition (as the authors' code does) or removed
         (the value function of the paper's definition read literally).
     mode : {"drop", "mask", "unk", "pad"}, default="mask"
+    engine : {"auto", "native", "hf"}, default="auto"
+        Forward pass of the coalitions: packed where the model allows it (:mod:`~neuronlab.explain.packed`),
+        always transformers' (``hf``), or packed or an error (``native``).
 
     Notes
     -----
@@ -424,6 +435,9 @@ class CShapley(_LocalShapley):
     context : {"keep", "remove"}, default="keep"
         The words outside the neighbourhood: present in every coalition (the authors' code) or removed.
     mode : {"drop", "mask", "unk", "pad"}, default="mask"
+    engine : {"auto", "native", "hf"}, default="auto"
+        Forward pass of the coalitions: packed where the model allows it (:mod:`~neuronlab.explain.packed`),
+        always transformers' (``hf``), or packed or an error (``native``).
 
     Notes
     -----

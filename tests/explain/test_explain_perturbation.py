@@ -72,7 +72,7 @@ def test_leave_one_out_drop_equals_the_erasure_definition(planted):
     full = _value(planted, words)
     expect = [full - _value(planted, words[:j] + words[j + 1:]) for j in range(len(words))]
     assert ex.word_scores[0] == pytest.approx(expect, abs=1e-5)
-    assert ex.forward_passes == 1 + len(words) + 1
+    assert ex.forward_passes == 1 + len(words)  # f(x) once (the explanation's own pass), then one row per word
 
 
 def _captum_forward(live, enc):
@@ -115,7 +115,7 @@ def test_occlusion_equals_captum_occlusion(planted, window):
                                              baselines=baseline)
     ours = Occlusion(planted, target=1, window=window, mode="mask").explain([words])
     assert ours.word_scores[0] == pytest.approx(ref[0, :, 0].tolist(), abs=1e-4)
-    assert ours.forward_passes == 1 + 1 + len(words) - window + 1
+    assert ours.forward_passes == 1 + len(words) - window + 1  # f(x) is not run again
 
 
 def test_occlusion_of_one_word_is_leave_one_out(planted):

@@ -131,25 +131,18 @@ def agglomerate(explainer: Any, sentence: Any, *, target: Any = None, priority: 
     >>> from neuronlab.explain.decomposition import ContextualDecomposition    # doctest: +SKIP
     >>> print(agglomerate(ContextualDecomposition(live), "not a good movie").text())   # doctest: +SKIP
     """
-    import torch
-
     if priority not in PRIORITIES:
         raise InvalidParameterError(f"priority {priority!r} is unknown; choose one of {choices(PRIORITIES)}")
     rank = PRIORITIES[priority]
-    enc = explainer.live.encode([sentence] if isinstance(sentence, str) else [list(sentence)])
-    tgt, resolved = explainer.resolve(enc, target)
-    explainer._check_target(resolved)
-    c = int(resolved.cls[0])
+    enc, tgt, resolved, c = explainer._prepare(sentence, target)
     n = enc.n_words(0)
-    explainer.forward_passes = 0
     cache: dict[tuple[int, int], float] = {}
 
     def score(spans):
         todo = sorted({s for s in spans if s not in cache})
         if todo:
-            masks = np.array([explainer.span_mask(enc, 0, s, e) for s, e in todo])
-            beta, _ = explainer.logits(enc, [0] * len(todo), masks)
-            cache.update({s: float(v) for s, v in zip(todo, beta[:, c])})
+            got = explainer._set_scores(enc, c, [tuple(range(s, e)) for s, e in todo])
+            cache.update({(s, e): got[tuple(range(s, e))][0] for s, e in todo})
 
     tiling = [(i, i + 1) for i in range(n)]
     score(tiling + [(a[0], b[1]) for a, b in zip(tiling, tiling[1:])])
@@ -170,9 +163,8 @@ def agglomerate(explainer: Any, sentence: Any, *, target: Any = None, priority: 
             fresh.append((joined[0], tiling[j + 1][1]))
         score(fresh)
         levels.append([[s, e, cache[(s, e)]] for s, e in tiling])
-    with torch.no_grad():
-        f_x = float(resolved(explainer.live.forward(enc))[0])
     from .base import _words
 
-    return CDTree(words=_words(enc)[0], target=tgt.to_dict(), target_value=f_x, levels=levels, joins=joins,
+    return CDTree(words=_words(enc)[0], target=tgt.to_dict(), target_value=explainer._f_x(enc, resolved),
+                  levels=levels, joins=joins,
                   config={**explainer.params(), "priority": priority, "rows": explainer.forward_passes})

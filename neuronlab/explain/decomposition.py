@@ -1,4 +1,4 @@
-"""Contextual decomposition (CD) of a transformer classifier's logit: a phrase, its context, their interaction.
+"""Contextual decomposition (CD) of a transformer classifier's logit: a phrase, the rest, interactions.
 
 CD (Murdoch, Liu & Yu 2018) splits every value of the network into the part that comes from a chosen
 phrase (``beta``) and the rest (``gamma``), layer by layer, so that at the output ``beta + gamma`` is the
@@ -11,16 +11,21 @@ input, and attention applies the probabilities of the full input to the decompos
 For a phrase ``P`` (a span of words) of an input ``x`` with target logit ``f(x)``:
 
 ================= ==========================================================================================
-``beta``          CD score of the phrase: the part of ``f(x)`` that the phrase's tokens contribute
+``beta``          ``CD(P)``, the CD score of the phrase: the part of ``f(x)`` its tokens contribute
 ``gamma``         the rest, ``f(x) - beta`` (context, [CLS]/[SEP], their share of the biases)
-``context``       CD score of the context (every other token, the special ones included, as the phrase)
-``interaction``   ``f(x) - beta - context``: what neither contributes alone, ACD's interaction
-                  ``CD(P u C) - CD(P) - CD(C)`` with ``CD(P u C) = f(x)`` (Singh et al. 2019)
+``words``         the sum of the CD scores of the phrase's words, each decomposed on its own
+``interaction``   ``CD(P) - sum_w CD(w)``: what the words of the phrase contribute only together, the form
+                  Murdoch et al. (2018) use for negation (the CD score of the whole phrase minus those of its
+                  parts) and ACD's interaction (Singh et al. 2019); :meth:`ContextualDecomposition.interaction`
+                  gives ``CD(A u B) - CD(A) - CD(B)`` for any two phrases
 ================= ==========================================================================================
 
 Every bias is assigned to ``beta`` or ``gamma`` by the proportional rule, so ``beta + gamma = f(x)`` (a
 test checks it to 1e-4 on minilm against the model's own forward pass); with the whole input as the phrase,
-``beta = f(x)``.
+``beta = f(x)``. With the Shapley rule for activations the decomposition is symmetric: the context's own CD
+score is exactly the phrase's ``gamma``, so a phrase and its *whole* context never "interact"; interactions
+are measured between phrases inside a context, as above (the ``cdt`` rule, which gives ``f(beta + gamma) -
+f(gamma)`` to the phrase, is not symmetric).
 
 The explainer ``cd`` (:class:`ContextualDecomposition`, unit ``word``) scores each word by its ``beta``
 with the word as the phrase; :meth:`ContextualDecomposition.decompose` scores any phrases.
@@ -88,8 +93,9 @@ class PhraseDecomposition(Result):
         The logit, f(x).
     phrases : list of [int, int]
         Half-open word spans.
-    beta, gamma, context, interaction : list of float
-        Per phrase (see the module docstring); ``beta + gamma = target_value``.
+    beta, gamma, words_sum, interaction : list of float
+        Per phrase (see the module docstring); ``beta + gamma = target_value``, ``interaction = beta -
+        words_sum``.
     config : dict
     """
 
@@ -101,19 +107,21 @@ class PhraseDecomposition(Result):
     phrases: list = field(default_factory=list)
     beta: list = field(default_factory=list)
     gamma: list = field(default_factory=list)
-    context: list = field(default_factory=list)
+    words_sum: list = field(default_factory=list)
     interaction: list = field(default_factory=list)
     config: dict = field(default_factory=dict)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {name: np.asarray(getattr(self, name), dtype=np.float64)
-                for name in ("beta", "gamma", "context", "interaction")}
+                for name in ("beta", "gamma", "words_sum", "interaction")}
 
     def table(self) -> str:
-        """One line per phrase: the words, beta, gamma, context and interaction."""
-        lines = [f"f(x) = {self.target_value:.6g} (logit of class {self.target.get('index')})",
-                 f"{'phrase':<30} {'beta':>10} {'gamma':>10} {'context':>10} {'interaction':>12}"]
-        for (s, e), b, g, c, i in zip(self.phrases, self.beta, self.gamma, self.context, self.interaction):
+        """One line per phrase: the words, beta, gamma, the sum of its words' scores and the interaction."""
+        idx = self.target.get("index")
+        idx = idx[0] if isinstance(idx, (list, tuple)) and len(idx) == 1 else idx
+        lines = [f"f(x) = {self.target_value:.6g} (logit of class {idx})",
+                 f"{'phrase':<30} {'beta':>10} {'gamma':>10} {'words':>10} {'interaction':>12}"]
+        for (s, e), b, g, c, i in zip(self.phrases, self.beta, self.gamma, self.words_sum, self.interaction):
             text = " ".join(self.words[s:e])
             lines.append(f"{text[:30]:<30} {b:>10.4g} {g:>10.4g} {c:>10.4g} {i:>12.4g}")
         return "\n".join(lines)
@@ -253,8 +261,30 @@ class ContextualDecomposition(Explainer):
         return ex
 
     # -------------------------------------------------------------- phrases
+    def _prepare(self, sentence: Any, target: Any):
+        enc = self.live.encode([sentence] if isinstance(sentence, str) else [list(sentence)])
+        tgt, resolved = self.resolve(enc, target)
+        self._check_target(resolved)
+        self.forward_passes = 0
+        return enc, tgt, resolved, int(resolved.cls[0])
+
+    def _set_scores(self, enc: Any, c: int, sets) -> dict:
+        """CD scores (class ``c``) of word sets of example 0, one decomposed row per distinct set."""
+        todo = sorted({tuple(sorted(w)) for w in sets})
+        ids = np.full(enc.input_ids.shape[1], -1, dtype=np.int64)
+        ids[:len(enc.word_ids[0])] = enc.word_ids[0]
+        masks = np.array([np.isin(ids, list(w)) & (ids >= 0) for w in todo]).reshape(len(todo), -1)
+        beta, gamma = self.logits(enc, [0] * len(todo), masks)
+        return {w: (float(beta[k, c]), float(gamma[k, c])) for k, w in enumerate(todo)}
+
+    def _f_x(self, enc: Any, resolved: Any) -> float:
+        import torch
+
+        with torch.no_grad():
+            return float(resolved(self.live.forward(enc))[0])
+
     def decompose(self, sentence: Any, phrases: Sequence[Any], *, target: Any = None) -> PhraseDecomposition:
-        """CD of one input's target logit for each phrase (word spans), with the context and the interaction.
+        """CD of one input's target logit for each phrase (word spans), with the interaction of its words.
 
         Parameters
         ----------
@@ -273,30 +303,42 @@ class ContextualDecomposition(Explainer):
         InvalidParameterError
             If a phrase reaches outside the sentence or the target is not a class logit.
         """
-        import torch
-
-        enc = self.live.encode([sentence] if isinstance(sentence, str) else [list(sentence)])
-        tgt, resolved = self.resolve(enc, target)
-        self._check_target(resolved)
+        enc, tgt, resolved, c = self._prepare(sentence, target)
         n = enc.n_words(0)
         spans = [check_span(p, n) for p in phrases]
         if not spans:
             raise InvalidParameterError("phrases: give at least one word span")
-        real = np.zeros(enc.input_ids.shape[1], dtype=bool)
-        real[:enc.lengths[0]] = True
-        masks = []
-        for s, e in spans:
-            m = self.span_mask(enc, 0, s, e)
-            masks += [m, real & ~m]
-        self.forward_passes = 0
-        beta, gamma = self.logits(enc, [0] * len(masks), np.array(masks))
-        c = int(resolved.cls[0])
-        with torch.no_grad():
-            f_x = float(resolved(self.live.forward(enc))[0])
-        b, g, ctx = beta[0::2, c], gamma[0::2, c], beta[1::2, c]
+        sets = [tuple(range(s, e)) for s, e in spans]
+        scores = self._set_scores(enc, c, sets + [(w,) for s, e in spans for w in range(s, e)])
+        beta = [scores[w][0] for w in sets]
+        gamma = [scores[w][1] for w in sets]
+        words = [sum(scores[(w,)][0] for w in ws) for ws in sets]
         from .base import _words
 
-        return PhraseDecomposition(words=_words(enc)[0], target=tgt.to_dict(), target_value=f_x,
-                                   phrases=[list(s) for s in spans], beta=b.tolist(), gamma=g.tolist(),
-                                   context=ctx.tolist(), interaction=(f_x - b - ctx).tolist(),
-                                   config=self.params())
+        return PhraseDecomposition(words=_words(enc)[0], target=tgt.to_dict(), target_value=self._f_x(enc, resolved),
+                                   phrases=[list(s) for s in spans], beta=beta, gamma=gamma, words_sum=words,
+                                   interaction=[b - w for b, w in zip(beta, words)], config=self.params())
+
+    def interaction(self, sentence: Any, a: Any, b: Any, *, target: Any = None) -> dict:
+        """``CD(A u B) - CD(A) - CD(B)`` for two disjoint phrases (Murdoch et al. 2018; Singh et al. 2019).
+
+        Returns
+        -------
+        dict
+            ``a``, ``b``, ``joined`` (the CD scores), ``interaction`` and ``target_value`` (f(x)).
+
+        Raises
+        ------
+        InvalidParameterError
+            If a phrase reaches outside the sentence or the two overlap.
+        """
+        enc, tgt, resolved, c = self._prepare(sentence, target)
+        n = enc.n_words(0)
+        (sa, ea), (sb, eb) = check_span(a, n), check_span(b, n)
+        wa, wb = set(range(sa, ea)), set(range(sb, eb))
+        if wa & wb:
+            raise InvalidParameterError(f"interaction: phrases {(sa, ea)} and {(sb, eb)} overlap; give disjoint spans")
+        scores = self._set_scores(enc, c, [tuple(wa), tuple(wb), tuple(wa | wb)])
+        ca, cb, cab = (scores[tuple(sorted(w))][0] for w in (wa, wb, wa | wb))
+        return {"a": ca, "b": cb, "joined": cab, "interaction": cab - ca - cb,
+                "target_value": self._f_x(enc, resolved), "target": tgt.to_dict()}

@@ -252,7 +252,7 @@ def _analytic_beta(live, text, start, stop, c):
     s2 = torch.sqrt(h1.var(unbiased=False) + eps)
     beta = (part - part.mean()) / s1 / s2          # both LayerNorms are centred: beta stays centred
     gamma = (h1 - h1.mean()) / s2 - beta
-    W, cb = live.model.classifier.weight[c].detach(), float(live.model.classifier.bias[c])
+    W, cb = live.model.classifier.weight[c].detach(), float(live.model.classifier.bias[c].detach())
     wb, wg = float(W @ beta), float(W @ gamma)
     share = abs(wb) / (abs(wb) + abs(wg))
     return wb + share * cb, wb + wg + cb

@@ -28,6 +28,7 @@ Singh, Murdoch & Yu (2019), "Hierarchical interpretations for neural network pre
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ import numpy as np
 from ..errors import InvalidParameterError, choices
 from ..results import Result
 
-__all__ = ["CDTree", "agglomerate", "PRIORITIES"]
+__all__ = ["PRIORITIES", "CDTree", "agglomerate"]
 
 
 def _interaction(joined, a, b):
@@ -91,8 +92,9 @@ class CDTree(Result):
 
         Each line lists the phrases of that level in brackets; the join that made the level is marked ``*``.
         """
-        lines = [f"f(x) = {self.target_value:.{digits}g} (logit of class {_cls(self.target)}); "
-                 f"{len(self.levels)} levels, CD score of each phrase"]
+        head = (f"f(x) = {self.target_value:.{digits}g} (logit of class {_cls(self.target)}); "
+                f"{len(self.levels)} levels, CD score of each phrase")
+        lines = [head]
         for k in range(len(self.levels) - 1, -1, -1):
             made = self.joins[k - 1] if k > 0 else None
             parts = []
@@ -145,11 +147,11 @@ def agglomerate(explainer: Any, sentence: Any, *, target: Any = None, priority: 
             cache.update({(s, e): got[tuple(range(s, e))][0] for s, e in todo})
 
     tiling = [(i, i + 1) for i in range(n)]
-    score(tiling + [(a[0], b[1]) for a, b in zip(tiling, tiling[1:])])
+    score(tiling + [(a[0], b[1]) for a, b in pairwise(tiling)])
     levels = [[[s, e, cache[(s, e)]] for s, e in tiling]]
     joins = []
     while len(tiling) > 1:
-        pri = [rank(cache[(a[0], b[1])], cache[a], cache[b]) for a, b in zip(tiling, tiling[1:])]
+        pri = [rank(cache[(a[0], b[1])], cache[a], cache[b]) for a, b in pairwise(tiling)]
         j = int(np.argmax(pri))
         a, b = tiling[j], tiling[j + 1]
         joined = (a[0], b[1])

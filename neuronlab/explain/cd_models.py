@@ -22,15 +22,29 @@ context, [CLS] and [SEP]) to ``gamma``, as CD-T does.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import InvalidParameterError, choices
-from .cd_rules import (attention_probs, prop_activation, prop_attention_values, prop_layer_norm, prop_linear,
-                       sign_fix)
+from .cd_rules import (
+    attention_probs,
+    prop_activation,
+    prop_attention_values,
+    prop_layer_norm,
+    prop_linear,
+    sign_fix,
+)
 
-__all__ = ["CDArchitecture", "CD_ARCHITECTURES", "register_cd_architecture", "cd_architecture", "CDRules",
-           "decompose_logits", "embeddings"]
+__all__ = [
+    "CD_ARCHITECTURES",
+    "CDArchitecture",
+    "CDRules",
+    "cd_architecture",
+    "decompose_logits",
+    "embeddings",
+    "register_cd_architecture",
+]
 
 
 @dataclass(frozen=True)

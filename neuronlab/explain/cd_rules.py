@@ -37,10 +37,18 @@ contextual decomposition" (CD-T).
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-__all__ = ["proportion", "prop_linear", "prop_activation", "prop_layer_norm", "prop_attention_values",
-           "attention_probs", "sign_fix", "ACTIVATION_RULES"]
+__all__ = [
+    "ACTIVATION_RULES",
+    "attention_probs",
+    "prop_activation",
+    "prop_attention_values",
+    "prop_layer_norm",
+    "prop_linear",
+    "proportion",
+    "sign_fix",
+]
 
 
 def proportion(u, v):
@@ -102,8 +110,8 @@ def prop_activation(b, g, fn: Callable, rule: str = "shapley"):
     """CD of an elementwise activation ``fn`` by the rule :data:`ACTIVATION_RULES` ``rule``.
 
     >>> import torch
-    >>> [t.tolist() for t in prop_activation(torch.tensor([1.]), torch.tensor([-2.]), torch.relu)]
-    [[0.0], [0.0]]
+    >>> [t.tolist() for t in prop_activation(torch.tensor([1.]), torch.tensor([-2.]), torch.relu)]  # relu(-1) = 0
+    [[0.5], [-0.5]]
     >>> [t.tolist() for t in prop_activation(torch.tensor([2.]), torch.tensor([1.]), torch.relu)]
     [[2.0], [1.0]]
     """

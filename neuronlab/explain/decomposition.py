@@ -39,8 +39,9 @@ decomposition".
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,7 @@ from .base import PREDICTED, Explainer
 from .cd_models import CDRules, cd_architecture, decompose_logits, embeddings
 from .cd_rules import ACTIVATION_RULES
 
-__all__ = ["ContextualDecomposition", "PhraseDecomposition", "check_span", "DTYPES"]
+__all__ = ["DTYPES", "ContextualDecomposition", "PhraseDecomposition", "check_span"]
 
 #: computation precision of the decomposition
 DTYPES = ("float32", "float64")
@@ -204,7 +205,7 @@ class ContextualDecomposition(Explainer):
             b, g = decompose_logits(self.live.model, self.arch, emb[idx.to(emb.device)],
                                     relevant[lo:lo + self.batch_size], enc.attention_mask[idx].to(emb.device),
                                     self.rules)
-            self.forward_passes += int(len(idx))
+            self.forward_passes += len(idx)
             betas.append(b.double().cpu().numpy())
             gammas.append(g.double().cpu().numpy())
         if not betas:

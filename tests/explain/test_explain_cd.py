@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -158,7 +159,11 @@ def test_conservation_on_tiny_bert(tiny, rough, kw):
 
 
 def test_conservation_on_tiny_roberta():
-    from transformers import AutoTokenizer, RobertaConfig, RobertaForSequenceClassification
+    from transformers import (
+        AutoTokenizer,
+        RobertaConfig,
+        RobertaForSequenceClassification,
+    )
 
     from neuronlab.models.live import LiveModel
     from neuronlab.models.loading import _minilm_path
@@ -310,7 +315,7 @@ def test_acd_levels_tile_the_sentence_with_direct_cd_scores(rough, priority):
     assert len(tree.levels) == n and len(tree.joins) == n - 1
     assert tree.config["rows"] <= 4 * n
     spans = {(s, e) for level in tree.levels for s, e, _ in level}
-    spans |= {(a[0], b[1]) for level in tree.levels for a, b in zip(level, level[1:])}  # every candidate join
+    spans |= {(a[0], b[1]) for level in tree.levels for a, b in pairwise(level)}  # every candidate join
     spans = sorted(spans)
     direct = dict(zip(spans, cd.decompose(words, spans).beta))
     for k, level in enumerate(tree.levels):
@@ -321,7 +326,7 @@ def test_acd_levels_tile_the_sentence_with_direct_cd_scores(rough, priority):
     for k, join in enumerate(tree.joins):  # the join made level k+1 and was the best candidate of level k
         level = tree.levels[k]
         pri = [PRIORITIES[priority](direct[(a[0], b[1])], direct[(a[0], a[1])], direct[(b[0], b[1])])
-               for a, b in zip(level, level[1:])]
+               for a, b in pairwise(level)]
         best = int(np.argmax(pri))
         assert [level[best][0], level[best][1]] == join["left"]
         assert [level[best + 1][0], level[best + 1][1]] == join["right"]
@@ -372,13 +377,18 @@ def test_a_phrase_outside_the_sentence_is_refused(tiny):
 
 
 def test_an_unsupported_architecture_is_refused():
-    from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
+    from transformers import (
+        AutoTokenizer,
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+    )
 
     from neuronlab.models.live import LiveModel
     from neuronlab.models.loading import _minilm_path
 
     cfg = DistilBertConfig(vocab_size=30522, dim=16, n_layers=1, n_heads=2, hidden_dim=24, num_labels=2)
-    live = LiveModel(DistilBertForSequenceClassification(cfg).eval(), AutoTokenizer.from_pretrained(str(_minilm_path())))
+    tok = AutoTokenizer.from_pretrained(str(_minilm_path()))
+    live = LiveModel(DistilBertForSequenceClassification(cfg).eval(), tok)
     with pytest.raises(InvalidParameterError, match="does not support DistilBertForSequenceClassification; "
                                                     "supported models: .*BertForSequenceClassification"):
         EXPLAINERS["cd"](live)
@@ -395,3 +405,28 @@ def test_non_logit_targets_and_bad_options_are_refused(tiny):
 
     with pytest.raises(InvalidParameterError, match="priority 'best' is unknown"):
         agglomerate(_cd(tiny), TEXT, priority="best")
+
+
+def test_tree_and_phrases_round_trip_through_a_store(tmp_path, rough):
+    from neuronlab.explain.cd_agglomerative import CDTree, agglomerate
+    from neuronlab.explain.decomposition import PhraseDecomposition
+    from neuronlab.store import ActivationStore
+    from neuronlab.testing import synthetic_store
+
+    cd = _cd(rough)
+    tree = agglomerate(cd, "a quiet moving film")
+    phrases = cd.decompose("a quiet moving film", [(1, 3), 3])
+    path = tmp_path / "s.h5"
+    synthetic_store(path, [["a", "b"]])
+    with ActivationStore.open(path, mode="r+") as store:
+        tree.to_store(store, "cd_tree")
+        phrases.to_store(store, "cd_phrases")
+    with ActivationStore.open(path) as store:
+        back_tree = CDTree.from_store(store, "cd_tree")
+        back_phrases = PhraseDecomposition.from_store(store, "cd_phrases")
+        arrays = store.read_result("cd_tree")
+    assert back_tree.to_dict() == json.loads(tree.to_json())
+    assert back_phrases.to_dict() == json.loads(phrases.to_json())
+    assert arrays["level"].tolist() == [k for k, level in enumerate(tree.levels) for _ in level]
+    assert arrays["score"].tolist() == [v for level in tree.levels for _, _, v in level]
+    assert back_tree.text() == tree.text()

@@ -230,25 +230,30 @@ class ContextualDecomposition(Explainer):
     # -------------------------------------------------------------- Explainer
     def _scores(self, enc, resolved, progress):
         self._check_target(resolved)
-        examples, masks, owner = [], [], []
-        for i in range(enc.n_examples):
-            for w in range(enc.n_words(i)):
-                examples.append(i)
-                masks.append(self.span_mask(enc, i, w, w + 1))
-                owner.append(i)
-        beta, gamma = self.logits(enc, examples, np.array(masks).reshape(len(masks), -1))
         cls = resolved.cls.cpu().numpy()
-        owner = np.asarray(owner, dtype=np.int64)
-        rows = np.arange(len(owner))
-        b = beta[rows, cls[owner]] if len(owner) else np.zeros(0)
-        g = gamma[rows, cls[owner]] if len(owner) else np.zeros(0)
         scores, gammas = [], []
-        for i in range(enc.n_examples):
-            sel = owner == i
-            scores.append(b[sel])
-            gammas.append(g[sel].tolist())
+        chunk: list[int] = []
+
+        def run(chunk):  # the words of several examples, about batch_size rows at a time
+            examples = [i for i in chunk for _ in range(enc.n_words(i))]
+            masks = [self.span_mask(enc, i, w, w + 1) for i in chunk for w in range(enc.n_words(i))]
+            beta, gamma = self.logits(enc, examples, np.array(masks).reshape(len(masks), -1))
+            rows = np.arange(len(examples))
+            owner = np.asarray(examples, dtype=np.int64)
+            b, g = beta[rows, cls[owner]], gamma[rows, cls[owner]]
+            for i in chunk:
+                scores.append(b[owner == i])
+                gammas.append(g[owner == i].tolist())
             if progress is not None:
-                progress.update(1)
+                progress.update(len(chunk))
+
+        for i in range(enc.n_examples):
+            if chunk and sum(enc.n_words(j) for j in chunk) + enc.n_words(i) > self.batch_size:
+                run(chunk)
+                chunk = []
+            chunk.append(i)
+        if chunk:
+            run(chunk)
         self._extra = {"gamma": gammas}
         return scores, None
 

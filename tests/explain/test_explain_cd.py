@@ -186,6 +186,8 @@ def test_explainer_scores_words_and_reports_the_balance(tiny):
         assert ex.config["gamma"][i] == pytest.approx(d.gamma, abs=1e-7)
         assert ex.config["conservation_gap"][i] < 1e-4
     assert ex.forward_passes == 2 + 6 + 3  # f(x) of each input + one decomposed row per word
+    small = EXPLAINERS["cd"](tiny, batch_size=4).explain([TEXT, "a good movie"])  # chunks of examples and rows
+    assert all(np.allclose(a, b, atol=1e-7) for a, b in zip(small.word_scores, ex.word_scores))
     assert EXPLAINERS["cd"].family == "decomposition" and EXPLAINERS["cd"].unit == "word"
 
 

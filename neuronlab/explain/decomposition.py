@@ -13,7 +13,7 @@ For a phrase ``P`` (a span of words) of an input ``x`` with target logit ``f(x)`
 ================= ==========================================================================================
 ``beta``          ``CD(P)``, the CD score of the phrase: the part of ``f(x)`` its tokens contribute
 ``gamma``         the rest, ``f(x) - beta`` (context, [CLS]/[SEP], their share of the biases)
-``words``         the sum of the CD scores of the phrase's words, each decomposed on its own
+``words_sum``     the sum of the CD scores of the phrase's words, each decomposed on its own
 ``interaction``   ``CD(P) - sum_w CD(w)``: what the words of the phrase contribute only together, the form
                   Murdoch et al. (2018) use for negation (the CD score of the whole phrase minus those of its
                   parts) and ACD's interaction (Singh et al. 2019); :meth:`ContextualDecomposition.interaction`

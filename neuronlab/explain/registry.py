@@ -215,3 +215,15 @@ register_explainer(ExplainerEntry(
     params=(Param("rollout", bool, "score by the rolled-out map (false: by the map of one layer)"),
             Param("layer", int, "layer whose map scores the tokens when rollout is false"),
             Param("batch_size", int, "forward rows (zeroed tokens) per pass"))))
+# ---- decomposition (explain/decomposition.py)
+register_explainer(ExplainerEntry(
+    "cd", "neuronlab.explain.decomposition:ContextualDecomposition",
+    "contextual decomposition (CD-T): each word's part of the class logit, decomposed layer by layer "
+    "(BERT/RoBERTa classifiers, target kind logit)",
+    "Murdoch, Liu & Yu 2018; Singh, Murdoch & Yu 2019; Hsu et al. 2024 (CD-T)",
+    params=(Param("activation", str, "rule for activations: shapley (Shapley linearisation of CD) or cdt "
+                  "(CD-T code: context f(g), phrase f(b+g)-f(g))", choices=("shapley", "cdt")),
+            Param("sign_fix", bool, "CD-T's stabilisation: opposite-signed parts, the larger takes the sum"),
+            Param("dtype", str, "precision of the decomposition", choices=("float32", "float64")),
+            Param("batch_size", int, "decomposed rows (input x phrase) per pass")),
+    family="decomposition", unit="word"))

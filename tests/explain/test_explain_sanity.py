@@ -85,3 +85,59 @@ def test_user_errors(planted):
         train_permuted(planted, [["a"], ["b"]], [0])
     with pytest.raises(InvalidParameterError, match="labels must lie in 0..1"):
         train_permuted(planted, [["a"], ["b"]], [0, 2])
+
+
+# ---------------------------------------------------------------- compare_explainers with the robustness metrics
+def test_compare_explainers_runs_every_metric_like_the_functions(planted):
+    from helpers.planted import sentences
+
+    from neuronlab.explain import EXPLAINERS
+    from neuronlab.explain.compare import comparison_plot, compare_explainers, explanation_from_arrays
+    from neuronlab.explain.fragility import fragility
+    from neuronlab.explain.robustness import infidelity, sensitivity_max
+    from neuronlab.models.training import TrainConfig
+
+    inputs = _positives()[:3]
+    ext = explanation_from_arrays("reversed", inputs, [[-float(w == "nobody") for w in s] for s in inputs],
+                                  {"kind": "logit", "index": [1] * len(inputs)})
+    train, labels = sentences(64, seed=3)
+    options = {"infidelity": {"n_perturb": 8}, "sensitivity": {"n_perturb": 2},
+               "fragility": {"max_swaps": 1, "n_candidates": 3},
+               "sanity-data": {"texts": train, "labels": labels, "config": TrainConfig(epochs=1, lr=3e-3)}}
+    metrics = ["infidelity", "sensitivity", "fragility", "sanity-data", "aopc"]
+    table = compare_explainers(planted, inputs, ["gradient", "leave-one-out"], external=[ext], metrics=metrics,
+                               options=options)
+    rows = {r["method"]: r for r in table.rows}
+    assert set(rows) == {"gradient", "leave-one-out", "reversed"}
+    assert [r["infidelity"] for r in table.rows] == sorted(r["infidelity"] for r in table.rows)  # lower first
+    target = table.config["target"]
+    loo = EXPLAINERS["leave-one-out"](planted, target=target)
+    ex = loo.explain(inputs)
+    assert rows["leave-one-out"]["infidelity"] == pytest.approx(
+        infidelity(planted, ex, inputs, n_perturb=8).infidelity, abs=1e-9)
+    assert rows["leave-one-out"]["sensitivity"] == pytest.approx(
+        sensitivity_max(loo, inputs, n_perturb=2).sensitivity, abs=1e-9)
+    assert rows["leave-one-out"]["fragility_topk"] == pytest.approx(
+        fragility(loo, inputs, max_swaps=1, n_candidates=3).topk_intersection)
+    assert rows["reversed"]["sensitivity"] is None and rows["reversed"]["sanity_data_spearman"] is None
+    # the optimal scale beta may be negative: a sign-flipped explanation is as faithful under normalisation
+    flipped = explanation_from_arrays("flipped", inputs, [[-x for x in s] for s in ext.word_scores], ext.target)
+    assert rows["reversed"]["infidelity"] == pytest.approx(
+        infidelity(planted, flipped, inputs, n_perturb=8).infidelity)
+    for r in (rows["gradient"], rows["leave-one-out"]):
+        assert r["sanity_data_spearman"] < 0.9 and r["seconds"] > 0 and r["metric_seconds"] > 0
+    text = table.table()
+    assert "infid." in text and "data.rho" in text and "n/a" in text
+    fig = comparison_plot(table)
+    assert len(fig.axes) == len(metrics) + 1
+    arrays = table.arrays()
+    assert np.isnan(arrays["sensitivity"][-1]) and arrays["infidelity"].shape == (3,)
+
+
+def test_compare_explainers_metric_errors(planted):
+    from neuronlab.explain.compare import compare_explainers
+
+    with pytest.raises(InvalidParameterError, match="metric 'faithful' is unknown; choose among"):
+        compare_explainers(planted, [["a", "b"]], ["gradient"], metrics=["faithful"])
+    with pytest.raises(InvalidParameterError, match="options for unknown metric 'infid'"):
+        compare_explainers(planted, [["a", "b"]], ["gradient"], options={"infid": {}})

@@ -107,7 +107,7 @@ class ExplainerComparison(Result):
 
     def table(self) -> str:
         """A plain-text table, best first."""
-        cols = [c for c in self.columns() if c != "random_" + "comprehensiveness" and not c.startswith("random_")]
+        cols = [c for c in self.columns() if not c.startswith("random_")]
         if "comprehensiveness" in self.metrics:
             cols.append("random_comprehensiveness")
         if "sanity-model" not in self.metrics and any(r.get("sanity_spearman") is not None for r in self.rows):
@@ -309,7 +309,8 @@ def _fragility(ctx, ex, make) -> dict:
 def _sanity_model(ctx, ex, make) -> dict:
     if make is None:
         return {"sanity_spearman": None}
-    check = randomization_check(make, ctx.live, ctx.inputs, seed=ctx.seed, steps=ctx.opt("sanity-model").get("steps", 2))
+    steps = ctx.opt("sanity-model").get("steps", 2)
+    check = randomization_check(make, ctx.live, ctx.inputs, seed=ctx.seed, steps=steps)
     return {"sanity_spearman": check.spearman[-1]}
 
 

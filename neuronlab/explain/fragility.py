@@ -287,7 +287,7 @@ def fragility(explainer: Explainer, inputs: Sequence[Sequence[str]], *, k: int =
                 scored.append((topk_intersection(phi0, s, k), _nan_high(_spearman(phi0, s)), j, s))
             if not scored:
                 break
-            inter, _, j, s = min(scored, key=lambda r: (r[0], r[1]))
+            _, _, j, s = min(scored, key=lambda r: (r[0], r[1]))
             w, c = trials[j]
             swaps.append((w, current[w], c))
             current = texts[j]

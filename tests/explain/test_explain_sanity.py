@@ -92,7 +92,7 @@ def test_compare_explainers_runs_every_metric_like_the_functions(planted):
     from helpers.planted import sentences
 
     from neuronlab.explain import EXPLAINERS
-    from neuronlab.explain.compare import comparison_plot, compare_explainers, explanation_from_arrays
+    from neuronlab.explain.compare import compare_explainers, comparison_plot, explanation_from_arrays
     from neuronlab.explain.fragility import fragility
     from neuronlab.explain.robustness import infidelity, sensitivity_max
     from neuronlab.models.training import TrainConfig

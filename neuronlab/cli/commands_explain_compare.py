@@ -43,7 +43,7 @@ def _explain_compare(p: argparse.ArgumentParser):
                         "(lower: largest relative change of the explanation in a small embedding ball), fragility "
                         "(higher: share of the top-k words kept under label-keeping word swaps), sanity-model "
                         "(lower: Spearman after re-initialising the head and top block), sanity-data (lower: "
-                        f"Spearman against a model trained on permuted labels). Default: {_DEFAULT}")
+                        "Spearman against a model trained on permuted labels)")
     p.add_argument("--mode", default="drop", choices=["drop", "mask", "unk", "pad"],
                    help="how a word is removed when an explanation is scored (default: drop its tokens)")
     p.add_argument("--sanity", action="store_true", help="add sanity-model to --metrics (kept for older scripts)")

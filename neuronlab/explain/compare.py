@@ -75,7 +75,8 @@ class ExplainerComparison(Result):
     ----------
     rows : list of dict
         ``method``, ``source`` (``neuronlab`` or ``external``), the columns of each metric (:data:`METRICS`; the
-        faithfulness ones with their ``random_*``), ``sanity_spearman`` (None when not run), ``seconds``
+        faithfulness ones with their ``random_*``; fragility also ``fragility_prediction_change`` and
+        ``fragility_label_kept``), ``sanity_spearman`` (None when not run), ``seconds``
         (explanation time), ``metric_seconds`` (time of the metrics), ``forward_passes`` (of the explanation).
     config : dict
         ``metrics`` (in the order chosen), methods, target, mode, seed, their options.
@@ -303,7 +304,7 @@ def _fragility(ctx, ex, make) -> dict:
 
     r = fragility(make(ctx.live), ctx.inputs, batch_size=ctx.batch_size, **ctx.opt("fragility"))
     return {"fragility_topk": r.topk_intersection, "fragility_spearman": r.spearman,
-            "fragility_label_kept": r.label_kept}
+            "fragility_prediction_change": r.prediction_change, "fragility_label_kept": r.label_kept}
 
 
 def _sanity_model(ctx, ex, make) -> dict:

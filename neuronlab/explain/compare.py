@@ -114,7 +114,8 @@ class ExplainerComparison(Result):
         if "sanity-model" not in self.metrics and any(r.get("sanity_spearman") is not None for r in self.rows):
             cols.append("sanity_spearman")
         names = {c: _SHORT.get(c, c) for c in cols}
-        head = f"{'method':<18} " + " ".join(f"{names[c]:>{max(7, len(names[c]))}}" for c in cols) + \
+        mw = max([18] + [len(r["method"]) for r in self.rows])
+        head = f"{'method':<{mw}} " + " ".join(f"{names[c]:>{max(7, len(names[c]))}}" for c in cols) + \
                f" {'time s':>8} {'eval s':>8} {'passes':>7}"
         lines = [head]
         for r in self.rows:
@@ -123,7 +124,7 @@ class ExplainerComparison(Result):
                 w = max(7, len(names[c]))
                 v = r.get(c)
                 cells.append(f"{'n/a':>{w}}" if v is None or not np.isfinite(v) else f"{v:{w}.3f}")
-            lines.append(f"{r['method']:<18} " + " ".join(cells) +
+            lines.append(f"{r['method']:<{mw}} " + " ".join(cells) +
                          f" {r['seconds']:8.2f} {r.get('metric_seconds', 0.0):8.2f} {r['forward_passes']:7d}")
         return "\n".join(lines)
 

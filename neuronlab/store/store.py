@@ -141,17 +141,22 @@ class ActivationStore(Mapping):
         *,
         sites: Mapping[str, int],
         offsets: np.ndarray,
-        texts: Sequence[str],
-        tokens: Sequence[str],
+        texts: Sequence[str] | None,
+        tokens: Sequence[str] | None,
         granularity: str,
         dtype: str,
         model: Mapping[str, Any],
         config: Mapping[str, Any],
-        row_words: np.ndarray | None = None,
+        row_words: np.ndarray | bool | None = None,
         compression: str | None = None,
         overwrite: bool = False,
+        labels: Mapping[str, tuple[Sequence[str], str]] | None = None,
     ) -> "ActivationStore":
         """Create an empty store with every dataset allocated; rows are filled in by the writer.
+
+        ``texts=None`` / ``tokens=None`` / ``row_words=True`` allocate those datasets empty, and
+        ``labels`` (``name -> (vocabulary, level)``) allocates labels of -1, for a writer that streams
+        the corpus and fills them with :meth:`write_sentences` chunk by chunk.
 
         Raises
         ------
@@ -172,7 +177,7 @@ class ActivationStore(Mapping):
             raise StoreError(f"{str(path)!r} is a directory; give the path of an .h5 file")
         offsets = np.asarray(offsets, dtype=np.int64)
         n_rows = int(offsets[-1])
-        if len(texts) != len(offsets) - 1 or len(tokens) != n_rows:
+        if (texts is not None and len(texts) != len(offsets) - 1) or (tokens is not None and len(tokens) != n_rows):
             raise InvalidParameterError("texts/tokens do not match offsets")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
@@ -188,12 +193,20 @@ class ActivationStore(Mapping):
             f.attrs["sites"] = json.dumps(list(sites))
             f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
             str_dt = h5py.string_dtype("utf-8")
-            f.create_dataset("sentences/text", data=np.array(list(texts), dtype=object), dtype=str_dt)
+            if texts is None:
+                f.create_dataset("sentences/text", shape=(len(offsets) - 1,), dtype=str_dt)
+            else:
+                f.create_dataset("sentences/text", data=np.array(list(texts), dtype=object), dtype=str_dt)
             f.create_dataset("sentences/offsets", data=offsets)
             f.create_dataset("sentences/done", data=np.zeros(1, dtype=np.int64))
             f.create_dataset("sentences/written", data=np.zeros(len(offsets) - 1, dtype=np.uint8))
-            f.create_dataset("rows/tokens", data=np.array(list(tokens), dtype=object), dtype=str_dt)
-            if row_words is not None:
+            if tokens is None:
+                f.create_dataset("rows/tokens", shape=(n_rows,), dtype=str_dt)
+            else:
+                f.create_dataset("rows/tokens", data=np.array(list(tokens), dtype=object), dtype=str_dt)
+            if row_words is True:
+                f.create_dataset("rows/word", shape=(n_rows,), dtype=np.int32, fillvalue=-1)
+            elif row_words is not None and row_words is not False:
                 f.create_dataset("rows/word", data=np.asarray(row_words, dtype=np.int32))
             sg = f.create_group("sites")
             for name, width in sites.items():
@@ -207,7 +220,13 @@ class ActivationStore(Mapping):
                     fillvalue=np.nan,
                 )
                 ds.attrs["n_neurons"] = int(width)
-            f.create_group("labels")
+            lg = f.create_group("labels")
+            for name, (vocabulary, level) in (labels or {}).items():
+                _check_member_name(name, "label")
+                size = {"row": n_rows, "sentence": len(offsets) - 1}[level]
+                ds = lg.create_dataset(name, shape=(size,), dtype=np.int32, fillvalue=-1)
+                atomic.set_text_attr(ds, "vocabulary", json.dumps(list(vocabulary)))
+                atomic.set_text_attr(ds, "level", level)
             f.create_group("results")
         except BaseException:
             f.close()
@@ -311,9 +330,11 @@ class ActivationStore(Mapping):
         """Rows belonging to finished sentences."""
         return int(self.offsets[self.n_done])
 
-    def texts(self) -> list[str]:
-        """Sentence texts."""
-        return [t.decode("utf-8") if isinstance(t, bytes) else t for t in self._f["sentences/text"][()]]
+    def texts(self, start: int = 0, stop: int | None = None) -> list[str]:
+        """Sentence texts (of sentences ``[start, stop)``; all by default)."""
+        ds = self._f["sentences/text"]
+        data = ds[()] if start == 0 and stop is None else ds[start:stop]
+        return [t.decode("utf-8") if isinstance(t, bytes) else t for t in data]
 
     def tokens(self) -> list[str]:
         """The word / subword / sentence each row stands for."""
@@ -541,6 +562,43 @@ class ActivationStore(Mapping):
             done = max(done, stop)
         done_ds[0] = done
         self._f.flush()
+
+    def write_sentences(self, start: int, stop: int, *, texts: Sequence[str], tokens: Sequence[str],
+                        row_words: np.ndarray | None = None, labels: Mapping[str, np.ndarray] | None = None) -> None:
+        """Fill in the texts of sentences ``[start, stop)``, their rows' tokens (and word indices) and
+        label values, in a store created with those datasets empty (a streamed extraction).
+
+        Call it before :meth:`write_rows` of the same sentences: ``write_rows`` flushes before it marks
+        them written, so a marked sentence always has its texts, tokens and labels. Label values are the
+        class indices of each label's vocabulary (-1 for no value), one per row or per sentence.
+
+        Raises
+        ------
+        InvalidParameterError
+            A range outside the store, or arrays of the wrong length.
+        """
+        if not 0 <= start <= stop <= self.n_sentences:
+            raise InvalidParameterError(f"write_sentences: sentence range [{start}, {stop}) is not within "
+                                        f"0..{self.n_sentences}")
+        offs = self._f["sentences/offsets"]
+        r0, r1 = int(offs[start]), int(offs[stop])
+        if len(texts) != stop - start or len(tokens) != r1 - r0:
+            raise InvalidParameterError(f"write_sentences: {len(texts)} texts and {len(tokens)} tokens for "
+                                        f"{stop - start} sentences of {r1 - r0} rows")
+        if stop > start:
+            self._f["sentences/text"][start:stop] = np.array(list(texts), dtype=object)
+        if r1 > r0:
+            self._f["rows/tokens"][r0:r1] = np.array(list(tokens), dtype=object)
+            if row_words is not None:
+                self._f["rows/word"][r0:r1] = np.asarray(row_words, dtype=np.int32)
+        for name, values in (labels or {}).items():
+            ds = self._f["labels"][name]
+            a, b = (start, stop) if atomic.text_attr(ds.attrs.get("level", "row")) == "sentence" else (r0, r1)
+            if np.shape(values) != (b - a,):
+                raise InvalidParameterError(f"write_sentences: label {name!r} got {np.shape(values)} values, "
+                                            f"expected {b - a}")
+            if b > a:
+                ds[a:b] = np.asarray(values, dtype=np.int32)
 
     def _write_rows(self, start_sentence: int, stop_sentence: int, site_rows: Mapping[str, np.ndarray]) -> None:
         """Deprecated alias of :meth:`write_rows`."""

@@ -165,6 +165,8 @@ def iter_lines(path: Path | str) -> Iterator[str]:
                 char_pos += len(line)
                 if line.endswith("\n"):
                     line = line[:-1]
+                elif not line:  # a file of a byte-order mark only: no line, as in read_lines
+                    continue
                 yield line[:-1] if line.endswith("\r") else line
         except OSError as exc:
             raise fail(path, None, f"cannot be read ({exc.strerror or exc})") from None

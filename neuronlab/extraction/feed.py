@@ -13,7 +13,8 @@ import numpy as np
 
 from ..corpus.base import Corpus
 from ..errors import CorpusError
-from .planning import PLAN_BLOCK, Plan
+from . import planning
+from .planning import Plan
 from .tokenize import TokenizedCorpus, tokenize_sentences
 
 __all__ = ["ChunkInput", "ChunkFeed"]
@@ -58,13 +59,14 @@ class ChunkFeed:
         Corpus index of the store's sentence 0 (a shard's first sentence).
     start : int
         First store sentence needed (a resumed run skips the finished chunks).
-    block : int
-        Sentences read per block.
+    block : int, optional
+        Sentences read per block (default :data:`.planning.PLAN_BLOCK`).
     """
 
-    def __init__(self, corpus, plan: Plan, tokenizer, *, base: int = 0, start: int = 0, block: int = PLAN_BLOCK):
+    def __init__(self, corpus, plan: Plan, tokenizer, *, base: int = 0, start: int = 0, block: int | None = None):
         self.plan, self.tokenizer, self.base = plan, tokenizer, base
-        self._blocks = corpus.blocks(block, start=base + start, stop=base + plan.n_sentences)
+        self._blocks = corpus.blocks(block or planning.PLAN_BLOCK, start=base + start,
+                                     stop=base + plan.n_sentences)
         self._pending = Corpus([], {k: [] for k in plan.word_labels}, {k: [] for k in plan.sentence_labels})
         self._pos = start  # store index of the first pending sentence
         self._source = getattr(corpus, "source", "") or "the corpus"

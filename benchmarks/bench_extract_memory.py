@@ -109,8 +109,8 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"| sentences | corpus MB | store MB | new peak RSS MB (x smallest) | new s | "
-          f"old peak RSS MB (x smallest) | old s | old / new RSS |")
+    print("| sentences | corpus MB | store MB | new peak RSS MB (x smallest) | new s | "
+          "old peak RSS MB (x smallest) | old s | old / new RSS |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         new, old = r["new"], r.get("old")

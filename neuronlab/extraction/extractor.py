@@ -221,7 +221,7 @@ class Extractor:
         base = 0
         if shard is not None:
             plan, config, base = self._shard(corpus, plan, config, *shard)
-        store = (reopen_for_resume(out, corpus, config, self.engine.info, base=base)
+        store = (reopen_for_resume(out, corpus, config, self.engine.info, base=base, offsets=plan.offsets)
                  if resume and out.exists() else None)
         todo = chunks_to_do(plan.chunks, store.n_done if store is not None else 0)
         first = todo[0][0] if todo else plan.n_sentences

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..corpus.base import Corpus
 from ..errors import StoreError
 from ..store.store import ActivationStore
@@ -27,14 +29,17 @@ def _same_texts(store: ActivationStore, corpus, base: int, block: int = PLAN_BLO
     return a == n
 
 
-def reopen_for_resume(out: Path, corpus, config: dict, model_info: dict, *, base: int = 0) -> ActivationStore:
+def reopen_for_resume(out: Path, corpus, config: dict, model_info: dict, *, base: int = 0,
+                      offsets: np.ndarray | None = None) -> ActivationStore:
     """Open ``out`` for writing after checking that it was made by the same model, corpus and settings.
 
     The settings compared are :attr:`ExtractionConfig.RESULT_KEYS` (the one list of them); stores
     written before the ``engine`` was recorded count as written by the engine asked for now, before the
     ``compute_dtype`` was recorded as float32. The corpus (a :class:`Corpus` or a
     :class:`~neuronlab.corpus.stream.CorpusStream`, from its sentence ``base`` on for a shard) is
-    compared with the store's texts block by block; ``config["n_sentences"]`` is the store's size.
+    compared with the store's texts block by block; ``config["n_sentences"]`` is the store's size. ``offsets``
+    (the plan's rows per sentence), when given, must equal the store's: a corpus that differs after the
+    sentences written so far (whose texts a streamed store does not hold yet) is caught by its row counts.
 
     Raises
     ------
@@ -49,6 +54,7 @@ def reopen_for_resume(out: Path, corpus, config: dict, model_info: dict, *, base
         diffs.append("model weights")
     n = config.get("n_sentences", len(corpus) if isinstance(corpus, Corpus) else None)
     if store.n_sentences != n or old.get("n_sentences") != config.get("n_sentences") \
+            or (offsets is not None and not np.array_equal(store.offsets, offsets)) \
             or not _same_texts(store, corpus, base):
         diffs.append("corpus")
     if diffs:

@@ -114,6 +114,11 @@ def test_resume_refuses_a_stream_of_another_corpus(bert, files, tmp_path):
     other.write_text("\n".join(["a changed first sentence"] + lines[1:]) + "\n", encoding="utf-8")
     with pytest.raises(Exception, match=r"cannot resume .*different corpus"):
         Extractor(bert, cfg, progress=False).extract(stream_corpus(other), part, resume=True)
+    # a change after the written sentences (whose texts the store does not hold yet) is caught by the row counts
+    other.write_text("\n".join(lines[:-1] + [lines[-1] + " extra"]) + "\n", encoding="utf-8")
+    with pytest.raises(Exception, match=r"cannot resume .*different corpus"):
+        Extractor(bert, cfg, progress=False).extract(stream_corpus(other), part, resume=True)
+    Extractor(bert, cfg, progress=False).extract(stream_corpus(**files["text"]), part, resume=True).close()
 
 
 class _Changing:

@@ -23,8 +23,8 @@ from ..models.engines import Engine, engine_from_loaded, load_engine
 from ..models.loading import LoadedModel
 from ..store.store import ActivationStore
 from .config import ExtractionConfig
-from .feed import ChunkFeed, ChunkInput
-from .labels import chunk_meta, label_schema
+from .feed import ChunkFeed, sentence_data
+from .labels import label_schema
 from .pipeline import Pipeline, PipelineHooks
 from .planning import Plan, label_vocabularies, plan_extraction, window_overlap
 from .resume import chunks_to_do, reopen_for_resume
@@ -144,10 +144,10 @@ class Extractor:
             out.extend([seqs[j].ids for j in b] for b in batches)
         return out
 
-    def _pipeline(self, plan: Plan, meta=None) -> Pipeline:
+    def _pipeline(self, plan: Plan) -> Pipeline:
         return Pipeline(self.engine, self.sites, self.config, plan, max_length=self.max_length,
                         overlap=self.overlap, batch_size=self.batch_size, batch_tokens=self.batch_tokens,
-                        hooks=self.hooks, staged=self.staged, meta=meta)
+                        hooks=self.hooks, staged=self.staged)
 
     # ------------------------------------------------------------------ main loop
     def extract(
@@ -164,8 +164,8 @@ class Extractor:
 
         The corpus is read twice, block by block: a planning pass that tokenises it and keeps the token
         and row counts of each sentence (:func:`.planning.plan_extraction`), and the extraction pass,
-        which reads and tokenises each write chunk's sentences as it goes (:class:`.feed.ChunkFeed`) and
-        writes their texts, tokens and labels with their rows. Memory holds a few chunks, never the
+        which reads and tokenises each write chunk's sentences as it goes (:class:`.feed.ChunkFeed`); the
+        texts, row tokens and labels are written when the store is created, in one more reading pass. Memory holds a few chunks, never the
         corpus: a :class:`~neuronlab.corpus.stream.CorpusStream` of any size is extracted in flat memory.
 
         Parameters
@@ -232,11 +232,8 @@ class Extractor:
         schema = label_schema(plan.word_labels, plan.sentence_labels, cfg.granularity)
         tokenizer = self.engine.tokenizer
 
-        def meta(data: ChunkInput) -> dict:
-            return chunk_meta(data.corpus, data.tokens, tokenizer, schema, cfg.granularity, cfg.special_tokens)
-
         feed = ChunkFeed(corpus, plan, tokenizer, base=base, start=first)
-        pipe = self._pipeline(plan, meta)
+        pipe = self._pipeline(plan)
         self._fwd_seconds = pipe.fwd_seconds
         pool = ThreadPoolExecutor(workers, thread_name_prefix="neuronlab-worker", initializer=_set_threads,
                                   initargs=(threads,))
@@ -249,7 +246,8 @@ class Extractor:
             # the workers start while the store is made
             prev = pipe.submit(pool, feed.take(*todo[0]), widths) if todo else None
             if store is None:
-                store = self._create_store(out, plan, widths, config, overwrite, schema)
+                fill = sentence_data(corpus, plan, tokenizer, schema, cfg, base=base)
+                store = self._create_store(out, plan, widths, config, overwrite, schema, fill)
             if plan.replaced_words:
                 log.warning("%d words produced no subword token and were extracted as the unknown token",
                             plan.replaced_words)
@@ -309,13 +307,15 @@ class Extractor:
         return sub, config, s0
 
     def _create_store(self, out: Path, plan: Plan, widths: dict, config: dict, overwrite: bool,
-                      schema: dict) -> ActivationStore:
-        """The store with every dataset allocated; texts, tokens and labels are written chunk by chunk."""
+                      schema: dict, fill) -> ActivationStore:
+        """The store with every dataset allocated, its texts, tokens and labels written block by block from
+        ``fill`` before it is renamed into place; the rows are written chunk by chunk afterwards."""
         cfg = self.config
         return ActivationStore.create(
             out, sites=widths, offsets=plan.offsets, texts=None, tokens=None,
             granularity=cfg.granularity, dtype=cfg.dtype, model=self.engine.info,
             config=config, row_words=cfg.granularity == "token" or None, overwrite=overwrite, labels=schema,
+            fill=fill,
         )
 
 

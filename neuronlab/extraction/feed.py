@@ -17,7 +17,7 @@ from . import planning
 from .planning import Plan
 from .tokenize import TokenizedCorpus, tokenize_sentences
 
-__all__ = ["ChunkInput", "ChunkFeed"]
+__all__ = ["ChunkInput", "ChunkFeed", "sentence_data"]
 
 
 @dataclass
@@ -106,3 +106,22 @@ class ChunkFeed:
             raise CorpusError(f"{self._source} changed while it was read (sentences {self.base + s0} to "
                               f"{self.base + s1 - 1} differ from the planning pass); extract it again")
         return ChunkInput(s0, s1, chunk, tokens)
+
+
+def sentence_data(corpus, plan: Plan, tokenizer, schema: dict, config, *, base: int = 0):
+    """Texts, row tokens, word indices and label codes of the store's sentences, block by block, as
+    ``(start, stop, data)`` for ``fill`` of :meth:`ActivationStore.create` (one more reading pass; the
+    sentences are tokenised again only at token granularity, where the rows are subwords)."""
+    from .labels import chunk_meta
+
+    a = 0
+    for block in corpus.blocks(planning.PLAN_BLOCK, start=base, stop=base + plan.n_sentences):
+        block = _normalised(block, plan.word_labels, plan.sentence_labels)
+        tokens = tokenize_sentences(tokenizer, block.sentences) if config.granularity == "token" else None
+        b = a + len(block)
+        yield a, b, chunk_meta(block, tokens, tokenizer, schema, config.granularity, config.special_tokens)
+        a = b
+    if a != plan.n_sentences:
+        source = getattr(corpus, "source", "") or "the corpus"
+        raise CorpusError(f"{source} ended after {base + a} sentences, but it had {base + plan.n_sentences} when "
+                          "the extraction was planned: it changed while it was read; extract it again")

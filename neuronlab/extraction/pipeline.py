@@ -93,16 +93,11 @@ class Pipeline:
         the same bytes as the host path (tests run it there).
     ring_slots : int
         Host buffers of the device path; each holds the largest chunk's rows in the storage dtype.
-    meta : callable (ChunkInput) -> dict, optional
-        The chunk's texts, row tokens, word indices and label codes, written with
-        :meth:`ActivationStore.write_sentences` before its rows (None: not written).
     """
 
     def __init__(self, engine, sites, config, plan: Plan, texts=None, *, max_length: int, overlap: int,
-                 batch_size, batch_tokens, hooks: PipelineHooks, staged: bool = False, ring_slots: int = 3,
-                 meta: Callable[[ChunkInput], dict] | None = None):
+                 batch_size, batch_tokens, hooks: PipelineHooks, staged: bool = False, ring_slots: int = 3):
         self.engine, self.sites, self.config, self.plan = engine, sites, config, plan
-        self.meta = meta
         self.max_length, self.overlap = max_length, overlap
         self.batch_size, self.batch_tokens = batch_size, batch_tokens
         self.hooks = hooks
@@ -195,7 +190,6 @@ class Pipeline:
         chunk.buffers.clear()
         if chunk.suspect and not getattr(cfg, "allow_nonfinite", False):
             self._check_finite(rows, chunk.input)
-        self._write_meta(store, chunk.input)
         store.write_rows(chunk.s0, chunk.s1, rows)
         del rows
         trim_heap()
@@ -238,13 +232,6 @@ class Pipeline:
         chunk.buffers.clear()  # the copy's source is kept alive by ``staged`` until its event
         return writer.submit(self._write_staged, store, staged, bar, chunk.input)
 
-    def _write_meta(self, store, data: ChunkInput) -> None:
-        """The chunk's texts, tokens and labels, written before its rows (which ``write_rows`` flushes first)."""
-        if self.meta is not None:
-            meta = self.meta(data)
-            store.write_sentences(data.s0, data.s1, texts=meta["texts"], tokens=meta["tokens"],
-                                  row_words=meta["row_words"], labels=meta["labels"])
-
     def _write_staged(self, store, staged: Staged, bar, data: ChunkInput) -> None:
         """Writer thread: wait for the copy, check finiteness, write, mark, give the buffer back."""
         try:
@@ -256,7 +243,6 @@ class Pipeline:
             arrays = staged.arrays()
             if bool(staged.nonfinite.any()) and not getattr(self.config, "allow_nonfinite", False):
                 self._check_finite(arrays, data)
-            self._write_meta(store, data)
             store.write_rows(staged.s0, staged.s1, arrays)
             del arrays
             if self.hooks.after_write is not None:

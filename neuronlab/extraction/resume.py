@@ -15,15 +15,12 @@ __all__ = ["reopen_for_resume", "chunks_to_do"]
 
 
 def _same_texts(store: ActivationStore, corpus, base: int, block: int = PLAN_BLOCK) -> bool:
-    """Whether the texts the store holds equal the corpus's sentences ``base, base + 1, ...``, compared
-    block by block (a streamed store holds the texts of the sentences written so far, empty strings
-    for the others, which are not compared)."""
+    """Whether the store's texts equal the corpus's sentences ``base, base + 1, ...``, compared block by block."""
     n = store.n_sentences
     a = 0
     for chunk in corpus.blocks(block, start=base, stop=base + n):
         b = a + len(chunk)
-        stored = store.texts(a, b)
-        if any(t and t != c for t, c in zip(stored, chunk.texts())):
+        if store.texts(a, b) != chunk.texts():
             return False
         a = b
     return a == n
@@ -38,8 +35,7 @@ def reopen_for_resume(out: Path, corpus, config: dict, model_info: dict, *, base
     ``compute_dtype`` was recorded as float32. The corpus (a :class:`Corpus` or a
     :class:`~neuronlab.corpus.stream.CorpusStream`, from its sentence ``base`` on for a shard) is
     compared with the store's texts block by block; ``config["n_sentences"]`` is the store's size. ``offsets``
-    (the plan's rows per sentence), when given, must equal the store's: a corpus that differs after the
-    sentences written so far (whose texts a streamed store does not hold yet) is caught by its row counts.
+    (the plan's rows per sentence), when given, must equal the store's.
 
     Raises
     ------

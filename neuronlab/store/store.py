@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -151,12 +151,17 @@ class ActivationStore(Mapping):
         compression: str | None = None,
         overwrite: bool = False,
         labels: Mapping[str, tuple[Sequence[str], str]] | None = None,
+        fill: Iterable[tuple[int, int, Mapping[str, Any]]] | None = None,
     ) -> "ActivationStore":
         """Create an empty store with every dataset allocated; rows are filled in by the writer.
 
-        ``texts=None`` / ``tokens=None`` / ``row_words=True`` allocate those datasets empty, and
-        ``labels`` (``name -> (vocabulary, level)``) allocates labels of -1, for a writer that streams
-        the corpus and fills them with :meth:`write_sentences` chunk by chunk.
+        For a corpus that is streamed rather than held in memory: ``texts=None`` / ``tokens=None`` /
+        ``row_words=True`` allocate those datasets empty, ``labels`` (``name -> (vocabulary, level)``)
+        allocates labels of -1, and ``fill`` yields ``(start, stop, {"texts", "tokens", "row_words",
+        "labels"})`` for consecutive sentence ranges, written before the store is renamed into place. The
+        strings are thus written once, in the temporary file: a killed run leaves no half-written store,
+        and a resumed one never rewrites variable-length strings (HDF5 frees the old string of an element
+        it overwrites, which fails if a kill left that string unwritten).
 
         Raises
         ------
@@ -228,6 +233,8 @@ class ActivationStore(Mapping):
                 atomic.set_text_attr(ds, "vocabulary", json.dumps(list(vocabulary)))
                 atomic.set_text_attr(ds, "level", level)
             f.create_group("results")
+            for start, stop, meta in fill or ():
+                _fill_sentences(f, start, stop, **meta)
         except BaseException:
             f.close()
             tmp.unlink(missing_ok=True)
@@ -563,43 +570,6 @@ class ActivationStore(Mapping):
         done_ds[0] = done
         self._f.flush()
 
-    def write_sentences(self, start: int, stop: int, *, texts: Sequence[str], tokens: Sequence[str],
-                        row_words: np.ndarray | None = None, labels: Mapping[str, np.ndarray] | None = None) -> None:
-        """Fill in the texts of sentences ``[start, stop)``, their rows' tokens (and word indices) and
-        label values, in a store created with those datasets empty (a streamed extraction).
-
-        Call it before :meth:`write_rows` of the same sentences: ``write_rows`` flushes before it marks
-        them written, so a marked sentence always has its texts, tokens and labels. Label values are the
-        class indices of each label's vocabulary (-1 for no value), one per row or per sentence.
-
-        Raises
-        ------
-        InvalidParameterError
-            A range outside the store, or arrays of the wrong length.
-        """
-        if not 0 <= start <= stop <= self.n_sentences:
-            raise InvalidParameterError(f"write_sentences: sentence range [{start}, {stop}) is not within "
-                                        f"0..{self.n_sentences}")
-        offs = self._f["sentences/offsets"]
-        r0, r1 = int(offs[start]), int(offs[stop])
-        if len(texts) != stop - start or len(tokens) != r1 - r0:
-            raise InvalidParameterError(f"write_sentences: {len(texts)} texts and {len(tokens)} tokens for "
-                                        f"{stop - start} sentences of {r1 - r0} rows")
-        if stop > start:
-            self._f["sentences/text"][start:stop] = np.array(list(texts), dtype=object)
-        if r1 > r0:
-            self._f["rows/tokens"][r0:r1] = np.array(list(tokens), dtype=object)
-            if row_words is not None:
-                self._f["rows/word"][r0:r1] = np.asarray(row_words, dtype=np.int32)
-        for name, values in (labels or {}).items():
-            ds = self._f["labels"][name]
-            a, b = (start, stop) if atomic.text_attr(ds.attrs.get("level", "row")) == "sentence" else (r0, r1)
-            if np.shape(values) != (b - a,):
-                raise InvalidParameterError(f"write_sentences: label {name!r} got {np.shape(values)} values, "
-                                            f"expected {b - a}")
-            if b > a:
-                ds[a:b] = np.asarray(values, dtype=np.int32)
-
     def _write_rows(self, start_sentence: int, stop_sentence: int, site_rows: Mapping[str, np.ndarray]) -> None:
         """Deprecated alias of :meth:`write_rows`."""
         self.write_rows(start_sentence, stop_sentence, site_rows)
@@ -630,3 +600,30 @@ class ActivationStore(Mapping):
             "damaged_results": self.damaged_results(),
             "config": self.config,
         }
+
+
+def _fill_sentences(f, start: int, stop: int, *, texts: Sequence[str], tokens: Sequence[str],
+                    row_words: np.ndarray | None = None, labels: Mapping[str, np.ndarray] | None = None) -> None:
+    """Write the texts of sentences ``[start, stop)``, their rows' tokens (and word indices) and label codes
+    into a store being created (see ``fill`` of :meth:`ActivationStore.create`)."""
+    n_sentences = f["sentences/text"].shape[0]
+    if not 0 <= start <= stop <= n_sentences:
+        raise InvalidParameterError(f"fill: sentence range [{start}, {stop}) is not within 0..{n_sentences}")
+    offs = f["sentences/offsets"]
+    r0, r1 = int(offs[start]), int(offs[stop])
+    if len(texts) != stop - start or len(tokens) != r1 - r0:
+        raise InvalidParameterError(f"fill: {len(texts)} texts and {len(tokens)} tokens for {stop - start} "
+                                    f"sentences of {r1 - r0} rows")
+    if stop > start:
+        f["sentences/text"][start:stop] = np.array(list(texts), dtype=object)
+    if r1 > r0:
+        f["rows/tokens"][r0:r1] = np.array(list(tokens), dtype=object)
+        if row_words is not None:
+            f["rows/word"][r0:r1] = np.asarray(row_words, dtype=np.int32)
+    for name, values in (labels or {}).items():
+        ds = f["labels"][name]
+        a, b = (start, stop) if atomic.text_attr(ds.attrs.get("level", "row")) == "sentence" else (r0, r1)
+        if np.shape(values) != (b - a,):
+            raise InvalidParameterError(f"fill: label {name!r} got {np.shape(values)} values, expected {b - a}")
+        if b > a:
+            ds[a:b] = np.asarray(values, dtype=np.int32)

@@ -94,7 +94,7 @@ def test_streamed_resume_and_shards_equal_a_single_run(bert, files, tmp_path):
     Extractor(bert, cfg, progress=False).extract(stream_corpus(**files["conllu"]), part, stop_after_chunks=2).close()
     with ActivationStore.open(part, allow_incomplete=True) as st:
         assert 0 < st.n_done < st.n_sentences
-        assert st.texts()[st.n_done:] == [""] * (st.n_sentences - st.n_done)  # written with their rows
+        assert st.texts() == read_corpus(**files["conllu"]).texts()  # written when the store was made
     Extractor(bert, cfg, progress=False).extract(stream_corpus(**files["conllu"]), part, resume=True).close()
     assert_same_store(ref, part)
     shards = [tmp_path / f"s{i}.h5" for i in range(3)]

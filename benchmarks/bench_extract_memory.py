@@ -66,7 +66,8 @@ def run_extract(src: Path, corpus: Path, model: Path, out: Path, args) -> dict:
            "--sites", args.sites, "--out", str(out), "--overwrite", "--quiet", "--workers", "1",
            "--memory-mb", str(args.memory_mb)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # cwd: a folder without a neuronlab package, so that ``-m`` imports the one on PYTHONPATH (``src``)
+    proc = subprocess.Popen(cmd, env=env, cwd=out.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     err = proc.stderr.read().decode(errors="replace")

@@ -83,11 +83,11 @@ def label_schema(word_labels: dict[str, list[str]], sentence_labels: dict[str, l
 
 def chunk_meta(chunk: Corpus, tokens: TokenizedCorpus, tokenizer, schema: dict[str, tuple[list[str], str]],
                granularity: str, special_tokens: bool) -> dict:
-    """What :meth:`ActivationStore.write_sentences` stores for one write chunk: texts, row tokens, word
-    indices (token granularity) and label codes, from the chunk's sentences and their tokens only.
+    """What the store holds for a block of sentences (``fill`` of :meth:`ActivationStore.create`): texts, row
+    tokens, word indices (token granularity) and label codes, from the block's sentences and tokens only.
 
-    Gives, chunk by chunk, exactly what :func:`row_tokens` and :func:`write_labels` give for the whole
-    corpus. A concept the chunk lacks has no value in it (-1).
+    Gives, block by block, exactly what :func:`row_tokens` and :func:`write_labels` give for the whole
+    corpus. A concept the block lacks has no value in it (-1). ``tokens`` is needed at token granularity only.
     """
     row_toks, row_words = row_tokens(chunk, tokens, tokenizer, granularity, special_tokens)
     labels = {}

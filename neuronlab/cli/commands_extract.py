@@ -12,12 +12,13 @@ log = logging.getLogger("neuronlab")
 
 
 def _corpus_from_args(args):
-    from ..corpus import load_embedded_corpus, read_corpus
+    """The embedded corpus (in memory), or the corpus file read as a stream (never held whole)."""
+    from ..corpus import load_embedded_corpus, stream_corpus
 
     if args.corpus in (None, "embedded"):
         return load_embedded_corpus()
-    return read_corpus(args.corpus, format=args.format, labels=args.labels, label_name=args.label_name,
-                       header=args.header)
+    return stream_corpus(args.corpus, format=args.format, labels=args.labels, label_name=args.label_name,
+                         header=args.header)
 
 
 @command("extract", "Extract per-site activations of a model on a corpus into an HDF5 activation store.")
@@ -115,7 +116,10 @@ def _extract(p: argparse.ArgumentParser):
             )
             corpus = _corpus_from_args(args)
             if not args.quiet:
-                log.info("corpus: %d sentences, %d words from %s", len(corpus), corpus.n_words, corpus.source)
+                if hasattr(corpus, "sentences"):
+                    log.info("corpus: %d sentences, %d words from %s", len(corpus), corpus.n_words, corpus.source)
+                else:
+                    log.info("corpus: %s (%s), read as a stream", corpus.source, corpus.format)
                 log.info("loading model %s", args.model)
             ex = Extractor(args.model, config, progress=not args.quiet and not args.json)
             if not args.quiet:

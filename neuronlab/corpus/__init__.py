@@ -3,6 +3,7 @@ from neuronlab.corpus.base import MISSING, Corpus
 from neuronlab.corpus.embedded import EMBEDDED_CORPUS, load_embedded_corpus
 from neuronlab.corpus.readers import (
     READERS,
+    STREAMS,
     SUFFIX_FORMATS,
     read_conllu,
     read_corpus,
@@ -10,8 +11,12 @@ from neuronlab.corpus.readers import (
     read_text,
     read_tsv,
 )
+from neuronlab.corpus.stream import CorpusStream, stream_corpus
 
 __all__ = [
+    "CorpusStream",
+    "stream_corpus",
+    "STREAMS",
     "Corpus",
     "MISSING",
     "READERS",

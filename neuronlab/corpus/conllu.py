@@ -5,12 +5,14 @@ Format reference: https://universaldependencies.org/format.html (de Marneffe et 
 """
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
+from typing import Iterator
 
-from neuronlab.corpus._io import fail, gc_paused, read_lines, require_sentences
-from neuronlab.corpus.base import Corpus
+from neuronlab.corpus._io import fail, gc_paused, iter_lines, require_sentences
+from neuronlab.corpus.base import Corpus, Record
 
-__all__ = ["read_conllu", "SENTENCE_LABEL_PREFIX", "NO_BREAK_SPACE"]
+__all__ = ["read_conllu", "iter_conllu", "SENTENCE_LABEL_PREFIX", "NO_BREAK_SPACE"]
 
 #: comments ``# sent_<concept> = value`` carry sentence-level labels (``# sent_id`` excepted).
 SENTENCE_LABEL_PREFIX = "sent_"
@@ -36,70 +38,43 @@ def _parse_feats(feats: str, path: Path, lineno: int) -> dict[str, str]:
     return out
 
 
-@gc_paused
-def read_conllu(path: Path | str) -> Corpus:
-    """Read a CoNLL-U file into a :class:`~neuronlab.corpus.base.Corpus`.
+def iter_conllu(path: Path | str) -> Iterator[Record]:
+    """Stream the sentences of a CoNLL-U file, one :data:`~neuronlab.corpus.base.Record` at a time.
 
-    Words are taken from the FORM column of the syntactic words; multi-word token ranges
-    (``1-2``) and empty nodes (``8.1``) are skipped. The word IDs of a sentence must run 1, 2, 3, ...
-    A space inside a FORM (allowed by UD, e.g. ``500 000``) becomes a no-break space (U+00A0), so that
-    the word stays one word with one row and one label, also in the stored sentence text. Word-level concepts are ``upos``,
-    ``xpos`` and ``deprel`` (left out when the column is ``_`` throughout the file) and one
-    concept per morphological feature seen in FEATS (``Tense``, ``Number``, ``Person``, ...),
-    ``None`` for words without that feature. Comments ``# sent_<concept> = value`` (other
-    than ``# sent_id``) become sentence-level concepts ``<concept>``, ``None`` for sentences
-    without the comment.
-
-    Parameters
-    ----------
-    path : path-like
-        The ``.conllu`` file (UTF-8).
-
-    Returns
-    -------
-    Corpus
-        One entry per sentence of the file.
+    The file is parsed line by line (:func:`~neuronlab.corpus._io.iter_lines`); memory holds one
+    sentence. Each record's word labels hold ``upos``, ``xpos``, ``deprel`` (None where the column is
+    ``_``) and every feature of the sentence's FEATS (None for words without it); its sentence labels
+    hold the sentence's ``# sent_<concept> = value`` comments. :func:`read_conllu` gives the rules.
 
     Raises
     ------
     CorpusError
-        Missing or non-UTF-8 file, a word line without exactly 10 tab-separated columns, a
-        malformed ID or FEATS value, word IDs that skip or repeat a number, a sentence without words, or a file without sentences.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.conllu"
-    >>> _ = p.write_text("# sent_tense = Past\\n1\\tran\\trun\\tVERB\\tVBD\\tTense=Past\\t0\\troot\\t_\\t_\\n\\n")
-    >>> c = read_conllu(p)
-    >>> c.sentences, c.word_labels["Tense"], c.sentence_labels["tense"]
-    ([['ran']], [['Past']], ['Past'])
+        As :func:`read_conllu`, when the reader reaches the bad line (an empty file at the end).
     """
     path = Path(path)
-    lines = read_lines(path)
-    sentences: list[list[str]] = []
-    columns: dict[str, list[list[str | None]]] = {name: [] for name, _ in _COLUMN_CONCEPTS}
-    # sparse feature values: name -> [(sentence index, word index, value), ...]
-    features: dict[str, list[tuple[int, int, str]]] = {}
-    sentence_comments: list[dict[str, str]] = []
-
     words: list[str] = []
     upos: list[str | None] = []
     xpos: list[str | None] = []
     deprel: list[str | None] = []
+    feats: dict[str, dict[int, str]] = {}
     comments: dict[str, str] = {}
     start = None  # line where the current sentence starts
-    for lineno, line in enumerate(lines + [""], start=1):  # the sentinel closes the last sentence
+    n_sentences = 0
+    lineno = 0
+    for lineno, line in enumerate(itertools.chain(iter_lines(path), [""]), start=1):  # "" closes the last one
         if not line or line.isspace():
             if start is not None:
                 if not words:
                     raise fail(path, start, f"sentence (lines {start}-{lineno - 1}) has no words")
-                sentences.append(words)
-                columns["upos"].append(upos)
-                columns["xpos"].append(xpos)
-                columns["deprel"].append(deprel)
-                sentence_comments.append(comments)
-                words, upos, xpos, deprel, comments, start = [], [], [], [], {}, None
+                labels: dict[str, list[str | None]] = {"upos": upos, "xpos": xpos, "deprel": deprel}
+                for name, values in feats.items():
+                    column: list[str | None] = [None] * len(words)
+                    for j, value in values.items():
+                        column[j] = value
+                    labels[name] = column
+                yield words, labels, comments
+                n_sentences += 1
+                words, upos, xpos, deprel, feats, comments, start = [], [], [], [], {}, {}, None
             continue
         if start is None:
             start = lineno
@@ -128,25 +103,52 @@ def read_conllu(path: Path | str) -> Corpus:
         if " " in form:  # UD allows spaces in FORM ("500 000"): keep one word, one row
             form = form.replace(" ", NO_BREAK_SPACE)
         if fields[5] != "_":
-            where = (len(sentences), len(words))
             for name, value in _parse_feats(fields[5], path, lineno).items():
-                features.setdefault(name, []).append((*where, value))
+                feats.setdefault(name, {})[len(words)] = value
         words.append(form)
         upos.append(None if fields[3] == "_" else fields[3])
         xpos.append(None if fields[4] == "_" else fields[4])
         deprel.append(None if fields[7] == "_" else fields[7])
-    require_sentences(path, len(sentences))
+    require_sentences(path, n_sentences)
 
-    word_labels: dict[str, list[list[str | None]]] = {}
-    for name, values in columns.items():
-        if any(v is not None for sent in values for v in sent):
-            word_labels[name] = values
-    for name, entries in features.items():
-        table: list[list[str | None]] = [[None] * len(s) for s in sentences]
-        for i, j, value in entries:
-            table[i][j] = value
-        word_labels[name] = table
-    concepts = dict.fromkeys(k for c in sentence_comments for k in c)
-    sentence_labels = {k: [c.get(k) for c in sentence_comments] for k in concepts}
-    return Corpus(sentences=sentences, word_labels=word_labels,
-                  sentence_labels=sentence_labels, source=str(path))
+
+@gc_paused
+def read_conllu(path: Path | str) -> Corpus:
+    """Read a CoNLL-U file into a :class:`~neuronlab.corpus.base.Corpus`.
+
+    Words are taken from the FORM column of the syntactic words; multi-word token ranges
+    (``1-2``) and empty nodes (``8.1``) are skipped. The word IDs of a sentence must run 1, 2, 3, ...
+    A space inside a FORM (allowed by UD, e.g. ``500 000``) becomes a no-break space (U+00A0), so that
+    the word stays one word with one row and one label, also in the stored sentence text. Word-level concepts are ``upos``,
+    ``xpos`` and ``deprel`` (left out when the column is ``_`` throughout the file) and one
+    concept per morphological feature seen in FEATS (``Tense``, ``Number``, ``Person``, ...),
+    ``None`` for words without that feature. Comments ``# sent_<concept> = value`` (other
+    than ``# sent_id``) become sentence-level concepts ``<concept>``, ``None`` for sentences
+    without the comment. :func:`iter_conllu` streams the same sentences one at a time.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.conllu`` file (UTF-8).
+
+    Returns
+    -------
+    Corpus
+        One entry per sentence of the file.
+
+    Raises
+    ------
+    CorpusError
+        Missing or non-UTF-8 file, a word line without exactly 10 tab-separated columns, a
+        malformed ID or FEATS value, word IDs that skip or repeat a number, a sentence without words, or a file without sentences.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.conllu"
+    >>> _ = p.write_text("# sent_tense = Past\\n1\\tran\\trun\\tVERB\\tVBD\\tTense=Past\\t0\\troot\\t_\\t_\\n\\n")
+    >>> c = read_conllu(p)
+    >>> c.sentences, c.word_labels["Tense"], c.sentence_labels["tense"]
+    ([['ran']], [['Past']], ['Past'])
+    """
+    return Corpus.from_records(iter_conllu(path), source=str(Path(path)))

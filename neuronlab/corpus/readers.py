@@ -7,30 +7,42 @@ what is wrong.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
-from neuronlab.corpus._io import fail, gc_paused, read_lines, require_sentences
-from neuronlab.corpus.base import Corpus
-from neuronlab.corpus.conllu import read_conllu
+from neuronlab.corpus._io import fail, gc_paused, iter_lines, require_sentences
+from neuronlab.corpus.base import Corpus, Record
+from neuronlab.corpus.conllu import iter_conllu, read_conllu
 from neuronlab.errors import InvalidParameterError, choices
 
 log = logging.getLogger("neuronlab.corpus")
 
-__all__ = ["READERS", "SUFFIX_FORMATS", "read_corpus", "read_text", "read_neurox", "read_tsv", "read_conllu"]
+__all__ = ["READERS", "SUFFIX_FORMATS", "STREAMS", "read_corpus", "read_text", "read_neurox", "read_tsv",
+           "read_conllu", "iter_text", "iter_neurox", "iter_tsv", "iter_conllu", "reader_options"]
+
+_NO_LABELS: dict = {}
 
 
-def _tokenised_lines(path: Path, what: str = "sentence") -> list[list[str]]:
-    """Split each line of ``path`` on whitespace; an empty (or blank) line is an error."""
-    out = []
-    for lineno, line in enumerate(read_lines(path), start=1):
+def _tokenised_lines(path: Path, what: str = "sentence") -> Iterator[list[str]]:
+    """Split each line of ``path`` on whitespace, streamed; an empty (or blank) line is an error."""
+    for lineno, line in enumerate(iter_lines(path), start=1):
         tokens = line.split()
         if not tokens:
             raise fail(path, lineno, f"empty line (expected one {what} per line)")
-        out.append(tokens)
-    return out
+        yield tokens
+
+
+def iter_text(path: Path | str) -> Iterator[Record]:
+    """Stream :func:`read_text`'s sentences one record at a time (no labels)."""
+    path = Path(path)
+    n = 0
+    for words in _tokenised_lines(path):
+        n += 1
+        yield words, _NO_LABELS, _NO_LABELS
+    require_sentences(path, n)
 
 
 @gc_paused
@@ -52,10 +64,38 @@ def read_text(path: Path | str) -> Corpus:
     CorpusError
         Missing or non-UTF-8 file, an empty line (with its number), an empty file.
     """
+    return Corpus.from_records(iter_text(path), source=str(Path(path)))
+
+
+def _label_path(path: Path, labels: Path | str | None) -> Path:
+    return Path(labels) if labels is not None else path.with_suffix(".label")
+
+
+def iter_neurox(path: Path | str, *, labels: Path | str | None = None, label_name: str = "label") -> Iterator[Record]:
+    """Stream :func:`read_neurox`'s sentences: both files are read line by line, in step.
+
+    Raises
+    ------
+    CorpusError
+        As :func:`read_neurox`, when the reader reaches the bad line; files of different line counts
+        when the shorter one ends (the longer one is then counted to the end, to give both counts).
+    """
     path = Path(path)
+    label_path = _label_path(path, labels)
     sentences = _tokenised_lines(path)
-    require_sentences(path, len(sentences))
-    return Corpus(sentences=sentences, source=str(path))
+    tags = _tokenised_lines(label_path, what="line of labels")
+    n = 0
+    end = object()
+    for words, row in itertools.zip_longest(sentences, tags, fillvalue=end):
+        if words is end or row is end:
+            n_in = n + (0 if words is end else 1 + sum(1 for _ in sentences))
+            n_tags = n + (0 if row is end else 1 + sum(1 for _ in tags))
+            raise fail(label_path, None, f"has {n_tags} lines but the sentence file {path} has {n_in} lines")
+        n += 1
+        if len(words) != len(row):
+            raise fail(label_path, n, f"{len(row)} labels for {len(words)} tokens (line {n} of {path})")
+        yield words, {label_name: row}, _NO_LABELS
+    require_sentences(path, n)
 
 
 @gc_paused
@@ -87,19 +127,10 @@ def read_neurox(path: Path | str, *, labels: Path | str | None = None, label_nam
         line whose label count differs from its word count (both counts given), an empty corpus.
     """
     path = Path(path)
-    label_path = Path(labels) if labels is not None else path.with_suffix(".label")
-    sentences = _tokenised_lines(path)
-    tags = _tokenised_lines(label_path, what="line of labels")
-    if len(tags) != len(sentences):
-        raise fail(label_path, None,
-                   f"has {len(tags)} lines but the sentence file {path} has {len(sentences)} lines")
-    for lineno, (words, row) in enumerate(zip(sentences, tags), start=1):
-        if len(words) != len(row):
-            raise fail(label_path, lineno,
-                       f"{len(row)} labels for {len(words)} tokens (line {lineno} of {path})")
-    require_sentences(path, len(sentences))
-    return Corpus(sentences=sentences, word_labels={label_name: tags},
-                  source=f"{path} + {label_path}")
+    corpus = Corpus.from_records(iter_neurox(path, labels=labels, label_name=label_name),
+                                 source=f"{path} + {_label_path(path, labels)}")
+    corpus.word_labels.setdefault(label_name, [[None] * len(s) for s in corpus.sentences])
+    return corpus
 
 
 #: column names that mark the text column of a TSV header (the other column holds the label)
@@ -165,21 +196,30 @@ def read_tsv(path: Path | str, *, label_name: str = "label", header: bool | None
         Missing or non-UTF-8 file, empty lines, a line without exactly two tab-separated
         columns, an empty label or sentence, an empty corpus.
     """
+    return Corpus.from_records(iter_tsv(path, label_name=label_name, header=header), source=str(Path(path)))
+
+
+def iter_tsv(path: Path | str, *, label_name: str = "label", header: bool | None = None) -> Iterator[Record]:
+    """Stream :func:`read_tsv`'s sentences one record at a time (the header is read from the first line)."""
     path = Path(path)
-    lines = read_lines(path)
+    lines = iter_lines(path)
     label_col, first = 0, 0
-    if lines and header is not False:
-        fields = lines[0].split("\t")
-        plausible = len(fields) == 2 and all(_COLUMN_NAME.match(f.strip()) for f in fields)
-        found = _header_label_column(fields, label_name, forced=bool(header)) if plausible or header else None
-        if found is not None:
-            label_col, first = found, 1
-            if header is None:
-                log.info("%s: line 1 (%s) read as a header, labels in column %r; pass header=False "
-                         "(--no-header) if it is data", path, " | ".join(fields), fields[found].strip())
+    line1 = next(lines, None)
+    if line1 is not None:
+        lines = itertools.chain([line1], lines)
+        if header is not False:
+            fields = line1.split("\t")
+            plausible = len(fields) == 2 and all(_COLUMN_NAME.match(f.strip()) for f in fields)
+            found = _header_label_column(fields, label_name, forced=bool(header)) if plausible or header else None
+            if found is not None:
+                label_col, first = found, 1
+                next(lines)
+                if header is None:
+                    log.info("%s: line 1 (%s) read as a header, labels in column %r; pass header=False "
+                             "(--no-header) if it is data", path, " | ".join(fields), fields[found].strip())
     text_col = 1 - label_col
-    sentences, values = [], []
-    for lineno, line in enumerate(lines[first:], start=first + 1):
+    n = 0
+    for lineno, line in enumerate(lines, start=first + 1):
         if not line.strip():
             raise fail(path, lineno, "empty line (expected label<TAB>sentence)")
         fields = line.split("\t")
@@ -190,10 +230,9 @@ def read_tsv(path: Path | str, *, label_name: str = "label", header: bool | None
             raise fail(path, lineno, "empty label")
         if not words:
             raise fail(path, lineno, "empty sentence")
-        sentences.append(words)
-        values.append(label)
-    require_sentences(path, len(sentences))
-    return Corpus(sentences=sentences, sentence_labels={label_name: values}, source=str(path))
+        n += 1
+        yield words, _NO_LABELS, {label_name: label}
+    require_sentences(path, n)
 
 
 #: format name -> reader; every reader takes the path and the keyword options it declares.
@@ -202,6 +241,14 @@ READERS: dict[str, Callable[..., Corpus]] = {
     "neurox": read_neurox,
     "tsv": read_tsv,
     "conllu": read_conllu,
+}
+
+#: format name -> streaming reader (same options as the reader; yields one record per sentence)
+STREAMS: dict[str, Callable[..., Iterator[Record]]] = {
+    "text": iter_text,
+    "neurox": iter_neurox,
+    "tsv": iter_tsv,
+    "conllu": iter_conllu,
 }
 
 #: file suffix -> format used by :func:`read_corpus` when ``format`` is None (anything else: text).
@@ -214,6 +261,32 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "tsv": frozenset({"label_name", "header"}),
     "conllu": frozenset(),
 }
+
+
+def reader_options(path: Path | str, *, format: str | None = None, labels: Path | str | None = None,
+                   label_name: str = "label", header: bool | None = None) -> tuple[str, dict]:
+    """The format (inferred from the suffix when None) and the keyword options its reader takes.
+
+    Raises
+    ------
+    InvalidParameterError
+        As :func:`read_corpus`.
+    """
+    path = Path(path)
+    if format is None:
+        format = SUFFIX_FORMATS.get(path.suffix.lower(), "text")
+    if format not in READERS:
+        raise InvalidParameterError(
+            f"format must be one of {choices(sorted(READERS))} (or None to infer it from the suffix); got {format!r}")
+    if not isinstance(label_name, str) or not label_name:
+        raise InvalidParameterError(f"label_name must be a non-empty string; got {label_name!r}")
+    options = {"labels": labels, "label_name": label_name, "header": header}
+    for name in ("labels", "header"):
+        if options[name] is not None and name not in _OPTIONS[format]:
+            raise InvalidParameterError(
+                f"{name}= is only used by the formats {choices(k for k, v in _OPTIONS.items() if name in v)}; "
+                f"got {name}={options[name]!r} with format={format!r}")
+    return format, {k: v for k, v in options.items() if k in _OPTIONS[format]}
 
 
 def read_corpus(path: Path | str, *, format: str | None = None, labels: Path | str | None = None,
@@ -258,19 +331,5 @@ def read_corpus(path: Path | str, *, format: str | None = None, labels: Path | s
     >>> read_corpus(p).sentences
     [['the', 'cat', 'sat']]
     """
-    path = Path(path)
-    if format is None:
-        format = SUFFIX_FORMATS.get(path.suffix.lower(), "text")
-    if format not in READERS:
-        raise InvalidParameterError(
-            f"format must be one of {choices(sorted(READERS))} (or None to infer it from the suffix); got {format!r}")
-    if not isinstance(label_name, str) or not label_name:
-        raise InvalidParameterError(f"label_name must be a non-empty string; got {label_name!r}")
-    options = {"labels": labels, "label_name": label_name, "header": header}
-    for name in ("labels", "header"):
-        if options[name] is not None and name not in _OPTIONS[format]:
-            raise InvalidParameterError(
-                f"{name}= is only used by the formats {choices(k for k, v in _OPTIONS.items() if name in v)}; "
-                f"got {name}={options[name]!r} with format={format!r}")
-    kwargs = {k: v for k, v in options.items() if k in _OPTIONS[format]}
-    return READERS[format](path, **kwargs)
+    format, kwargs = reader_options(path, format=format, labels=labels, label_name=label_name, header=header)
+    return READERS[format](Path(path), **kwargs)

@@ -23,9 +23,10 @@ from ..models.engines import Engine, engine_from_loaded, load_engine
 from ..models.loading import LoadedModel
 from ..store.store import ActivationStore
 from .config import ExtractionConfig
-from .labels import row_tokens, write_labels
+from .feed import ChunkFeed, sentence_data
+from .labels import label_schema
 from .pipeline import Pipeline, PipelineHooks
-from .planning import Plan, plan_extraction, window_overlap
+from .planning import Plan, label_vocabularies, plan_extraction, window_overlap
 from .resume import chunks_to_do, reopen_for_resume
 from .sharding import parse_shard, shard_chunks
 
@@ -125,32 +126,33 @@ class Extractor:
         return workers, max(1, threads // workers)
 
     # ------------------------------------------------------------------ planning
-    def _plan(self, corpus: Corpus, widths: dict[str, int]) -> Plan:
+    def _plan(self, corpus, widths: dict[str, int]) -> Plan:
         return plan_extraction(self.engine.tokenizer, corpus, self.config, widths)
 
-    def plan_chunks(self, corpus: Corpus) -> list[tuple[int, int]]:
+    def plan_chunks(self, corpus) -> list[tuple[int, int]]:
         """The write chunks (sentence ranges) :meth:`extract` computes on ``corpus``, in order."""
         return self._plan(corpus, self.site_widths()).chunks
 
-    def plan_batches(self, corpus: Corpus) -> list[list[list[int]]]:
+    def plan_batches(self, corpus) -> list[list[list[int]]]:
         """The token ids of every forward pass :meth:`extract` makes on ``corpus``, in order (for benchmarks)."""
         plan = self._plan(corpus, self.site_widths())
-        pipe = self._pipeline(plan, corpus)
+        pipe = self._pipeline(plan)
+        feed = ChunkFeed(corpus, plan, self.engine.tokenizer)
         out = []
         for s0, s1 in plan.chunks:
-            seqs, batches = pipe.chunk_batches(s0, s1)
+            seqs, batches = pipe.chunk_batches(feed.take(s0, s1))
             out.extend([seqs[j].ids for j in b] for b in batches)
         return out
 
-    def _pipeline(self, plan: Plan, corpus: Corpus) -> Pipeline:
-        return Pipeline(self.engine, self.sites, self.config, plan, corpus.texts(), max_length=self.max_length,
+    def _pipeline(self, plan: Plan) -> Pipeline:
+        return Pipeline(self.engine, self.sites, self.config, plan, max_length=self.max_length,
                         overlap=self.overlap, batch_size=self.batch_size, batch_tokens=self.batch_tokens,
                         hooks=self.hooks, staged=self.staged)
 
     # ------------------------------------------------------------------ main loop
     def extract(
         self,
-        corpus: Corpus,
+        corpus,
         out: str | Path,
         *,
         overwrite: bool = False,
@@ -160,9 +162,17 @@ class Extractor:
     ) -> ActivationStore:
         """Run the extraction and return the (complete) store, opened read/write.
 
+        The corpus is read twice, block by block: a planning pass that tokenises it and keeps the token
+        and row counts of each sentence (:func:`.planning.plan_extraction`), and the extraction pass,
+        which reads and tokenises each write chunk's sentences as it goes (:class:`.feed.ChunkFeed`); the
+        texts, row tokens and labels are written when the store is created, in one more reading pass. Memory holds a few chunks, never the
+        corpus: a :class:`~neuronlab.corpus.stream.CorpusStream` of any size is extracted in flat memory.
+
         Parameters
         ----------
-        corpus : Corpus
+        corpus : Corpus or CorpusStream
+            The sentences (in memory), or a corpus file read as a stream
+            (:func:`neuronlab.corpus.stream_corpus`); both give the same store.
         out : path-like
             The ``.h5`` file to write.
         overwrite : bool
@@ -186,11 +196,16 @@ class Extractor:
             If the model produces NaN or infinite activations (unless ``config.allow_nonfinite``); the
             chunks before stay written, the store incomplete.
         """
-        if len(corpus) == 0:
-            raise InvalidParameterError("the corpus is empty: nothing to extract")
-        empty = next((i for i, s in enumerate(corpus.sentences) if len(s) == 0), None)
-        if empty is not None:
-            raise InvalidParameterError(f"sentence {empty} of the corpus has no words; remove it or give it words")
+        if isinstance(corpus, Corpus):  # cheap checks first; a stream is checked by the planning pass
+            if len(corpus) == 0:
+                raise InvalidParameterError("the corpus is empty: nothing to extract")
+            empty = next((i for i, s in enumerate(corpus.sentences) if len(s) == 0), None)
+            if empty is not None:
+                raise InvalidParameterError(f"sentence {empty} of the corpus has no words; remove it or give it "
+                                            "words")
+        elif not hasattr(corpus, "blocks"):
+            raise InvalidParameterError(f"corpus must be a Corpus or a CorpusStream (neuronlab.corpus.stream_corpus); "
+                                        f"got {type(corpus).__name__}")
         out = Path(out)
         if out.exists() and not (overwrite or resume):
             raise StoreError(f"{str(out)!r} exists; pass overwrite=True to replace it or resume=True to continue it")
@@ -200,18 +215,25 @@ class Extractor:
         plan = self._plan(corpus, widths)
         workers, threads = self.worker_layout()
         config = dict(self.config.to_dict(), sites=",".join(self.sites), max_length=self.max_length,
-                      window_overlap=self.overlap, corpus=corpus.source, n_sentences=len(corpus),
+                      window_overlap=self.overlap, corpus=getattr(corpus, "source", ""), n_sentences=plan.n_sentences,
                       engine=self.engine.name, batch_size=self.batch_size, batch_tokens=self.batch_tokens,
                       workers=workers, compute_dtype=getattr(self.engine, "compute_dtype", "float32"))
+        base = 0
         if shard is not None:
-            corpus, plan, config = self._shard(corpus, plan, config, widths, *shard)
-        store = reopen_for_resume(out, corpus, config, self.engine.info) if resume and out.exists() else None
+            plan, config, base = self._shard(corpus, plan, config, *shard)
+        store = (reopen_for_resume(out, corpus, config, self.engine.info, base=base, offsets=plan.offsets)
+                 if resume and out.exists() else None)
         todo = chunks_to_do(plan.chunks, store.n_done if store is not None else 0)
-        first = todo[0][0] if todo else len(corpus)
+        first = todo[0][0] if todo else plan.n_sentences
         if stop_after_chunks is not None:
             todo = todo[:stop_after_chunks]
-        n_tokens = int(plan.tokens.offsets[-1] - plan.tokens.offsets[first])
-        pipe = self._pipeline(plan, corpus)
+        n_tokens = int(plan.lengths[first:].sum())
+        cfg = self.config
+        schema = label_schema(plan.word_labels, plan.sentence_labels, cfg.granularity)
+        tokenizer = self.engine.tokenizer
+
+        feed = ChunkFeed(corpus, plan, tokenizer, base=base, start=first)
+        pipe = self._pipeline(plan)
         self._fwd_seconds = pipe.fwd_seconds
         pool = ThreadPoolExecutor(workers, thread_name_prefix="neuronlab-worker", initializer=_set_threads,
                                   initargs=(threads,))
@@ -221,16 +243,18 @@ class Extractor:
         bar = None
         failed = False
         try:
-            prev = pipe.submit(pool, *todo[0], widths) if todo else None  # the workers start while the store is made
+            # the workers start while the store is made
+            prev = pipe.submit(pool, feed.take(*todo[0]), widths) if todo else None
             if store is None:
-                store = self._create_store(out, corpus, plan, widths, config, overwrite)
-            if plan.tokens.replaced_words:
+                fill = sentence_data(corpus, plan, tokenizer, schema, cfg, base=base)
+                store = self._create_store(out, plan, widths, config, overwrite, schema, fill)
+            if plan.replaced_words:
                 log.warning("%d words produced no subword token and were extracted as the unknown token",
-                            plan.tokens.replaced_words)
+                            plan.replaced_words)
             t_setup = time.perf_counter()
-            bar = _progress(self.progress, total=len(corpus), initial=first, desc=f"extract {out.name}")
+            bar = _progress(self.progress, total=plan.n_sentences, initial=first, desc=f"extract {out.name}")
             for s0, s1 in todo[1:]:
-                chunk = pipe.submit(pool, s0, s1, widths)
+                chunk = pipe.submit(pool, feed.take(s0, s1), widths)
                 written = pipe.hand_over(writer, store, prev, written, bar)
                 prev = chunk
             if prev is not None:
@@ -242,6 +266,7 @@ class Extractor:
             failed = True
             raise
         finally:
+            feed.close()
             pool.shutdown(wait=True, cancel_futures=True)
             if written is not None and not written.done():
                 try:  # the chunk being written completes and is marked done: a resume skips it
@@ -256,10 +281,10 @@ class Extractor:
         t_end = time.perf_counter()
         self.stats = {
             "seconds": t_end - t0,
-            "setup_seconds": t_setup - t0,  # tokenising, planning, creating the store, labels
+            "setup_seconds": t_setup - t0,  # planning pass, creating the store
             "drain_seconds": t_end - t_computed if todo else 0.0,  # the last chunk's aggregation and write
             "forward_seconds": float(sum(pipe.fwd_seconds)),  # summed over workers
-            "sentences": len(corpus) - first,
+            "sentences": plan.n_sentences - first,
             "tokens": n_tokens,
             "rows": int(plan.offsets[-1] - plan.offsets[first]),
             "bytes": int(plan.offsets[-1] - plan.offsets[first]) * sum(widths.values())
@@ -269,30 +294,29 @@ class Extractor:
         }
         return store
 
-    def _shard(self, corpus: Corpus, plan: Plan, config: dict, widths: dict, index: int, count: int):
-        """The shard's corpus, plan (the whole run's chunks, shifted) and config (with the shard keys)."""
+    def _shard(self, corpus, plan: Plan, config: dict, index: int, count: int):
+        """The shard's plan (the whole run's chunks, shifted; the classes present in its sentences), its
+        config (with the shard keys) and its first sentence in the corpus."""
         chunks = shard_chunks(plan.chunks, index, count)
         s0, s1 = chunks[0][0], chunks[-1][1]
-        sub = corpus.subset(range(s0, s1))
-        sub_plan = self._plan(sub, widths)
-        sub_plan.chunks = [(a - s0, b - s0) for a, b in chunks]
-        config = dict(config, n_sentences=len(sub), shard=f"{index}/{count}", shard_sentences=[s0, s1],
-                      corpus_sentences=len(corpus))
-        return sub, sub_plan, config
+        sub = plan.sub(s0, s1, chunks)
+        sub.word_labels, sub.sentence_labels = label_vocabularies(
+            corpus, s0, s1, concepts=(plan.word_labels, plan.sentence_labels))
+        config = dict(config, n_sentences=s1 - s0, shard=f"{index}/{count}", shard_sentences=[s0, s1],
+                      corpus_sentences=plan.n_sentences)
+        return sub, config, s0
 
-    def _create_store(self, out: Path, corpus: Corpus, plan: Plan, widths: dict, config: dict,
-                      overwrite: bool) -> ActivationStore:
+    def _create_store(self, out: Path, plan: Plan, widths: dict, config: dict, overwrite: bool,
+                      schema: dict, fill) -> ActivationStore:
+        """The store with every dataset allocated, its texts, tokens and labels written block by block from
+        ``fill`` before it is renamed into place; the rows are written chunk by chunk afterwards."""
         cfg = self.config
-        tokens, row_words = row_tokens(corpus, plan.tokens, self.engine.tokenizer, cfg.granularity,
-                                       cfg.special_tokens)
-        store = ActivationStore.create(
-            out, sites=widths, offsets=plan.offsets, texts=corpus.texts(), tokens=tokens,
+        return ActivationStore.create(
+            out, sites=widths, offsets=plan.offsets, texts=None, tokens=None,
             granularity=cfg.granularity, dtype=cfg.dtype, model=self.engine.info,
-            config=config, row_words=row_words, overwrite=overwrite,
+            config=config, row_words=cfg.granularity == "token" or None, overwrite=overwrite, labels=schema,
+            fill=fill,
         )
-        del tokens, row_words
-        write_labels(store, corpus, plan.tokens, cfg.granularity, cfg.special_tokens)
-        return store
 
 
 def _set_threads(n: int) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import NonFiniteError, StoreError
 from .aggregate import aggregate_rows, aggregate_tensors, group_index
+from .feed import ChunkInput
 from .heap import trim_heap
 from .planning import Plan, chunk_sequences, make_batches
 from .staging import HostRing, Staged, Transfer, storage_torch_dtype
@@ -66,6 +67,7 @@ class _Chunk:
     s0: int
     s1: int
     buffers: dict
+    input: ChunkInput | None = None
     futures: list = field(default_factory=list)
     tok2buf: np.ndarray | None = None  # chunk token position (sentence order) -> buffer row
     suspect: set = field(default_factory=set)  # sites where a batch saw a value that may not store finite
@@ -80,8 +82,8 @@ class Pipeline:
     sites : list of str
     config : ExtractionConfig
     plan : Plan
-    texts : list of str
-        Sentence texts (named in errors).
+    texts : list of str, optional
+        Unused (kept for compatibility): errors name the sentence from its chunk's input.
     max_length, overlap, batch_size, batch_tokens : int or None
         The resolved values the extractor uses.
     hooks : PipelineHooks
@@ -93,9 +95,9 @@ class Pipeline:
         Host buffers of the device path; each holds the largest chunk's rows in the storage dtype.
     """
 
-    def __init__(self, engine, sites, config, plan: Plan, texts, *, max_length: int, overlap: int,
+    def __init__(self, engine, sites, config, plan: Plan, texts=None, *, max_length: int, overlap: int,
                  batch_size, batch_tokens, hooks: PipelineHooks, staged: bool = False, ring_slots: int = 3):
-        self.engine, self.sites, self.config, self.plan, self.texts = engine, sites, config, plan, texts
+        self.engine, self.sites, self.config, self.plan = engine, sites, config, plan
         self.max_length, self.overlap = max_length, overlap
         self.batch_size, self.batch_tokens = batch_size, batch_tokens
         self.hooks = hooks
@@ -106,22 +108,22 @@ class Pipeline:
         self.transfer: Transfer | None = None  # made on first use (pinned memory is allocated then)
         self._error: BaseException | None = None  # the first failed write of the device path
 
-    def chunk_batches(self, s0: int, s1: int):
-        """``(sequences, batches)`` of the chunk ``[s0, s1)``."""
-        seqs = chunk_sequences(self.plan.tokens, s0, s1, self.max_length, self.overlap)
+    def chunk_batches(self, chunk: ChunkInput):
+        """``(sequences, batches)`` of a chunk (sequence sentences count from the chunk's first)."""
+        seqs = chunk_sequences(chunk.tokens, 0, len(chunk.tokens), self.max_length, self.overlap)
         return seqs, make_batches(seqs, self.batch_size, self.batch_tokens, packed=self.engine.name == "native")
 
-    def submit(self, pool: ThreadPoolExecutor, s0: int, s1: int, widths: dict) -> _Chunk:
+    def submit(self, pool: ThreadPoolExecutor, data: ChunkInput, widths: dict) -> _Chunk:
         """Cut the chunk into batches and submit them; each writes its kept rows into the chunk buffer."""
         import torch
 
-        tc = self.plan.tokens
-        seqs, batches = self.chunk_batches(s0, s1)
-        tok_off = (tc.offsets[s0: s1 + 1] - tc.offsets[s0]).astype(np.int64)
+        s0 = data.s0
+        seqs, batches = self.chunk_batches(data)
+        tok_off = data.tokens.offsets.astype(np.int64)
         n_tok = int(tok_off[-1])
         dev = self.engine.device if self.staged else "cpu"
-        chunk = _Chunk(s0, s1, {s: torch.empty((n_tok, w), dtype=torch.float32, device=dev)
-                                for s, w in widths.items()})
+        chunk = _Chunk(s0, data.s1, {s: torch.empty((n_tok, w), dtype=torch.float32, device=dev)
+                                     for s, w in widths.items()}, data)
         chunk.tok2buf = np.empty(n_tok, dtype=np.int64)
         row = 0
         for k, b in enumerate(batches):
@@ -176,7 +178,8 @@ class Pipeline:
         cfg, plan = self.config, self.plan
         if self.hooks.before_write is not None:
             self.hooks.before_write(chunk.s0, chunk.s1)
-        pos, grp, n = group_index(plan.tokens, chunk.s0, chunk.s1, plan.offsets, cfg)
+        pos, grp, n = group_index(chunk.input.tokens, 0, chunk.s1 - chunk.s0, plan.offsets[chunk.s0: chunk.s1 + 1],
+                                  cfg)
         rows = aggregate_rows(chunk.buffers, chunk.tok2buf[pos], grp, n, cfg, out_dtype=np.dtype(cfg.dtype),
                               buffer_rows=chunk.tok2buf.size)
         expected = int(plan.offsets[chunk.s1] - plan.offsets[chunk.s0])
@@ -186,7 +189,7 @@ class Pipeline:
                                  f"expected {expected}")
         chunk.buffers.clear()
         if chunk.suspect and not getattr(cfg, "allow_nonfinite", False):
-            self._check_finite(rows, chunk.s0)
+            self._check_finite(rows, chunk.input)
         store.write_rows(chunk.s0, chunk.s1, rows)
         del rows
         trim_heap()
@@ -214,7 +217,8 @@ class Pipeline:
             written.result()  # a failed write stops the run before more is computed
         cfg, plan = self.config, self.plan
         transfer = self._ring()
-        pos, grp, n = group_index(plan.tokens, chunk.s0, chunk.s1, plan.offsets, cfg)
+        pos, grp, n = group_index(chunk.input.tokens, 0, chunk.s1 - chunk.s0, plan.offsets[chunk.s0: chunk.s1 + 1],
+                                  cfg)
         dtype = storage_torch_dtype(cfg.dtype)
         rows = aggregate_tensors(chunk.buffers, chunk.tok2buf[pos], grp, n, cfg, out_dtype=dtype,
                                  buffer_rows=chunk.tok2buf.size)
@@ -226,9 +230,9 @@ class Pipeline:
         staged = transfer.stage(chunk.s0, chunk.s1, rows, dtype)
         del rows
         chunk.buffers.clear()  # the copy's source is kept alive by ``staged`` until its event
-        return writer.submit(self._write_staged, store, staged, bar)
+        return writer.submit(self._write_staged, store, staged, bar, chunk.input)
 
-    def _write_staged(self, store, staged: Staged, bar) -> None:
+    def _write_staged(self, store, staged: Staged, bar, data: ChunkInput) -> None:
         """Writer thread: wait for the copy, check finiteness, write, mark, give the buffer back."""
         try:
             self.transfer.finish(staged)
@@ -238,7 +242,7 @@ class Pipeline:
                 self.hooks.before_write(staged.s0, staged.s1)
             arrays = staged.arrays()
             if bool(staged.nonfinite.any()) and not getattr(self.config, "allow_nonfinite", False):
-                self._check_finite(arrays, staged.s0)
+                self._check_finite(arrays, data)
             store.write_rows(staged.s0, staged.s1, arrays)
             del arrays
             if self.hooks.after_write is not None:
@@ -251,8 +255,9 @@ class Pipeline:
         finally:
             self.transfer.release(staged)
 
-    def _check_finite(self, rows: dict, s0: int) -> None:
+    def _check_finite(self, rows: dict, data: ChunkInput) -> None:
         """NonFiniteError naming the first site and sentence with a NaN or infinite value."""
+        s0 = data.s0
         for site in self.sites:
             arr = rows[site]
             bad = ~np.isfinite(arr).all(axis=1)
@@ -260,7 +265,7 @@ class Pipeline:
                 continue
             r = int(np.flatnonzero(bad)[0]) + int(self.plan.offsets[s0])
             sent = int(np.searchsorted(self.plan.offsets, r, side="right") - 1)
-            text = self.texts[sent]
+            text = " ".join(data.corpus.sentences[sent - s0])
             text = text if len(text) <= 60 else text[:57] + "..."
             hint = (" float16 holds values up to 65504 only: extract with dtype='float32' if the model's activations "
                     "are that large;" if self.config.dtype == "float16" else "")

@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -141,17 +141,27 @@ class ActivationStore(Mapping):
         *,
         sites: Mapping[str, int],
         offsets: np.ndarray,
-        texts: Sequence[str],
-        tokens: Sequence[str],
+        texts: Sequence[str] | None,
+        tokens: Sequence[str] | None,
         granularity: str,
         dtype: str,
         model: Mapping[str, Any],
         config: Mapping[str, Any],
-        row_words: np.ndarray | None = None,
+        row_words: np.ndarray | bool | None = None,
         compression: str | None = None,
         overwrite: bool = False,
+        labels: Mapping[str, tuple[Sequence[str], str]] | None = None,
+        fill: Iterable[tuple[int, int, Mapping[str, Any]]] | None = None,
     ) -> "ActivationStore":
         """Create an empty store with every dataset allocated; rows are filled in by the writer.
+
+        For a corpus that is streamed rather than held in memory: ``texts=None`` / ``tokens=None`` /
+        ``row_words=True`` allocate those datasets empty, ``labels`` (``name -> (vocabulary, level)``)
+        allocates labels of -1, and ``fill`` yields ``(start, stop, {"texts", "tokens", "row_words",
+        "labels"})`` for consecutive sentence ranges, written before the store is renamed into place. The
+        strings are thus written once, in the temporary file: a killed run leaves no half-written store,
+        and a resumed one never rewrites variable-length strings (HDF5 frees the old string of an element
+        it overwrites, which fails if a kill left that string unwritten).
 
         Raises
         ------
@@ -172,7 +182,7 @@ class ActivationStore(Mapping):
             raise StoreError(f"{str(path)!r} is a directory; give the path of an .h5 file")
         offsets = np.asarray(offsets, dtype=np.int64)
         n_rows = int(offsets[-1])
-        if len(texts) != len(offsets) - 1 or len(tokens) != n_rows:
+        if (texts is not None and len(texts) != len(offsets) - 1) or (tokens is not None and len(tokens) != n_rows):
             raise InvalidParameterError("texts/tokens do not match offsets")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
@@ -188,12 +198,20 @@ class ActivationStore(Mapping):
             f.attrs["sites"] = json.dumps(list(sites))
             f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
             str_dt = h5py.string_dtype("utf-8")
-            f.create_dataset("sentences/text", data=np.array(list(texts), dtype=object), dtype=str_dt)
+            if texts is None:
+                f.create_dataset("sentences/text", shape=(len(offsets) - 1,), dtype=str_dt)
+            else:
+                f.create_dataset("sentences/text", data=np.array(list(texts), dtype=object), dtype=str_dt)
             f.create_dataset("sentences/offsets", data=offsets)
             f.create_dataset("sentences/done", data=np.zeros(1, dtype=np.int64))
             f.create_dataset("sentences/written", data=np.zeros(len(offsets) - 1, dtype=np.uint8))
-            f.create_dataset("rows/tokens", data=np.array(list(tokens), dtype=object), dtype=str_dt)
-            if row_words is not None:
+            if tokens is None:
+                f.create_dataset("rows/tokens", shape=(n_rows,), dtype=str_dt)
+            else:
+                f.create_dataset("rows/tokens", data=np.array(list(tokens), dtype=object), dtype=str_dt)
+            if row_words is True:
+                f.create_dataset("rows/word", shape=(n_rows,), dtype=np.int32, fillvalue=-1)
+            elif row_words is not None and row_words is not False:
                 f.create_dataset("rows/word", data=np.asarray(row_words, dtype=np.int32))
             sg = f.create_group("sites")
             for name, width in sites.items():
@@ -207,8 +225,16 @@ class ActivationStore(Mapping):
                     fillvalue=np.nan,
                 )
                 ds.attrs["n_neurons"] = int(width)
-            f.create_group("labels")
+            lg = f.create_group("labels")
+            for name, (vocabulary, level) in (labels or {}).items():
+                _check_member_name(name, "label")
+                size = {"row": n_rows, "sentence": len(offsets) - 1}[level]
+                ds = lg.create_dataset(name, shape=(size,), dtype=np.int32, fillvalue=-1)
+                atomic.set_text_attr(ds, "vocabulary", json.dumps(list(vocabulary)))
+                atomic.set_text_attr(ds, "level", level)
             f.create_group("results")
+            for start, stop, meta in fill or ():
+                _fill_sentences(f, start, stop, **meta)
         except BaseException:
             f.close()
             tmp.unlink(missing_ok=True)
@@ -311,9 +337,11 @@ class ActivationStore(Mapping):
         """Rows belonging to finished sentences."""
         return int(self.offsets[self.n_done])
 
-    def texts(self) -> list[str]:
-        """Sentence texts."""
-        return [t.decode("utf-8") if isinstance(t, bytes) else t for t in self._f["sentences/text"][()]]
+    def texts(self, start: int = 0, stop: int | None = None) -> list[str]:
+        """Sentence texts (of sentences ``[start, stop)``; all by default)."""
+        ds = self._f["sentences/text"]
+        data = ds[()] if start == 0 and stop is None else ds[start:stop]
+        return [t.decode("utf-8") if isinstance(t, bytes) else t for t in data]
 
     def tokens(self) -> list[str]:
         """The word / subword / sentence each row stands for."""
@@ -572,3 +600,30 @@ class ActivationStore(Mapping):
             "damaged_results": self.damaged_results(),
             "config": self.config,
         }
+
+
+def _fill_sentences(f, start: int, stop: int, *, texts: Sequence[str], tokens: Sequence[str],
+                    row_words: np.ndarray | None = None, labels: Mapping[str, np.ndarray] | None = None) -> None:
+    """Write the texts of sentences ``[start, stop)``, their rows' tokens (and word indices) and label codes
+    into a store being created (see ``fill`` of :meth:`ActivationStore.create`)."""
+    n_sentences = f["sentences/text"].shape[0]
+    if not 0 <= start <= stop <= n_sentences:
+        raise InvalidParameterError(f"fill: sentence range [{start}, {stop}) is not within 0..{n_sentences}")
+    offs = f["sentences/offsets"]
+    r0, r1 = int(offs[start]), int(offs[stop])
+    if len(texts) != stop - start or len(tokens) != r1 - r0:
+        raise InvalidParameterError(f"fill: {len(texts)} texts and {len(tokens)} tokens for {stop - start} "
+                                    f"sentences of {r1 - r0} rows")
+    if stop > start:
+        f["sentences/text"][start:stop] = np.array(list(texts), dtype=object)
+    if r1 > r0:
+        f["rows/tokens"][r0:r1] = np.array(list(tokens), dtype=object)
+        if row_words is not None:
+            f["rows/word"][r0:r1] = np.asarray(row_words, dtype=np.int32)
+    for name, values in (labels or {}).items():
+        ds = f["labels"][name]
+        a, b = (start, stop) if atomic.text_attr(ds.attrs.get("level", "row")) == "sentence" else (r0, r1)
+        if np.shape(values) != (b - a,):
+            raise InvalidParameterError(f"fill: label {name!r} got {np.shape(values)} values, expected {b - a}")
+        if b > a:
+            ds[a:b] = np.asarray(values, dtype=np.int32)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -44,8 +45,9 @@ def _nan_if_empty(fn):
     def agg(a: np.ndarray, axis: int) -> np.ndarray:
         a = np.asarray(a, dtype=np.float64)
         empty = np.isnan(a).all(axis=axis)
-        with np.errstate(all="ignore"):
-            out = fn(np.where(np.isnan(a), np.nan, a), axis)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN groups: NaN, set below
+            out = fn(a, axis)
         return np.where(empty, np.nan, out)
     return agg
 
@@ -184,12 +186,14 @@ def _gen_groups(ex: GenerationExplanation, i: int):
     return src, pre, tgt, tgt_rows
 
 
-def _label(tokens: Sequence[str], group: Sequence[int]) -> str:
+def _label(tokens: Sequence[str], group: Sequence[int], sep: str = "") -> str:
+    if sep:
+        return sep.join(str(tokens[p]) for p in group)
     return "".join(_clean(tokens[p]) if k else str(tokens[p]).lstrip("\u0120\u2581 ")
                    for k, p in enumerate(group)) or str(tokens[group[0]])
 
 
-def _regroup(ex: GenerationExplanation, src_groups, tgt_groups, how: str, rows: str, view: str):
+def _regroup(ex: GenerationExplanation, src_groups, tgt_groups, how: str, rows: str, view: str, sep: str = ""):
     """A generation explanation with its source / target tokens merged by the given groups (lists of lists of
     token positions; the prefix columns stay)."""
     rows_fn = _check_how(rows)
@@ -203,8 +207,8 @@ def _regroup(ex: GenerationExplanation, src_groups, tgt_groups, how: str, rows: 
         cols = sg + [[n_src + k] for k in range(n_pre)] + [[n_src + n_pre + p for p in g] for g in tg]
         mat = aggregate(np.asarray(ex.scores[i], dtype=np.float64), cols, how, axis=1)
         out.scores.append(aggregate(mat, tg, rows, axis=0) if tg else mat[:0])
-        out.source_tokens.append([_label(ex.source_tokens[i], g) for g in sg])
-        out.target_tokens.append([_label(ex.target_tokens[i], g) for g in tg])
+        out.source_tokens.append([_label(ex.source_tokens[i], g, sep) for g in sg])
+        out.target_tokens.append([_label(ex.target_tokens[i], g, sep) for g in tg])
         out.source_word_ids.append(_unit_ids(ex.source_word_ids[i], sg))
         out.target_word_ids.append(_unit_ids(ex.target_word_ids[i], tg))
         out.step_values.append([float(rows_fn(np.asarray(ex.step_values[i], dtype=np.float64)[g], 0)) for g in tg])
@@ -304,7 +308,7 @@ def to_spans(ex: Any, spans: Sequence | None = None, *, chunker: Callable | None
             tsp = _spans_for(_content_words(words.target_tokens, words.target_word_ids), target_spans, None)
             tgt = [_lift(_span_groups(max(ids, default=-1) + 1, tsp[i], i), ids)
                    for i, ids in enumerate(words.target_word_ids)]
-        return _regroup(words, src, tgt, how, how, f"spans:{how}")
+        return _regroup(words, src, tgt, how, how, f"spans:{how}", sep=" ")
     if not isinstance(ex, Explanation):
         raise InvalidParameterError(f"to_spans takes an Explanation or a GenerationExplanation; got {type(ex).__name__}")
     spans = _spans_for(ex.words, spans, chunker)

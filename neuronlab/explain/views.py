@@ -98,7 +98,8 @@ def aggregate(values: Any, groups: Sequence[Sequence[int]], how: str = "sum", ax
     >>> aggregate(np.array([1., 2., np.nan, 4.]), [[0, 1], [2], [3]])
     array([ 3., nan,  4.])
     >>> aggregate(np.array([[1., -5.], [2., 3.]]), [[0, 1]], "absmax", axis=1)
-    array([-5.,  3.])
+    array([[-5.],
+           [ 3.]])
     """
     fn = _check_how(how)
     values = np.moveaxis(np.asarray(values, dtype=np.float64), axis, -1)

@@ -394,3 +394,22 @@ def test_cli_explain_generate_user_errors(gpt2_dir, capsys):
     assert err.startswith("neuronlab: error:") and "contrast" in err and "Traceback" not in err
     assert main(["explain-generate", "--list"]) == 0
     assert "contrast_prob_diff" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method", sorted(GENERATION_METHODS))
+def test_no_hook_is_left_behind_also_after_an_error(gpt2, method):
+    head = gpt2.model.get_output_embeddings()
+    explain_generation(gpt2, PROMPTS[1], method=method, targets=[TARGETS[1]], steps=2) if method == \
+        "integrated_gradients" else explain_generation(gpt2, PROMPTS[1], method=method, targets=[TARGETS[1]])
+    assert not head._forward_pre_hooks
+
+    def boom(module, args, output):
+        raise RuntimeError("planted failure")
+
+    h = gpt2.model.transformer.h[1].register_forward_hook(boom)
+    try:
+        with pytest.raises(RuntimeError, match="planted failure"):
+            explain_generation(gpt2, PROMPTS[1], method=method, targets=[TARGETS[1]])
+    finally:
+        h.remove()
+    assert not head._forward_pre_hooks

@@ -22,18 +22,16 @@ import time
 
 import numpy as np
 
-WORDS = ("the a cat dog sat ran on under mat park house quickly slowly big small red green blue old new man woman "
-         "saw heard said that it was very good bad").split()
+WORDS = ["the", "a", "cat", "dog", "sat", "ran", "on", "under", "mat", "park", "house", "quickly", "slowly", "big", "small", "red", "green", "blue", "old", "new", "man", "woman", "saw", "heard", "said", "that", "it", "was", "very", "good", "bad"]
 
 
 def _model(hidden: int, layers: int, seed: int):
     import torch
     import transformers as tf
+    from tokenizers.processors import TemplateProcessing
 
     from neuronlab.models.live import LiveModel
     from neuronlab.models.loading import _minilm_path
-
-    from tokenizers.processors import TemplateProcessing
 
     tok = tf.AutoTokenizer.from_pretrained(str(_minilm_path()))
     # a GPT-2-like tokenizer: no [CLS]/[SEP] around the text (Captum and neuronlab then see the same tokens)
@@ -58,8 +56,14 @@ def _timed(fn):
 
 def main() -> None:
     import torch
-    from captum.attr import (FeatureAblation, LayerGradientXActivation, LayerIntegratedGradients, LLMAttribution,
-                             LLMGradientAttribution, TextTokenInput)
+    from captum.attr import (
+        FeatureAblation,
+        LayerGradientXActivation,
+        LayerIntegratedGradients,
+        LLMAttribution,
+        LLMGradientAttribution,
+        TextTokenInput,
+    )
 
     from neuronlab.explain.generation import explain_generation
 

@@ -18,10 +18,10 @@ from .registry import add_out_arguments, check_out, command, emit, json_output
 
 def _lm_head(spec: str) -> str:
     """``causal-lm`` or ``seq2seq-lm`` from the checkpoint's config (before loading the weights)."""
+    import transformers
+
     from ..errors import UnknownModelError
     from ..models.loading import resolve_model_path
-
-    import transformers
 
     path, _ = resolve_model_path(spec)
     try:
@@ -52,8 +52,8 @@ def _report(ex, args, path, seconds: float) -> dict:
 
 
 def _describe(ex, r: dict) -> str:
-    lines = [f"{r['method']} / {r['step_target']} on {r['model']} ({ex.config.get('kind')}): {r['n_examples']} "
-             f"inputs, {r['forward_passes']} forward rows, {r['seconds']} s"]
+    lines = [(f"{r['method']} / {r['step_target']} on {r['model']} ({ex.config.get('kind')}): {r['n_examples']} "
+              f"inputs, {r['forward_passes']} forward rows, {r['seconds']} s")]
     for i in range(len(ex.sources)):
         lines.append(f"\n{ex.sources[i]!r} -> {' '.join(ex.target_tokens[i])!r}")
         lines.append(ex.table(i))
@@ -63,8 +63,8 @@ def _describe(ex, r: dict) -> str:
 
 
 def _list_report() -> dict:
-    from ..explain.generation import GENERATION_METHODS
     from ..explain.gen_targets import STEP_TARGETS
+    from ..explain.generation import GENERATION_METHODS
 
     return {"methods": [{"name": e.name, "reference": e.reference, "description": e.description,
                          "params": e.param_names} for e in GENERATION_METHODS.values()],
@@ -123,8 +123,8 @@ def _explain_generate(p: argparse.ArgumentParser):
 
     def run(args) -> int:
         from ..errors import InvalidParameterError
-        from ..explain.generation import GENERATION_METHODS
         from ..explain.gen_targets import STEP_TARGETS
+        from ..explain.generation import GENERATION_METHODS
         from .commands_attribution import _check_positive, _check_store, _params
 
         if args.list:

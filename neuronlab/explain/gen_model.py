@@ -15,14 +15,15 @@ bounded by rows, padded tokens and an estimate of the memory of a forward and ba
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidParameterError
 
-__all__ = ["Sentence", "Row", "GenModel", "word_ids"]
+__all__ = ["GenModel", "Row", "Sentence", "word_ids"]
 
 log = logging.getLogger(__name__)
 

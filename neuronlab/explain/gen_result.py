@@ -94,12 +94,12 @@ class GenerationExplanation(Result):
         return {"scores_flat": flat, "shapes": shapes}
 
     @classmethod
-    def _from_parts(cls, report: dict, arrays: dict) -> "GenerationExplanation":
+    def _from_parts(cls, report: dict, arrays: dict) -> GenerationExplanation:
         names = {f for f in cls.__dataclass_fields__ if f != "scores"}
         return cls(**{k: v for k, v in report.items() if k in names})
 
     @classmethod
-    def from_store(cls, store, name: str) -> "GenerationExplanation":
+    def from_store(cls, store, name: str) -> GenerationExplanation:
         res = super().from_store(store, name)
         raw = store.read_result(name)
         flat, shapes = np.asarray(raw["scores_flat"], dtype=np.float64), np.asarray(raw["shapes"], dtype=np.int64)

@@ -35,7 +35,7 @@ from typing import Any
 from ..errors import InvalidParameterError
 from ..registry import Entry, Registry
 
-__all__ = ["STEP_TARGETS", "StepTargetEntry", "register_step_target", "CONTRASTS"]
+__all__ = ["CONTRASTS", "STEP_TARGETS", "StepTargetEntry", "register_step_target"]
 
 #: what a step target's contrast is: nothing, an alternative output (foil tokens), or an alternative input
 CONTRASTS = (None, "output", "input")

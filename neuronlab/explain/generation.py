@@ -31,7 +31,8 @@ failing.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -42,8 +43,15 @@ from .gen_model import GenModel, Row, Sentence, word_ids
 from .gen_result import GenerationExplanation
 from .gen_targets import STEP_TARGETS
 
-__all__ = ["GenerationExplainer", "GenGradient", "GenGradientXInput", "GenIntegratedGradients", "GenOcclusion",
-           "GENERATION_METHODS", "explain_generation"]
+__all__ = [
+    "GENERATION_METHODS",
+    "GenGradient",
+    "GenGradientXInput",
+    "GenIntegratedGradients",
+    "GenOcclusion",
+    "GenerationExplainer",
+    "explain_generation",
+]
 
 #: named baselines (any other string is a vocabulary token)
 GEN_BASELINES = ("zero", "pad", "unk", "mask", "eos", "bos")

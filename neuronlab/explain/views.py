@@ -27,8 +27,9 @@ from __future__ import annotations
 import copy
 import difflib
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +38,16 @@ from ..results import Result
 from .base import Explanation
 from .gen_result import GenerationExplanation
 
-__all__ = ["AGGREGATIONS", "aggregate", "groups_of", "to_words", "to_spans", "difference", "AttributionDifference",
-           "align_tokens"]
+__all__ = [
+    "AGGREGATIONS",
+    "AttributionDifference",
+    "aggregate",
+    "align_tokens",
+    "difference",
+    "groups_of",
+    "to_spans",
+    "to_words",
+]
 
 
 def _nan_if_empty(fn):

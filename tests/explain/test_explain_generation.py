@@ -11,9 +11,9 @@ import pytest
 torch = pytest.importorskip("torch")
 tf = pytest.importorskip("transformers")
 
-from neuronlab.errors import InvalidParameterError, UnknownKeyError  # noqa: E402
-from neuronlab.explain import gen_targets as gt  # noqa: E402
-from neuronlab.explain.generation import GENERATION_METHODS, explain_generation  # noqa: E402
+from neuronlab.errors import InvalidParameterError, UnknownKeyError
+from neuronlab.explain import gen_targets as gt
+from neuronlab.explain.generation import GENERATION_METHODS, explain_generation
 
 PROMPTS = ["The quick brown fox", "A cat sat"]
 TARGETS = [" jumps over the lazy", " on the mat"]
@@ -233,7 +233,7 @@ def test_gradient_x_input_is_exact_on_a_linear_lm(gpt2):
 
 # ------------------------------------------------------------------ batching
 def test_batching_does_not_change_scores_and_bounds_passes(gpt2):
-    kw = dict(method="integrated_gradients", steps=3)
+    kw = {"method": "integrated_gradients", "steps": 3}
     big = explain_generation(gpt2, PROMPTS, batch_size=512, targets=TARGETS, **kw)
     small = explain_generation(gpt2, PROMPTS, batch_size=512, max_batch_tokens=30, targets=TARGETS, **kw)
     alone = explain_generation(gpt2, PROMPTS[1:], batch_size=3, targets=TARGETS[1:], **kw)

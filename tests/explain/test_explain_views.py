@@ -8,8 +8,15 @@ import pytest
 from neuronlab.errors import InvalidParameterError
 from neuronlab.explain.base import Explanation
 from neuronlab.explain.gen_result import GenerationExplanation
-from neuronlab.explain.views import (AttributionDifference, aggregate, align_tokens, difference, groups_of, to_spans,
-                                     to_words)
+from neuronlab.explain.views import (
+    AttributionDifference,
+    aggregate,
+    align_tokens,
+    difference,
+    groups_of,
+    to_spans,
+    to_words,
+)
 
 N = np.nan
 
@@ -29,11 +36,11 @@ def _gen(scores=None, **kw):
     m = np.array([[0.1, 0.2, 0.3, N, N, N],
                   [0.4, 0.5, 0.6, 0.7, N, N],
                   [1.0, 2.0, 3.0, 4.0, 5.0, N]]) if scores is None else scores
-    base = dict(method="integrated_gradients", step_target="log_probability", sources=["The cat"],
-                source_tokens=[["\u0120The", "\u0120c", "at"]], prefix_tokens=[[]],
-                target_tokens=[["\u0120sat", "\u0120do", "wn"]], source_word_ids=[[0, 1, 1]],
-                target_word_ids=[[0, 1, 1]], step_values=[[-1.0, -2.0, -3.0]], reference_values=[[-1.6, -4.2, -18.0]],
-                scores=[m])
+    base = {"method": "integrated_gradients", "step_target": "log_probability", "sources": ["The cat"],
+                "source_tokens": [["\u0120The", "\u0120c", "at"]], "prefix_tokens": [[]],
+                "target_tokens": [["\u0120sat", "\u0120do", "wn"]], "source_word_ids": [[0, 1, 1]],
+                "target_word_ids": [[0, 1, 1]], "step_values": [[-1.0, -2.0, -3.0]], "reference_values": [[-1.6, -4.2, -18.0]],
+                "scores": [m]}
     base.update(kw)
     return GenerationExplanation(**base)
 

@@ -217,7 +217,7 @@ class GenerationExplainer:
         import torch
 
         done = set()
-        for chunk in self._chunks(list(rows)):
+        for chunk in self._chunks(rows):  # rows are generated lazily: only a pass's rows are in memory
             leaves = [r.emb.detach().clone().requires_grad_(True) for r in chunk]
             batch = [Row(r.sent, e, r.steps, r.key) for r, e in zip(chunk, leaves)]
             with torch.enable_grad():
@@ -382,21 +382,23 @@ class GenOcclusion(GenerationExplainer):
     def _attribute(self, sents, bar):
         import torch
 
-        rows, f_x = [], {}
-        for i, s in enumerate(sents):
-            x = self.gm.embed(s)
-            ref = self.gm.baseline(s, self.baseline, x)
-            steps = list(range(s.n_steps))
-            rows.append(Row(i, x, steps, key=None))
-            for j in np.flatnonzero(self._attributed(s)):
-                e = x.clone()
-                e[j] = ref[j]
-                rows.append(Row(i, e, steps, key=int(j)))
+        def rows():  # lazily: only the rows of one pass are in memory
+            for i, s in enumerate(sents):
+                x = self.gm.embed(s)
+                ref = self.gm.baseline(s, self.baseline, x)
+                steps = list(range(s.n_steps))
+                yield Row(i, x, steps, key=None)
+                for j in np.flatnonzero(self._attributed(s)):
+                    e = x.clone()
+                    e[j] = ref[j]
+                    yield Row(i, e, steps, key=int(j))
+
+        f_x = {}
         mats = [np.zeros((s.n_steps, s.n_cols)) for s in sents]
         occluded = {}
         done = set()
         with torch.no_grad():
-            for chunk in self._chunks(rows):
+            for chunk in self._chunks(rows()):
                 vals = self._run(sents, chunk).double().cpu().numpy()
                 a = 0
                 for r in chunk:

@@ -33,6 +33,7 @@ def _load_commands() -> None:
     from . import commands_explain  # noqa: F401
     from . import commands_explain_compare  # noqa: F401
     from . import commands_attention  # noqa: F401
+    from . import commands_explain_generate  # noqa: F401
 
 
 class _HelpFormatter(argparse.HelpFormatter):

@@ -39,6 +39,7 @@ HEADS: dict[str, str] = {
     "question-answering": "AutoModelForQuestionAnswering",
     "masked-lm": "AutoModelForMaskedLM",
     "causal-lm": "AutoModelForCausalLM",
+    "seq2seq-lm": "AutoModelForSeq2SeqLM",
 }
 _ARCH_SUFFIX = {"ForSequenceClassification": "sequence-classification",
                 "ForTokenClassification": "token-classification",

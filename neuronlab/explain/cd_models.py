@@ -4,12 +4,12 @@ CD needs the layer structure of the model (it re-runs each layer on the two part
 :mod:`~neuronlab.explain.cd_rules`), so it works on the architectures registered in
 :data:`CD_ARCHITECTURES` only, keyed by the model class:
 
-=================================== ============ ===================================================
-model class                         encoder      classification head
-=================================== ============ ===================================================
-``BertForSequenceClassification``   ``bert``     pooler (linear + tanh on [CLS]), then ``classifier``
+==================================== =========== ====================================================
+model class                          encoder     classification head
+==================================== =========== ====================================================
+``BertForSequenceClassification``    ``bert``    pooler (linear + tanh on [CLS]), then ``classifier``
 ``RobertaForSequenceClassification`` ``roberta`` ``classifier.dense`` + tanh on <s>, ``out_proj``
-=================================== ============ ===================================================
+==================================== =========== ====================================================
 
 (minilm is a BERT.) Both encoders are post-LayerNorm BERT blocks with absolute position embeddings;
 other models are refused with a one-line error naming the supported classes. To add one, register a

@@ -4,19 +4,19 @@
 neuron ablation turned into word scores) on the same inputs and target and scores each by the metrics chosen
 (:data:`METRICS`), with its run time and forward passes:
 
-================= ============================================================== ========= ==========================
-metric            row columns                                                    better    module
-================= ============================================================== ========= ==========================
-comprehensiveness ``comprehensiveness`` (+ ``random_comprehensiveness``)          higher    faithfulness (ERASER)
-sufficiency       ``sufficiency`` (+ ``random_sufficiency``)                      lower     faithfulness (ERASER)
-aopc              ``aopc`` (+ ``random_aopc``)                                    higher    faithfulness (Samek)
-insertion         ``insertion`` (+ ``random_insertion``)                          higher    faithfulness
-infidelity        ``infidelity`` (word-subset removal, normalised)                lower     robustness (Yeh)
-sensitivity       ``sensitivity`` (relative sensitivity-max)                      lower     robustness (Yeh)
-fragility         ``fragility_topk``, ``fragility_spearman`` (greedy swaps)       higher    fragility (Ghorbani)
-sanity-model      ``sanity_spearman`` (head and top block re-initialised)         lower     faithfulness (Adebayo)
-sanity-data       ``sanity_data_spearman``, ``sanity_data_topk`` (permuted labels) lower     sanity (Adebayo)
-================= ============================================================== ========= ==========================
+================= ================================================================ ====== ======================
+metric            row columns                                                      better module
+================= ================================================================ ====== ======================
+comprehensiveness ``comprehensiveness`` (+ ``random_comprehensiveness``)           higher faithfulness (ERASER)
+sufficiency       ``sufficiency`` (+ ``random_sufficiency``)                       lower  faithfulness (ERASER)
+aopc              ``aopc`` (+ ``random_aopc``)                                     higher faithfulness (Samek)
+insertion         ``insertion`` (+ ``random_insertion``)                           higher faithfulness
+infidelity        ``infidelity`` (word-subset removal, normalised)                 lower  robustness (Yeh)
+sensitivity       ``sensitivity`` (relative sensitivity-max)                       lower  robustness (Yeh)
+fragility         ``fragility_topk``, ``fragility_spearman`` (greedy swaps)        higher fragility (Ghorbani)
+sanity-model      ``sanity_spearman`` (head and top block re-initialised)          lower  faithfulness (Adebayo)
+sanity-data       ``sanity_data_spearman``, ``sanity_data_topk`` (permuted labels) lower  sanity (Adebayo)
+================= ================================================================ ====== ======================
 
 The four faithfulness metrics come from one :func:`~neuronlab.explain.faithfulness.faithfulness` call, so any of
 them brings all four columns. Sensitivity, fragility and the sanity checks re-run the explainer, so they apply to

@@ -128,7 +128,7 @@ class GenerationExplanation(Result):
         return "\n".join(lines)
 
     def html(self, i: int = 0, *, digits: int = 3) -> str:
-        """An HTML table of sentence ``i``; cell colour: red positive, blue negative, by |score| / max."""
+        """An HTML table of sentence ``i``; cell colour: red positive, blue negative, by ``|score|`` / max."""
         cols = self.columns(i)
         mat = np.asarray(self.scores[i], dtype=np.float64)
         scale = float(np.nanmax(np.abs(mat))) if np.isfinite(mat).any() else 0.0

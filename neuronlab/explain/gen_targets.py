@@ -3,20 +3,20 @@
 A step target maps the model's output at generation step ``t`` (the logits over the vocabulary, for the
 context ``x, y_<t``) to one number per row. :data:`STEP_TARGETS` holds them (``name -> StepTargetEntry``):
 
-========================= ==================================================================== ===========
-name                      value at step t                                                      contrast
-========================= ==================================================================== ===========
-``logit``                 ``z_t[y_t]``, the raw logit of the produced token                    no
-``probability``           ``p(y_t | x, y_<t)``                                                 no
-``log_probability``       ``log p(y_t | x, y_<t)`` (Captum's ``LLMAttribution`` target)        no
-``entropy``               ``-sum_v p(v) log p(v)`` of the step distribution                    no
-``contrast_prob_diff``    ``p(y_t | x, y_<t) - p(y'_t | x, y_<t)``: the foil ``y'_t`` is the  an output
-                          t-th token of an alternative output, in the same context
-                          (contrastive explanation, Yin & Neubig 2022)
-``kl_divergence``         ``KL(p(. | x, y_<t) || p(. | x', y_<t))``: the step distribution      an input
-                          against the one on a contrast input ``x'`` (same target prefix;
-                          the contrast side is a constant of the attribution, as in inseq)
-========================= ==================================================================== ===========
+====================== ================================================================== =========
+name                   value at step t                                                    contrast
+====================== ================================================================== =========
+``logit``              ``z_t[y_t]``, the raw logit of the produced token                  no
+``probability``        ``p(y_t | x, y_<t)``                                               no
+``log_probability``    ``log p(y_t | x, y_<t)`` (Captum's ``LLMAttribution`` target)      no
+``entropy``            ``-sum_v p(v) log p(v)`` of the step distribution                  no
+``contrast_prob_diff`` ``p(y_t | x, y_<t) - p(y'_t | x, y_<t)``: the foil ``y'_t`` is the an output
+                       t-th token of an alternative output, in the same context
+                       (contrastive explanation, Yin & Neubig 2022)
+``kl_divergence``      ``KL(p(. | x, y_<t) || p(. | x', y_<t))``: the step distribution   an input
+                       against the one on a contrast input ``x'`` (same target prefix;
+                       the contrast side is a constant of the attribution, as in inseq)
+====================== ================================================================== =========
 
 Every function takes ``(logits (n, vocab), token (n,), foil (n,) or None, contrast_logprobs (n, vocab) or
 None)`` and returns a tensor ``(n,)``; logits are promoted to float32 at least.

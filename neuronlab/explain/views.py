@@ -67,7 +67,7 @@ def _absmax(a, axis):
     return np.take_along_axis(filled, idx, axis=axis).squeeze(axis)
 
 
-#: how the scores of a group become one: sum (keeps completeness), mean, max, absmax (largest |score|, signed)
+#: how the scores of a group become one: sum (keeps completeness), mean, max, absmax (largest ``|score|``, signed)
 AGGREGATIONS: dict[str, Callable] = {
     "sum": _nan_if_empty(lambda a, ax: np.nansum(a, axis=ax)),
     "mean": _nan_if_empty(lambda a, ax: np.nanmean(a, axis=ax)),

@@ -44,9 +44,11 @@ import numpy as np
 
 #: the order in which families run (cheap first); families registered later run after these
 FAMILY_ORDER = ("attention", "gradient", "propagation", "decomposition", "perturbation", "shapley")
+#: methods with tens of backward passes per sentence, run after the other cheap ones, in this order
+MODERATE = ("smoothgrad", "gradient_shap", "integrated_gradients")
 #: methods known to be expensive (hundreds of forward rows per sentence, or attention flow's max-flow problems), run
 #: after every other method, in this order
-EXPENSIVE = ("c-shapley", "input-reduction", "kernel-shap", "lime", "attention-flow", "l-shapley", "shapley")
+EXPENSIVE = ("c-shapley", "lime", "kernel-shap", "shapley", "input-reduction", "attention-flow", "l-shapley")
 #: parameters that differ from the methods' defaults to fit the time on 2 shared cores: LIME's default of 5000
 #: samples and KernelSHAP's 2n + 2048 coalitions cost 25-100x every other method together; input reduction greedy
 #: (beam 1) instead of a beam of 3; exact Shapley values only for sentences of <= 10 words (2^n rows each)
@@ -79,14 +81,17 @@ def load_sentences(path: str | Path, n: int, sample_seed: int | None = None) -> 
 
 
 def method_order(names: Sequence[str]) -> list[str]:
-    """Registered explainers, cheap families first (unknown families after), the expensive ones last."""
+    """Registered explainers, cheap families first (unknown families after), then :data:`MODERATE`, then
+    :data:`EXPENSIVE`."""
     from neuronlab.explain import EXPLAINERS
 
     def key(name: str) -> tuple:
         fam = EXPLAINERS[name].family
         rank = FAMILY_ORDER.index(fam) if fam in FAMILY_ORDER else len(FAMILY_ORDER)
-        exp = EXPENSIVE.index(name) if name in EXPENSIVE else -1
-        return (exp >= 0, exp, rank)
+        for tier, group in enumerate((MODERATE, EXPENSIVE), start=1):
+            if name in group:
+                return (tier, group.index(name), rank)
+        return (0, 0, rank)
 
     return sorted(names, key=key)  # stable: registry order within ties
 
@@ -223,8 +228,8 @@ def markdown_table(records: Sequence[dict]) -> str:
     """The table, best first (comprehensiveness - sufficiency); skipped methods and parameters listed under it."""
     done = sorted((r for r in records if "skipped" not in r),
                   key=lambda r: -(r["comprehensiveness"] - r["sufficiency"]))
-    lines = ["| method | family | n | compr. (random) | suff. (random) | AOPC (random) | sanity rho (n) "
-             "| s / sentence | fwd rows / sentence |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| method | family | n | compr. (random) | suff. (random) | AOPC (random) | sanity rho (n) "
+              "| s / sentence | fwd rows / sentence |"), "|---|---|---|---|---|---|---|---|---|"]
     for r in done:
         lines.append(
             f"| `{r['method']}` | {r['family']} | {r['n']} | {_num(r['comprehensiveness'])} "
@@ -253,6 +258,11 @@ def write_table(out: Path) -> str:
     return md
 
 
+def sanity_size(name: str, args: argparse.Namespace) -> int:
+    """Sentences of chunk 0 the sanity check of ``name`` runs on."""
+    return args.sanity_n_costly if name in MODERATE + EXPENSIVE else args.sanity_n
+
+
 def _refused(folder: Path) -> bool:
     """Whether a method's finished chunk says it refused the model (then no further chunk is tried)."""
     return any("skipped" in json.loads(p.read_text()) for p in folder.glob("chunk*.json"))
@@ -261,7 +271,8 @@ def _refused(folder: Path) -> bool:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--model", default=DEFAULT_MODEL, help="a classifier written by `neuronlab train`")
-    p.add_argument("--data", default=None, help="label<TAB>sentence file (default: $NEURONLAB_SHARED_DATA/sst2/dev.tsv)")
+    p.add_argument("--data", default=None,
+                   help="label<TAB>sentence file (default: $NEURONLAB_SHARED_DATA/sst2/dev.tsv)")
     p.add_argument("--n", type=int, default=200, help="sentences (the first N, or N drawn with --sample-seed)")
     p.add_argument("--sample-seed", type=int, default=None, help="draw the N sentences at random (default: first N)")
     p.add_argument("--seed", type=int, default=0, help="seed of the chunk order, the random-order baseline and the "
@@ -274,6 +285,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--param", action="append", default=[], metavar="METHOD:NAME=VALUE",
                    help="override a method parameter (JSON value), e.g. lime:n_samples=1000")
     p.add_argument("--sanity-n", type=int, default=50, help="sentences of chunk 0 that the sanity check runs on")
+    p.add_argument("--sanity-n-costly", type=int, default=20,
+                   help="the same for the MODERATE and EXPENSIVE methods (their check costs 3 explanations)")
     p.add_argument("--sanity-steps", type=int, default=2, help="cascade steps (2: head + top block)")
     p.add_argument("--shapley-max-words", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64, help="rows per forward pass of the faithfulness metrics")
@@ -329,7 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
            "selection": "first N" if args.sample_seed is None else f"N drawn with seed {args.sample_seed}",
            "accuracy_on_these": float(np.mean(np.asarray(classes) == np.asarray(gold))),
            "mean_words": float(np.mean([len(s) for s in inputs])), "seed": args.seed, "chunk": args.chunk,
-           "sanity_n": args.sanity_n, "sanity_steps": args.sanity_steps, "threads": args.threads, "methods": names,
+           "sanity_n": {m: sanity_size(m, args) for m in names}, "sanity_steps": args.sanity_steps,
+           "threads": args.threads, "methods": names,
            "params": {m: method_params(m, args.param) for m in names},
            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "load_start": os.getloadavg()[0],
            "command": " ".join(sys.argv)}
@@ -349,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"chunk {c + 1}/{len(parts)} {name} ...", flush=True)
             rec = run_method(live, name, [inputs[i] for i in rows], [classes[i] for i in rows],
                              params=method_params(name, args.param), seed=args.seed,
-                             sanity_n=args.sanity_n if c == 0 else 0, sanity_steps=args.sanity_steps,
+                             sanity_n=0 if c else sanity_size(name, args), sanity_steps=args.sanity_steps,
                              shapley_max_words=args.shapley_max_words, batch_size=args.batch_size)
             rec.update(chunk=c, sentences=rows, wall_s=round(time.perf_counter() - t, 2))
             path.write_text(json.dumps(rec, indent=1, default=float))
@@ -359,8 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif not rec["n"]:
                 status = "no sentence fits"
             else:
-                status = (f"compr {rec['comprehensiveness']:.3f} suff {rec['sufficiency']:.3f} "
-                          f"aopc {rec['aopc']:.3f}" + (f" sanity {rec['sanity_spearman']:.3f}" if rec["sanity_n"] else ""))
+                status = (f"compr {rec['comprehensiveness']:.3f} suff {rec['sufficiency']:.3f} aopc {rec['aopc']:.3f}"
+                          + (f" sanity {rec['sanity_spearman']:.3f}" if rec["sanity_n"] else ""))
             print(f"    {status} ({rec['wall_s']:.0f} s, load {os.getloadavg()[0]:.1f})", flush=True)
             write_table(out)
     run.update(finished=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),

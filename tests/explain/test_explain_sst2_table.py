@@ -66,14 +66,14 @@ def test_chunks_are_a_seeded_partition(script):
     assert script.chunks(11, 4, seed=5) == parts and script.chunks(11, 4, seed=6) != parts
 
 
-def test_method_order_runs_the_expensive_methods_last(script):
+def test_method_order_runs_the_costly_methods_last(script):
     from neuronlab.explain import EXPLAINERS
 
     names = script.method_order(list(EXPLAINERS))
     assert sorted(names) == sorted(EXPLAINERS)
-    expensive = [m for m in script.EXPENSIVE if m in EXPLAINERS]
-    assert names[len(names) - len(expensive):] == expensive
-    fams = [EXPLAINERS[m].family for m in names[:len(names) - len(expensive)]]
+    tail = [m for m in script.MODERATE + script.EXPENSIVE if m in EXPLAINERS]
+    assert names[len(names) - len(tail):] == tail
+    fams = [EXPLAINERS[m].family for m in names[:len(names) - len(tail)]]
     ranks = [script.FAMILY_ORDER.index(f) if f in script.FAMILY_ORDER else 99 for f in fams]
     assert ranks == sorted(ranks)
 
@@ -130,7 +130,7 @@ def test_markdown_table_best_first_with_notes(script):
                 **{f"{p}{m}": 0.1 for p in ("", "random_") for m in ("comprehensiveness", "sufficiency", "aopc")})
     rows = [dict(base, method="weak", comprehensiveness=0.2, sufficiency=0.1),
             dict(base, method="strong", comprehensiveness=0.5, sufficiency=-0.1, params={"n_samples": 200}, n=3),
-            dict(method="refused", skipped="ReLU networks only")]
+            {"method": "refused", "skipped": "ReLU networks only"}]
     md = script.markdown_table(rows).splitlines()
     assert md[2].startswith("| `strong` | gradient | 3 | 0.500 (0.100) | -0.100 (0.100)")
     assert md[3].startswith("| `weak` ")

@@ -62,8 +62,10 @@ DEFAULT_MODEL = "/tmp/neuronlab-models/sst2-minilm-quiet"
 
 
 def default_data() -> Path:
-    return Path(os.environ.get("NEURONLAB_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) \
-        / "sst2" / "dev.tsv"
+    """SST-2 dev where ``neuronlab train --data sst2`` reads it: ``$NEURONLAB_SHARED_DATA/sst2/dev.tsv``."""
+    from neuronlab.models.training import shared_data_dir
+
+    return shared_data_dir() / "sst2" / "dev.tsv"
 
 
 def load_sentences(path: str | Path, n: int, sample_seed: int | None = None) -> tuple[list[list[str]], list[int]]:
@@ -124,9 +126,17 @@ def chunks(n: int, size: int, seed: int) -> list[list[int]]:
     return [sorted(int(i) for i in order[s:s + size]) for s in range(0, n, size)]
 
 
+def _rows(name: str, inputs: Sequence[Sequence[str]], params: dict) -> tuple[list[int], str]:
+    """The inputs a method runs on (exact Shapley: those of at most ``max_words`` words) and a note saying so."""
+    if name == "shapley":
+        rows = [i for i in range(len(inputs)) if len(inputs[i]) <= int(params["max_words"])]
+        return rows, f"sentences of <= {params['max_words']} words only"
+    return list(range(len(inputs))), ""
+
+
 def run_method(live: Any, name: str, inputs: Sequence[Sequence[str]], classes: Sequence[int], *,
                params: dict | None = None, seed: int = 0, sanity_n: int = 50, sanity_steps: int = 2,
-               shapley_max_words: int = 10, batch_size: int = 64) -> dict:
+               sanity_seed: int = 1, shapley_max_words: int = 10, batch_size: int = 64) -> dict:
     """Faithfulness, sanity correlation (on the first ``sanity_n`` inputs; 0: none) and cost of one explainer on
     ``inputs``; a dict ready for JSON.
 
@@ -136,16 +146,12 @@ def run_method(live: Any, name: str, inputs: Sequence[Sequence[str]], classes: S
     from neuronlab.errors import InvalidParameterError
     from neuronlab.explain import EXPLAINERS
     from neuronlab.explain.compare import compare_explainers
-    from neuronlab.explain.faithfulness import randomization_check
 
     params = dict(params or {})
-    entry = EXPLAINERS[name]
-    rows = list(range(len(inputs)))
-    note = ""
     if name == "shapley":
         params.setdefault("max_words", shapley_max_words)
-        rows = [i for i in rows if len(inputs[i]) <= int(params["max_words"])]
-        note = f"sentences of <= {params['max_words']} words only"
+    entry = EXPLAINERS[name]
+    rows, note = _rows(name, inputs, params)
     base = {"method": name, "family": entry.family, "reference": entry.reference, "params": params,
             "n": len(rows), "n_offered": len(inputs), "note": note, "load_start": round(os.getloadavg()[0], 2)}
     if not rows:
@@ -160,17 +166,33 @@ def run_method(live: Any, name: str, inputs: Sequence[Sequence[str]], classes: S
     row = cmp.rows[0]
     rec = {**base, **{k: v for k, v in row.items() if k not in ("method", "source", "sanity_spearman")},
            "faithfulness_wall_s": round(time.perf_counter() - t0, 2), "sanity_n": 0}
-    s_rows = rows[:sanity_n]
-    if s_rows:
-        fixed = _target(classes, s_rows)
-        t1 = time.perf_counter()
-        check = randomization_check(lambda m: EXPLAINERS[name](m, target=fixed, **params), live,
-                                    [inputs[i] for i in s_rows], seed=seed, steps=sanity_steps)
-        rec.update(sanity_spearman=check.spearman[-1], sanity_spearman_abs=check.spearman_abs[-1],
-                   sanity_steps=check.steps, sanity_curve=check.spearman, sanity_n=len(s_rows),
-                   sanity_wall_s=round(time.perf_counter() - t1, 2))
+    rec.update(run_sanity(live, name, inputs, classes, params, n=sanity_n, steps=sanity_steps, seed=sanity_seed))
     rec["load_end"] = round(os.getloadavg()[0], 2)
     return rec
+
+
+def run_sanity(live: Any, name: str, inputs: Sequence[Sequence[str]], classes: Sequence[int], params: dict, *,
+               n: int = 50, steps: int = 2, seed: int = 1) -> dict:
+    """The cascading randomisation check of ``name`` on the first ``n`` inputs it runs on (0: none).
+
+    ``seed`` seeds the re-initialisation. It must differ from the seed the classifier's head was initialised with
+    before training: re-initialising with the same seed draws the same head again (a model that
+    ``neuronlab train --seed 0`` fine-tuned briefly keeps a head within a few 1e-3 of that draw, so the head step
+    would change nothing).
+    """
+    from neuronlab.explain import EXPLAINERS
+    from neuronlab.explain.faithfulness import randomization_check
+
+    rows = _rows(name, inputs, params)[0][:n]
+    if not rows:
+        return {"sanity_n": 0, "sanity_seed": seed}
+    fixed = _target(classes, rows)
+    t = time.perf_counter()
+    check = randomization_check(lambda m: EXPLAINERS[name](m, target=fixed, **params), live,
+                                [inputs[i] for i in rows], seed=seed, steps=steps)
+    return {"sanity_spearman": check.spearman[-1], "sanity_spearman_abs": check.spearman_abs[-1],
+            "sanity_steps": check.steps, "sanity_curve": check.spearman, "sanity_n": len(rows),
+            "sanity_seed": seed, "sanity_wall_s": round(time.perf_counter() - t, 2)}
 
 
 _MEANS = ("comprehensiveness", "sufficiency", "aopc", "insertion")
@@ -203,6 +225,8 @@ def aggregate(parts: Sequence[dict]) -> dict:
                               if s_n and all(math.isfinite(p["sanity_spearman"]) for p in sane) else None)
     if sane:
         row["sanity_steps"] = sane[0]["sanity_steps"]
+        curves = np.array([p["sanity_curve"] for p in sane], dtype=float)
+        row["sanity_curve"] = (np.asarray([p["sanity_n"] for p in sane], float) @ curves / s_n).tolist()
     loads = [p[k] for p in parts for k in ("load_start", "load_end") if k in p]
     row["load_min_max"] = [min(loads), max(loads)] if loads else None
     return row
@@ -212,6 +236,13 @@ def _num(v: Any, fmt: str = ".3f") -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "n/a"
     return format(v, fmt)
+
+
+def _sanity(row: dict) -> str:
+    """The Spearman correlation after each cascade step, ``head / +layers.L / ...``, and the sentences."""
+    if not row.get("sanity_n"):
+        return "n/a"
+    return " / ".join(_num(v, ".2f") for v in row["sanity_curve"]) + f" ({row['sanity_n']})"
 
 
 def collect(out: Path) -> list[dict]:
@@ -228,13 +259,13 @@ def markdown_table(records: Sequence[dict]) -> str:
     """The table, best first (comprehensiveness - sufficiency); skipped methods and parameters listed under it."""
     done = sorted((r for r in records if "skipped" not in r),
                   key=lambda r: -(r["comprehensiveness"] - r["sufficiency"]))
-    lines = [("| method | family | n | compr. (random) | suff. (random) | AOPC (random) | sanity rho (n) "
+    lines = [("| method | family | n | compr. (random) | suff. (random) | AOPC (random) | sanity rho per step (n) "
               "| s / sentence | fwd rows / sentence |"), "|---|---|---|---|---|---|---|---|---|"]
     for r in done:
         lines.append(
             f"| `{r['method']}` | {r['family']} | {r['n']} | {_num(r['comprehensiveness'])} "
             f"({_num(r['random_comprehensiveness'])}) | {_num(r['sufficiency'])} ({_num(r['random_sufficiency'])}) "
-            f"| {_num(r['aopc'])} ({_num(r['random_aopc'])}) | {_num(r['sanity_spearman'])} ({r['sanity_n']}) "
+            f"| {_num(r['aopc'])} ({_num(r['random_aopc'])}) | {_sanity(r)} "
             f"| {_num(r['seconds_per_sentence'], '.4f')} | {_num(r['forward_rows_per_sentence'], '.1f')} |")
     notes = [f"- `{r['method']}` skipped: {r['skipped']}" for r in records if "skipped" in r]
     for r in done:
@@ -288,6 +319,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sanity-n-costly", type=int, default=20,
                    help="the same for the MODERATE and EXPENSIVE methods (their check costs 3 explanations)")
     p.add_argument("--sanity-steps", type=int, default=2, help="cascade steps (2: head + top block)")
+    p.add_argument("--sanity-seed", type=int, default=1,
+                   help="seed of the re-initialisation; not the classifier's training seed (the card's seed, 0 by "
+                        "default), which would draw its initial head again")
     p.add_argument("--shapley-max-words", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64, help="rows per forward pass of the faithfulness metrics")
     p.add_argument("--threads", type=int, default=2)
@@ -343,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
            "accuracy_on_these": float(np.mean(np.asarray(classes) == np.asarray(gold))),
            "mean_words": float(np.mean([len(s) for s in inputs])), "seed": args.seed, "chunk": args.chunk,
            "sanity_n": {m: sanity_size(m, args) for m in names}, "sanity_steps": args.sanity_steps,
-           "threads": args.threads, "methods": names,
+           "sanity_seed": args.sanity_seed, "threads": args.threads, "methods": names,
            "params": {m: method_params(m, args.param) for m in names},
            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "load_start": os.getloadavg()[0],
            "command": " ".join(sys.argv)}
@@ -356,7 +390,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     for c, rows in enumerate(parts):
         for name in names:
             path = out / "methods" / name / f"chunk{c:03d}.json"
-            if name in refused or (path.exists() and not args.force):
+            if name in refused:
+                continue
+            if path.exists() and not args.force:
+                old = json.loads(path.read_text())
+                if c == 0 and old["n"] and old.get("sanity_seed") != args.sanity_seed:
+                    print(f"chunk 1/{len(parts)} {name}: sanity check again with seed {args.sanity_seed}", flush=True)
+                    old.update(run_sanity(live, name, [inputs[i] for i in rows], [classes[i] for i in rows],
+                                          old["params"], n=sanity_size(name, args), steps=args.sanity_steps,
+                                          seed=args.sanity_seed))
+                    path.write_text(json.dumps(old, indent=1, default=float))
+                    write_table(out)
                 continue
             path.parent.mkdir(exist_ok=True)
             t = time.perf_counter()
@@ -364,6 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rec = run_method(live, name, [inputs[i] for i in rows], [classes[i] for i in rows],
                              params=method_params(name, args.param), seed=args.seed,
                              sanity_n=0 if c else sanity_size(name, args), sanity_steps=args.sanity_steps,
+                             sanity_seed=args.sanity_seed,
                              shapley_max_words=args.shapley_max_words, batch_size=args.batch_size)
             rec.update(chunk=c, sentences=rows, wall_s=round(time.perf_counter() - t, 2))
             path.write_text(json.dumps(rec, indent=1, default=float))

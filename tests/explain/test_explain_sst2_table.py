@@ -85,15 +85,16 @@ def test_run_method_equals_compare_explainers_and_randomization_check(script, ti
     from neuronlab.models.targets import Target
 
     classes = script.predicted_classes(tiny, SENTS)
-    rec = script.run_method(tiny, "leave-one-out", SENTS, classes, seed=2, sanity_n=2)
+    rec = script.run_method(tiny, "leave-one-out", SENTS, classes, seed=2, sanity_n=2, sanity_seed=7)
     target = Target(index=tuple(classes))
     ref = compare_explainers(tiny, SENTS, ["leave-one-out"], target=target, seed=2).rows[0]
     for key in ("comprehensiveness", "sufficiency", "aopc", "insertion", "random_comprehensiveness",
                 "random_sufficiency", "random_aopc", "forward_passes"):
         assert rec[key] == pytest.approx(ref[key], abs=1e-12), key
     check = randomization_check(lambda m: EXPLAINERS["leave-one-out"](m, target=Target(index=tuple(classes[:2]))),
-                                tiny, SENTS[:2], seed=2, steps=2)
-    assert rec["sanity_n"] == 2 and rec["sanity_steps"] == ["head", "layers.1"]
+                                tiny, SENTS[:2], seed=7, steps=2)
+    assert rec["sanity_n"] == 2 and rec["sanity_steps"] == ["head", "layers.1"] and rec["sanity_seed"] == 7
+    assert rec["sanity_curve"] == pytest.approx(check.spearman, abs=1e-12)
     assert rec["sanity_spearman"] == pytest.approx(check.spearman[-1], abs=1e-12)
     assert rec["n"] == 4 and rec["comprehensiveness"] > rec["random_comprehensiveness"]
 
@@ -126,13 +127,14 @@ def test_aggregate_weights_chunks_by_their_sentences(script, tiny):
 
 def test_markdown_table_best_first_with_notes(script):
     base = dict(family="gradient", reference="", params={}, note="", n=4, n_offered=4, sanity_n=2,
-                sanity_spearman=0.5, seconds_per_sentence=0.1, forward_rows_per_sentence=2.0,
+                sanity_spearman=0.5, sanity_curve=[0.99, 0.5], seconds_per_sentence=0.1, forward_rows_per_sentence=2.0,
                 **{f"{p}{m}": 0.1 for p in ("", "random_") for m in ("comprehensiveness", "sufficiency", "aopc")})
     rows = [dict(base, method="weak", comprehensiveness=0.2, sufficiency=0.1),
             dict(base, method="strong", comprehensiveness=0.5, sufficiency=-0.1, params={"n_samples": 200}, n=3),
             {"method": "refused", "skipped": "ReLU networks only"}]
     md = script.markdown_table(rows).splitlines()
-    assert md[2].startswith("| `strong` | gradient | 3 | 0.500 (0.100) | -0.100 (0.100)")
+    assert md[2] == "| `strong` | gradient | 3 | 0.500 (0.100) | -0.100 (0.100) | 0.100 (0.100) | 0.99 / 0.50 (2) " \
+                    "| 0.1000 | 2.0 |"
     assert md[3].startswith("| `weak` ")
     assert "- `refused` skipped: ReLU networks only" in md
     assert "- `strong`: n_samples=200; 3 of the 4 sentences offered" in md
@@ -160,6 +162,16 @@ def test_main_writes_chunks_and_resumes_without_recomputing(script, tiny, tsv, t
     monkeypatch.setattr(script, "run_method", fail)
     assert script.main(argv) == 0  # every chunk is on disk: nothing runs
     assert script.main(["--table-only", "--out", str(out)]) == 0
+    # another re-initialisation seed: only the sanity check of chunk 0 runs again, the faithfulness is kept
+    before = json.loads((out / "methods" / "leave-one-out" / "chunk000.json").read_text())
+    calls = []
+    real = script.run_sanity
+    monkeypatch.setattr(script, "run_sanity", lambda *a, **k: calls.append(k["seed"]) or real(*a, **k))
+    assert script.main(argv + ["--sanity-seed", "5"]) == 0
+    after = json.loads((out / "methods" / "leave-one-out" / "chunk000.json").read_text())
+    assert calls == [5] and before["sanity_seed"] == 1 and after["sanity_seed"] == 5
+    assert {k: after[k] for k in ("comprehensiveness", "aopc", "seconds")} == \
+        {k: before[k] for k in ("comprehensiveness", "aopc", "seconds")}
 
 
 @pytest.mark.realdata

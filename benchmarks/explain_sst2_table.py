@@ -310,6 +310,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                                        "re-initialisation")
     p.add_argument("--chunk", type=int, default=50, help="sentences per chunk (a seeded random split of the N); "
                                                          "every method runs chunk 0, then chunk 1, ...")
+    p.add_argument("--chunks", default="all", help="comma-separated chunk indices to run (default: every chunk); "
+                                                    "workers sharing OUT can split the chunks")
     p.add_argument("--methods", default="all", help="comma-separated explainer keys (default: every registered one)")
     p.add_argument("--group", choices=("all", "cheap", "expensive"), default="all",
                    help="only the methods outside (cheap) or inside (expensive) EXPENSIVE: two workers can share OUT")
@@ -387,7 +389,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{len(names)} methods", flush=True)
     t_all = time.perf_counter()
     refused = {m for m in names if _refused(out / "methods" / m)}
-    for c, rows in enumerate(parts):
+    todo = range(len(parts)) if args.chunks == "all" else [int(c) for c in args.chunks.split(",") if c.strip()]
+    for c in todo:
+        rows = parts[c]
         for name in names:
             path = out / "methods" / name / f"chunk{c:03d}.json"
             if name in refused:

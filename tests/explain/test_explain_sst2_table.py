@@ -159,6 +159,7 @@ def test_main_writes_chunks_and_resumes_without_recomputing(script, tiny, tsv, t
     def fail(*a, **k):
         raise AssertionError("a finished chunk was recomputed")
 
+    real_run = script.run_method
     monkeypatch.setattr(script, "run_method", fail)
     assert script.main(argv) == 0  # every chunk is on disk: nothing runs
     assert script.main(["--table-only", "--out", str(out)]) == 0
@@ -172,6 +173,13 @@ def test_main_writes_chunks_and_resumes_without_recomputing(script, tiny, tsv, t
     assert calls == [5] and before["sanity_seed"] == 1 and after["sanity_seed"] == 5
     assert {k: after[k] for k in ("comprehensiveness", "aopc", "seconds")} == \
         {k: before[k] for k in ("comprehensiveness", "aopc", "seconds")}
+    # --chunks: a worker runs only the chunks it is given
+    monkeypatch.setattr(script, "run_method", real_run)
+    other = tmp_path / "other"
+    assert script.main(argv[:-1] + [str(other), "--chunks", "1", "--methods", "leave-one-out"]) == 0
+    assert [p.name for p in (other / "methods" / "leave-one-out").iterdir()] == ["chunk001.json"]
+    assert json.loads((other / "methods" / "leave-one-out" / "chunk001.json").read_text())["sentences"] == \
+        script.chunks(4, 2, 0)[1]
 
 
 @pytest.mark.realdata

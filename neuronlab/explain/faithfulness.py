@@ -261,6 +261,11 @@ def _reinit(model: Any, module: Any) -> None:
             m.reset_parameters()
 
 
+#: randomization_check(seed=k) re-initialises from torch seed RANDOMIZE_SEED_OFFSET + k, far from the small seeds that
+#: training runs use (a head drawn after torch.manual_seed(k) must not be drawn again)
+RANDOMIZE_SEED_OFFSET = 0x5EED_0000
+
+
 def _cascade(live: Any) -> list[tuple[str, list]]:
     """(name, modules) from the output down: the head (everything outside the base model), each block, embeddings."""
     model = live.model
@@ -295,6 +300,10 @@ def randomization_check(make_explainer: Callable[[Any], Explainer], live: Any, i
         explain the same class (pass a fixed class).
     live : LiveModel
         Left unchanged (the randomisation happens on a deep copy).
+    seed : int, default=0
+        The re-initialisation draws from torch seed ``RANDOMIZE_SEED_OFFSET + seed`` (not ``seed`` itself: a head
+        drawn after ``torch.manual_seed(seed)``, as ``neuronlab train --seed`` draws it, would come back unchanged),
+        inside :func:`torch.random.fork_rng`, so the caller's random state is not touched.
     steps : int, optional
         Stop after this many cascade steps.
     """
@@ -306,12 +315,21 @@ def randomization_check(make_explainer: Callable[[Any], Explainer], live: Any, i
     model = copy.deepcopy(live.model)
     rand = LiveModel(model, live.tokenizer, live.adapter, dict(live.info, randomized=True))
     plan = _cascade(rand)[:steps]
-    torch.manual_seed(seed)
     names, rho, rho_abs, per = [], [], [], []
+    # the new weights come from torch's generator seeded with RANDOMIZE_SEED_OFFSET + seed, inside fork_rng: a model
+    # whose head was drawn right after torch.manual_seed(seed) (what `neuronlab train --seed 0` does) would otherwise
+    # get its own initial head back; the caller's random state, and the explainers' use of it, stay apart
+    state = None
     for name, modules in plan:
-        with torch.no_grad():
-            for m in modules:
-                _reinit(model, m)
+        with torch.random.fork_rng(devices=[]):
+            if state is None:
+                torch.manual_seed(RANDOMIZE_SEED_OFFSET + seed)
+            else:
+                torch.set_rng_state(state)
+            with torch.no_grad():
+                for m in modules:
+                    _reinit(model, m)
+            state = torch.get_rng_state()
         ex = make_explainer(rand).explain(inputs)
         row = [_spearman(a, b) for a, b in zip(original.word_scores, ex.word_scores)]
         row_abs = [_spearman(np.abs(a), np.abs(b)) for a, b in zip(original.word_scores, ex.word_scores)]

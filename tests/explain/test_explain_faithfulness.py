@@ -94,9 +94,11 @@ def test_rationale_agreement_equals_sklearn_and_hand_f1():
 def test_model_randomisation_destroys_the_explanation(planted):
     original = planted.model.state_dict()["classifier.weight"].clone()
     res = randomization_check(lambda m: EXPLAINERS["leave-one-out"](m, target=1), planted,
-                              [INPUTS[0], ["nobody", "saw", "the", "film"]], steps=2)
-    assert res.steps == ["head", "layers.1"]
-    assert res.spearman[-1] < 0.5  # a faithful method must change when the model does
+                              [INPUTS[0], ["nobody", "saw", "the", "film"]])
+    assert res.steps == ["head", "layers.1", "layers.0", "embeddings"]
+    # a faithful method must change when the model does: after the whole cascade (below 0.5 for seeds 0-4; after
+    # two steps it is a matter of the draw: 0.36-0.69 for positive correlations)
+    assert res.spearman[-1] < 0.5
     assert torch.equal(planted.model.state_dict()["classifier.weight"], original)  # the model itself is untouched
 
 
@@ -125,3 +127,22 @@ def test_compare_explainers_ranks_a_faithful_method_above_an_unfaithful_one(plan
     assert list(table.config["target"]["index"]) == pred and "leave-one-out" in table.table()
     with pytest.raises(InvalidParameterError, match="score"):
         explanation_from_arrays("x", inputs, [[1.0]], {})
+
+
+def test_randomization_does_not_redraw_a_head_drawn_from_the_same_seed():
+    """A head drawn right after torch.manual_seed(0), as `neuronlab train --seed 0` draws it, must not come back when
+    the check re-initialises the head with seed=0; the caller's random state is left as it was."""
+    import torch
+
+    from helpers.live_models import tiny_bert
+
+    live = tiny_bert(seed=3)
+    torch.manual_seed(0)  # the fresh head of a training run with seed 0
+    with torch.no_grad():
+        live.model._init_weights(live.model.classifier)
+    inputs = ["a good movie", "the plot was terrible and boring", "nobody liked the film at all"]
+    state = torch.get_rng_state()
+    res = randomization_check(lambda m: EXPLAINERS["gradient_x_input"](m, target=1), live, inputs, seed=0, steps=1)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert res.steps == ["head"]
+    assert res.spearman[0] < 0.99, res.spearman  # the head changed, so did the explanation

@@ -27,8 +27,16 @@ GIB = float(1 << 30)
 
 
 def is_lazy(X: Any) -> bool:
-    """True for row-sliceable data that is not an in-memory ndarray (a store view, an h5py dataset)."""
-    return hasattr(X, "shape") and not isinstance(X, np.ndarray)
+    """True for row-sliceable data that is not in memory (a store view, an h5py dataset).
+
+    In-memory containers that also have a ``shape`` (numpy arrays, scipy sparse matrices, pandas frames) are not
+    lazy: the rankers' input check converts them, or refuses them with its message (sparse input).
+    """
+    if isinstance(X, np.ndarray) or not hasattr(X, "shape"):
+        return False
+    if hasattr(X, "tocsr") or hasattr(X, "iloc") or type(X).__module__.startswith(("scipy.sparse", "pandas")):
+        return False
+    return True
 
 
 def rows_for_budget(n_cols: int, budget_gb: float | None, *, copies: float = 3.0, itemsize: int = 8,

@@ -192,8 +192,16 @@ def neuron_quantile(X: Any, q: float, *, chunk_rows: int = 16384, budget_gb: flo
 
 
 def correlation_matrix(X: Any, *, chunk_rows: int = 16384) -> np.ndarray:
-    """Pearson correlation between the neurons (columns) of ``X``, streamed or on dask (``numpy.corrcoef(X.T)``)."""
-    return _run(comoments_of, X, chunk_rows).correlation()
+    """Pearson correlation between the neurons (columns) of ``X``, streamed or on dask (``numpy.corrcoef(X.T)``).
+
+    In one process this is :class:`~neuronlab.concepts.redundancy.StreamingCorrelation` (its triangular BLAS
+    accumulation); on dask the partial :class:`CoMoments` of the workers are merged.
+    """
+    if hasattr(X, "dask"):
+        return on_dask(comoments_of, X).correlation()
+    from neuronlab.concepts.redundancy.correlation import StreamingCorrelation
+
+    return StreamingCorrelation(chunk_rows=chunk_rows).fit(X).correlation_
 
 
 def class_statistics(X: Any, y: np.ndarray, n_classes: int, *, chunk_rows: int = 16384

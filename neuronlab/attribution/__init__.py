@@ -7,7 +7,7 @@ registry of methods (a :class:`~neuronlab.registry.Registry` of :class:`MethodEn
 paper, command-line parameters, the command that offers it and its short name there); an entry is
 callable like its class (``METHODS["layer_conductance"](live, "layers.3")``).
 """
-import importlib
+from .._lazy import lazy_names
 
 __all__ = ["METHODS", "MethodEntry", "register_method", "LayerConductance", "NeuronConductance",
            "LayerIntegratedGradients", "LayerGradientXActivation", "NeuronAblation", "GreedyAblation",
@@ -32,14 +32,4 @@ _LAZY = {
     "TCAV": "tcav", "TCAVResult": "tcav",
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

@@ -10,7 +10,7 @@ Importing this package does no work: names load on first access.
 """
 from __future__ import annotations
 
-import importlib
+from neuronlab._lazy import lazy_names
 
 __all__ = ["MaxCorr", "MinCorr", "LinReg", "SVCCA", "LinearCKA", "joint_moments", "CROSSMODEL_METHODS",
            "cross_model", "open_aligned", "CrossModelResult"]
@@ -21,14 +21,4 @@ _LAZY = {
     "open_aligned": "stores", "CrossModelResult": "results",
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

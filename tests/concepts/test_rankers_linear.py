@@ -150,3 +150,18 @@ def test_ranker_with_probe_and_binary():
     assert g.probe_.coef_.shape == (1, 40) and g.class_scores_.shape == (2, 40) and g.ranking_[0] == 17
     with pytest.raises(InvalidParameterError, match="not both"):
         LinearProbeRanker(LinearProbe(), lambda_l1=1e-2).fit(X, y)
+
+
+def test_ranker_passes_solver_and_presolve_to_its_probe():
+    # rank --param solver=owlqn --param presolve=none: an in-memory fit on the streamed fit's path
+    from neuronlab.concepts.rankers import RANKERS
+
+    X, y = _planted(seed=3)
+    entry = RANKERS["linear"]
+    params = entry.parse_params({"solver": "owlqn", "presolve": "none"})
+    r = entry.build(**params).fit(X, y)
+    assert r.probe_.solver_ == "owlqn" and r.probe_.presolve is None and r.probe_.presolve_iter_ == 0
+    r = LinearProbeRanker(solver="working-set", presolve=0.5).fit(X, y)
+    assert r.probe_.solver_ == "working-set" and r.probe_.presolve == 0.5
+    with pytest.raises(InvalidParameterError, match="solver"):
+        LinearProbeRanker(solver="newton").fit(X, y)

@@ -85,7 +85,12 @@ for _entry in (
         params=(Param("lambda_l1", float, "L1 penalty of the probe (NeuroX parametrisation)", nullable=True),
                 Param("lambda_l2", float, "L2 penalty of the probe", nullable=True),
                 Param("class_weight", str, "class weighting of the loss", choices=("balanced",), nullable=True),
-                Param("tol", float, "solver tolerance (relative objective decrease)", nullable=True),
+                Param("tol", float, "solver tolerance (relative change of the weights over 3 iterations)",
+                      nullable=True),
+                Param("solver", str, "probe solver (auto: the working set from 40,000 rows)",
+                      choices=("auto", "owlqn", "working-set"), nullable=True),
+                Param("presolve", (str, float), "subsample warm start: auto, none or a row fraction",
+                      choices=("auto",), nullable=True),
                 Param("search_stride", int, "steps of the percentage grid of the ordering"))),
     RankerEntry(
         "rf", _P + "rf:RandomForestRanker", "random-forest Gini importance", "Breiman 2001",

@@ -293,6 +293,12 @@ class LinearProbeRanker(BaseRanker):
     class_weight : None, "balanced" or dict, default=None
     tol : float, optional
         Solver tolerance of the built probe (``LinearProbe``'s default when None).
+    solver : {"auto", "owlqn", "working-set"}, optional
+        Solver of the built probe (``LinearProbe``'s "auto" when None).
+    presolve : "auto", float or None, default="auto"
+        Subsample warm start of the built probe (None switches it off; see ``LinearProbe``).
+        A streamed fit runs plain OWL-QN and warm-starts only when the subsample fits the budget, so
+        ``solver="owlqn", presolve="none"`` makes an in-memory fit take exactly the streamed fit's path.
     search_stride : int, default=100
         Grid size of the percentage search in :func:`neuron_ordering`.
     max_memory_gb : float, optional
@@ -342,6 +348,8 @@ class LinearProbeRanker(BaseRanker):
         "lambda_l2": [Interval(Real, 0, np.inf, closed="left"), None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "tol": [Interval(Real, 0, None, closed="neither"), None],
+        "solver": [StrOptions({"auto", "owlqn", "working-set"}), None],
+        "presolve": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="neither"), None],
         "search_stride": [Interval(Integral, 1, None, closed="left")],
         "max_memory_gb": [Interval(Real, 0, None, closed="neither"), None],
     }
@@ -357,6 +365,8 @@ class LinearProbeRanker(BaseRanker):
         lambda_l2: float | None = None,
         class_weight: Any = None,
         tol: float | None = None,
+        solver: str | None = None,
+        presolve: str | float | None = "auto",
         search_stride: int = 100,
         max_memory_gb: float | None = None,
     ) -> None:
@@ -365,20 +375,24 @@ class LinearProbeRanker(BaseRanker):
         self.lambda_l2 = lambda_l2
         self.class_weight = class_weight
         self.tol = tol
+        self.solver = solver
+        self.presolve = presolve
         self.search_stride = search_stride
         self.max_memory_gb = max_memory_gb
 
     def _make_probe(self) -> BaseEstimator:
         own = {"lambda_l1": self.lambda_l1, "lambda_l2": self.lambda_l2,
-               "class_weight": self.class_weight, "tol": self.tol}
+               "class_weight": self.class_weight, "tol": self.tol, "solver": self.solver}
         if self.probe is not None:
             given = [name for name, value in own.items() if value is not None]
+            given += ["presolve"] if self.presolve != "auto" else []
             if given:
                 raise InvalidParameterError(
                     f"give either probe or probe hyper-parameters, not both; got probe={self.probe!r} and {given}"
                 )
             return clone(self.probe)
         kwargs = {k: v for k, v in own.items() if v is not None}
+        kwargs["presolve"] = self.presolve
         if "lambda_l1" not in kwargs and "lambda_l2" not in kwargs:
             kwargs.update(lambda_l1=1e-3, lambda_l2=1e-3)
         return LinearProbe(**kwargs)

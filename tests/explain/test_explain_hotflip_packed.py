@@ -86,3 +86,30 @@ def test_engine_parameter_is_checked_and_registered(models):
     with pytest.raises(InvalidParameterError, match="engine must be one of auto, native, hf; got 'fast'"):
         HotFlip(models["tiny_bert"], engine="fast")
     assert EXPLAINERS["hotflip"](models["tiny_bert"], engine="hf").engine == "hf"
+
+
+def test_token_level_target_runs_packed_with_equal_scores(packed_calls):
+    """A token classifier: the packed forward reads the explained word's position (a swap keeps every position)."""
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+
+    from neuronlab.models.live import LiveModel
+    from neuronlab.models.loading import _minilm_path
+
+    torch.manual_seed(6)
+    cfg = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=24, max_position_embeddings=64, num_labels=3)
+    model = BertForTokenClassification(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2 and p.shape[0] <= 64:
+                p.mul_(10.0)
+    live = LiveModel(model, AutoTokenizer.from_pretrained(str(_minilm_path())))
+    target = {"index": "predicted", "position": 1}
+    hf = HotFlip(live, target=target, candidates=2, engine="hf").explain(WORDS)
+    assert packed_calls == []
+    native = HotFlip(live, target=target, candidates=2, engine="native").explain(WORDS)
+    assert packed_calls
+    for a, b in zip(native.word_scores, hf.word_scores):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+    assert _flip_key(native.config["flips"]) == _flip_key(hf.config["flips"])
+    assert native.forward_passes == hf.forward_passes

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 from .base import PREDICTED, Explainer, Explanation
-from .perturb import WordExplainer, _Rows, layout, n_words, tick
+from .perturb import WordExplainer, layout, n_words, tick
 
 __all__ = ["LeaveOneOut", "Occlusion", "InputReduction", "HotFlip"]
 
@@ -238,6 +238,35 @@ def _word_strings(enc) -> list[list[str]]:
     return _words(enc)
 
 
+def _evaluate_rows(explainer: Any, resolved: Any, row_ids: list[np.ndarray], row_cls: np.ndarray,
+                   row_pos: np.ndarray | None) -> np.ndarray:
+    """Target value and predicted class (n_rows, 2) of token rows given directly (HotFlip's swapped inputs).
+
+    The rows are run as :func:`~neuronlab.explain.perturb.evaluate_keep` runs its perturbed inputs: sorted by
+    length, in batches of ``explainer.batch_size``, packed (:mod:`~neuronlab.explain.packed`, on worker threads)
+    where the explainer's ``engine`` and the model allow it, else padded through transformers' forward; every row
+    is one counted forward row either way.
+    """
+    from .packed import run_batches, split_batches, worker_layout
+    from .perturb import _packed, _packed_batch, _padded_batch
+
+    values = np.zeros((len(row_ids), 2), dtype=np.float64)
+    order = np.argsort([len(r) for r in row_ids], kind="stable")
+    bs = explainer.batch_size
+    batches = [order[b:b + bs] for b in range(0, len(order), bs)]
+    packed = _packed(explainer, resolved, [row_ids[r] for r in order]) if len(order) else None
+    if packed is not None:
+        run = _packed_batch(packed, resolved, row_ids, row_cls, row_pos, True)
+        explainer.forward_passes += len(order)
+        units = split_batches(batches, [len(r) for r in row_ids], worker_layout(len(batches))[0])
+        for idx, out in zip(units, run_batches(run, units, device=packed.device)):
+            values[idx] = out
+    else:
+        for idx in batches:
+            values[idx] = _padded_batch(explainer, resolved, row_ids, row_cls, row_pos, idx, True)
+    return values
+
+
 class HotFlip(WordExplainer, Explainer):
     """HotFlip: the best single-token swap of each word, chosen by the gradient w.r.t. the one-hot input.
 
@@ -252,11 +281,21 @@ class HotFlip(WordExplainer, Explainer):
     live : LiveModel
     target : Target, int, dict or "predicted", default="predicted"
     batch_size : int, default=32
+        Rows per pass: examples of the gradient pass, swapped inputs of the verification passes.
     candidates : int, default=1
         Swaps verified per token position (1: the first-order best, as the paper).
+    engine : {"auto", "native", "hf"}, default="auto"
+        Forward pass of the swapped inputs (the verification): packed where the model allows it
+        (:mod:`~neuronlab.explain.packed`), always transformers' (``hf``), or packed or an error (``native``).
+        The gradient pass always runs transformers' forward (it needs autograd).
 
     Notes
     -----
+    Forward rows: one gradient row per example, then ``1 + n_content_tokens x candidates`` verification rows
+    per example (the input itself, for its predicted class, and each swap), the swaps of all examples sorted by
+    length and run in batches of ``batch_size``, as the other perturbation explainers do
+    (:func:`~neuronlab.explain.perturb.evaluate_keep`).
+
     ``config["flips"]`` lists per example the verified best swap of each token (``position``, ``word``,
     ``token``, ``replacement``, ``change`` = f(x') - f(x), ``flips_prediction``), strongest first;
     ``config["adversarial"]`` the ones that change the predicted class. Reference: J. Ebrahimi, A. Rao,
@@ -265,11 +304,13 @@ class HotFlip(WordExplainer, Explainer):
 
     name = "hotflip"
 
-    def __init__(self, live: Any, *, target: Any = PREDICTED, batch_size: int = 32, candidates: int = 1) -> None:
+    def __init__(self, live: Any, *, target: Any = PREDICTED, batch_size: int = 32, candidates: int = 1,
+                 engine: str = "auto") -> None:
         super().__init__(live, target=target, batch_size=batch_size)
         if int(candidates) < 1:
             raise InvalidParameterError(f"candidates must be >= 1; got {candidates}")
         self.candidates = int(candidates)
+        self._set_engine(engine)
         self._extra: dict = {}
 
     def params(self) -> dict:
@@ -288,25 +329,22 @@ class HotFlip(WordExplainer, Explainer):
             grads.extend(g.detach())
         return grads
 
-    def _verify(self, enc, resolved, i: int, swaps: list[tuple[int, int]]) -> np.ndarray:
-        """Target and predicted class of example ``i`` with each (position, token id) swap, batched."""
-        import torch
-
-        from ..models.live import Encoded
-
-        ids0 = torch.as_tensor(layout(enc, i).ids)
-        out = np.zeros((len(swaps), 2))
-        for b in range(0, len(swaps), self.batch_size):
-            part = swaps[b:b + self.batch_size]
-            ids = ids0.repeat(len(part), 1)
-            for k, (t, v) in enumerate(part):
-                ids[k, t] = v
-            batch = Encoded(ids, torch.ones_like(ids), [[]] * len(part), [[]] * len(part))
-            cls = resolved.cls[[i] * len(part)]
-            pos = None if resolved.pos is None else resolved.pos[[i] * len(part)]
-            with torch.no_grad():
-                out[b:b + len(part)] = self.evaluate(batch, _Rows(resolved, cls, pos, True)).double().cpu().numpy()
-        return out
+    def _verify(self, enc, resolved, swaps: list[list[tuple[int, int]]]) -> list[np.ndarray]:
+        """Target and predicted class (n_swaps, 2) of each example with each of its (position, token id) swaps."""
+        row_ids, row_cls, row_pos, start = [], [], [], []
+        for i, part in enumerate(swaps):
+            ids0 = layout(enc, i).ids
+            start.append(len(row_ids))
+            for t, v in part:
+                ids = ids0.copy()
+                ids[t] = v
+                row_ids.append(ids)
+            row_cls.extend([int(resolved.cls[i])] * len(part))
+            if resolved.pos is not None:
+                row_pos.extend([int(resolved.pos[i])] * len(part))  # a swap keeps every position
+        values = _evaluate_rows(self, resolved, row_ids, np.asarray(row_cls, dtype=np.int64),
+                               None if resolved.pos is None else np.asarray(row_pos, dtype=np.int64))
+        return [values[s:s + len(part)] for s, part in zip(start, swaps)]
 
     def _scores(self, enc, resolved, progress):
         import torch
@@ -316,7 +354,7 @@ class HotFlip(WordExplainer, Explainer):
         banned = torch.as_tensor(special, dtype=torch.long, device=E.device)
         grads = self._gradients(enc, resolved)
         words = _word_strings(enc)
-        scores, flips, adversarial = [], [], []
+        chosen = []
         for i in range(enc.n_examples):
             lay = layout(enc, i)
             g = grads[i][:len(lay.ids)].to(device=E.device, dtype=E.dtype)
@@ -326,8 +364,12 @@ class HotFlip(WordExplainer, Explainer):
             first[torch.arange(len(ids)), ids] = float("inf")
             content = np.flatnonzero(lay.word_of >= 0)
             best = first[content].topk(self.candidates, dim=-1, largest=False).indices.cpu().numpy()
-            swaps = [(int(t), int(v)) for t, row in zip(content, best) for v in row]
-            got = self._verify(enc, resolved, i, [(0, int(lay.ids[0]))] + swaps)  # row 0: the input itself
+            chosen.append([(int(t), int(v)) for t, row in zip(content, best) for v in row])
+        # row 0 of each example: the input itself (a no-op swap), for its target value and predicted class
+        verified = self._verify(enc, resolved, [[(0, int(layout(enc, i).ids[0]))] + c for i, c in enumerate(chosen)])
+        scores, flips, adversarial = [], [], []
+        for i, (swaps, got) in enumerate(zip(chosen, verified)):
+            lay = layout(enc, i)
             base, got = got[0], got[1:]
             drop = base[0] - got[:, 0]
             s = np.full(lay.n_words, -np.inf)

@@ -226,6 +226,13 @@ class ValueZeroing(Explainer):
     Cost: ``n_layers x n_tokens`` forward rows per example, each running one block (the blocks below are
     skipped where the model allows it). The scores of each example sum to 1.
 
+    The rollout has no identity term (the authors' ``compute_joint_attention(res=False)``), and a token depends
+    little on its *own* value vector (its embedding reaches its output through the residual connection, which
+    value zeroing leaves alone). So when the output position reads mostly one position ``p`` at the top layer,
+    the rolled-out row is close to ``p``'s own mixing row below, which gives ``p``'s token a small share: on the
+    planted "nobody" classifier every layer's map puts "nobody" first and the rollout puts it last (numbers in
+    docs/explain.md, "Value zeroing"). Use ``rollout=False`` for one layer's view.
+
     References
     ----------
     H. Mohebbi, W. Zuidema, G. Chrupała, A. Alishahi. "Quantifying Context Mixing in Transformers". EACL 2023.

@@ -522,8 +522,8 @@ GENERATION_METHODS.register(Entry(
 
 def explain_generation(live: Any, sources: Sequence[str] | str, *, method: str = "integrated_gradients",
                        step_target: str = "log_probability", targets: Sequence[str] | None = None,
-                       contrast: Sequence[str] | None = None, progress: bool = False,
-                       **params: Any) -> GenerationExplanation:
+                       contrast: Sequence[str] | None = None, contrast_alignments: Any = None,
+                       progress: bool = False, **params: Any) -> GenerationExplanation:
     """One call: build ``GENERATION_METHODS[method]`` with ``params`` and explain ``sources``.
 
     Examples
@@ -532,4 +532,5 @@ def explain_generation(live: Any, sources: Sequence[str] | str, *, method: str =
     >>> print(ex.table(0))                                                                       # doctest: +SKIP
     """
     explainer = GENERATION_METHODS[method].load()(live, step_target=step_target, **params)
-    return explainer.explain(sources, targets=targets, contrast=contrast, progress=progress)
+    return explainer.explain(sources, targets=targets, contrast=contrast, contrast_alignments=contrast_alignments,
+                             progress=progress)

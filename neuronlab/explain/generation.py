@@ -372,7 +372,7 @@ class GenIntegratedGradients(GenerationExplainer):
             refs.append(torch.where(keep, x, self.gm.baseline(s, self.baseline, x)))
         nodes = [float(a) for a in self.rule.nodes]
         weights = [float(w) for w in self.rule.weights]
-        acc = {(i, t): 0.0 for i, s in enumerate(sents) for t in range(s.n_steps)}
+        acc = {(i, t): 0.0 for i, s in enumerate(sents) for t in s.aligned_steps()}  # others stay NaN
 
         def variants(i, t, x):
             ref = refs[i][:x.shape[0]]

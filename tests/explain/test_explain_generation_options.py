@@ -251,11 +251,13 @@ def test_aligned_contrast_step_values_are_exact(family, request):
     assert any(a not in (-1, t) for t, a in enumerate(calign))
 
 
-def test_aligned_contrast_unaligned_steps_are_nan_and_explicit_pairs(gpt2):
+@pytest.mark.parametrize("method", ["gradient_x_input", "integrated_gradients", "occlusion"])
+def test_aligned_contrast_unaligned_steps_are_nan_and_explicit_pairs(gpt2, method):
     target, contrast = " the mat and the dog", " a mat"
     pairs = [(0, 0), (1, 1)]  # " the"->" a", " mat"->" mat"; " and the dog" unaligned
-    ex = explain_generation(gpt2, PROMPT, method="gradient_x_input", targets=[target],
-                            step_target="contrast_prob_diff", contrast=[contrast], contrast_alignments=[pairs])
+    kw = {"steps": 4} if method == "integrated_gradients" else {}
+    ex = explain_generation(gpt2, PROMPT, method=method, targets=[target], step_target="contrast_prob_diff",
+                            contrast=[contrast], contrast_alignments=[pairs], **kw)
     calign = step_alignment(pairs, len(ex.target_tokens[0]), 2)
     ref, *_ = _contrast_reference(gpt2, PROMPT, target, contrast, calign)
     np.testing.assert_allclose(ex.step_values[0], ref, atol=1e-8, equal_nan=True)
@@ -286,6 +288,16 @@ def test_aligned_contrast_occlusion_recomputes_both_sides(gpt2):
     p_rep = np.exp(_next_logprobs(gpt2, 0, src + [unk])[tgt[1]])
     p = np.exp(_next_logprobs(gpt2, 0, src + tgt[:1])[tgt[1]])
     assert ex.scores[0][1, len(src)] == pytest.approx(p - p_rep, abs=1e-8)  # contrast side unchanged
+    # deletion: the prompt token is removed from both sides
+    drop = explain_generation(gpt2, PROMPT, method="occlusion", mode="drop", targets=[target],
+                              step_target="contrast_prob_diff", contrast=[contrast],
+                              contrast_alignments=[[(0, 0), (1, 2)]])
+    for t, a in ((0, 0), (1, 2)):
+        base = f(src, tgt[:t], t, a)
+        for j in range(len(src)):
+            assert drop.scores[0][t, j] == pytest.approx(base - f(src[:j] + src[j + 1:], tgt[:t], t, a), abs=1e-8)
+    p_drop = np.exp(_next_logprobs(gpt2, 0, src)[tgt[1]])
+    assert drop.scores[0][1, len(src)] == pytest.approx(p - p_drop, abs=1e-8)
 
 
 def test_aligned_contrast_gradient_flows_through_both_sides(gpt2):
@@ -317,6 +329,25 @@ def test_aligned_contrast_with_integrated_gradients_is_complete(gpt2):
     assert ok.any()
     # probabilities of a tiny random model are ~1e-3: the tolerance is relative to the deltas
     np.testing.assert_allclose(ex.step_sums(0)[ok], delta[ok], rtol=1e-3, atol=1e-3 * np.abs(delta[ok]).max())
+
+
+def test_new_options_round_trip_through_the_store(gpt2, tmp_path):
+    from neuronlab.explain.gen_result import GenerationExplanation
+    from neuronlab.store import ActivationStore
+    from neuronlab.testing import synthetic_store
+
+    ex = explain_generation(gpt2, PROMPT, method="occlusion", mode="drop", targets=[" the mat"],
+                            step_target="contrast_prob_diff", contrast=[" a big mat"], contrast_alignments="auto",
+                            generate_kwargs={"num_beams": 2}, seed=5)
+    path = tmp_path / "s.h5"
+    synthetic_store(path, [["a", "b"]])
+    with ActivationStore.open(str(path), mode="r+") as st:
+        ex.to_store(st, "gen")
+    with ActivationStore.open(str(path)) as st:
+        back = GenerationExplanation.from_store(st, "gen")
+    assert back.config["mode"] == "drop" and back.config["generate_kwargs"] == {"num_beams": 2}
+    assert back.config["seed"] == 5 and back.config["contrast_alignments"] == ex.config["contrast_alignments"]
+    np.testing.assert_array_equal(back.scores[0], ex.scores[0])
 
 
 def test_contrast_alignment_errors(gpt2):

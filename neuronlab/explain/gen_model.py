@@ -3,13 +3,16 @@
 A :class:`GenModel` wraps a causal LM (GPT-2, GPT-NeoX, Llama families) or a seq2seq LM (T5, BART) held by
 a :class:`~neuronlab.models.live.LiveModel` (anything with ``.model`` and ``.tokenizer`` works). Each
 sentence becomes a :class:`Sentence`: its source ids, its decoder prefix (the decoder start token of a
-seq2seq model; none for a causal LM) and its target ids, forced (a given text) or generated greedily.
+seq2seq model; none for a causal LM) and its target ids, forced (a given text) or generated (greedily, or as
+``generate_kwargs`` ask: sampling, beam search).
 
 Every model evaluation is a :class:`Row`: the input embeddings of the first ``K`` columns of a sentence
 (source, prefix, target tokens in this order: the prompt and its continuation for a causal LM, the encoder
 input and the decoder input for a seq2seq LM) and the generation steps whose logits it provides. Step ``t``
 predicts ``y_t`` from the columns ``[0, n_src + n_prefix + t)``; a row of ``n_src + n_prefix + T - 1``
-columns provides every step at once (teacher forcing). :meth:`GenModel.chunks` packs rows into passes
+columns provides every step at once (teacher forcing); a row may lack one column (:attr:`Row.drop`: deletion
+occlusion), and a sentence with an aligned contrast output gets a contrast row per row (:meth:`GenModel.forward`).
+:meth:`GenModel.chunks` packs rows into passes
 bounded by rows, padded tokens and an estimate of the memory of a forward and backward pass.
 """
 from __future__ import annotations

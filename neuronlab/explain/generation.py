@@ -2,9 +2,11 @@
 to the previous output tokens, as inseq does (issue 15).
 
 ``GENERATION_METHODS[name](live, step_target=..., ...).explain(sources, targets=None, contrast=None)``
-generates greedily (or forces the given target texts), then for every step ``t`` scores each source token
-and each previous target token for the step target ``f_t`` (:data:`~neuronlab.explain.gen_targets.
-STEP_TARGETS`: probability, log-probability, entropy, contrastive probability difference, KL divergence):
+generates (greedily, or by sampling / beam search with ``generate_kwargs`` and ``seed``) or forces the given
+target texts, then, teacher-forcing that output, for every step ``t`` scores each source token and each
+previous target token for the step target ``f_t`` (:data:`~neuronlab.explain.gen_targets.STEP_TARGETS`:
+probability, log-probability, entropy, contrastive probability difference, also against an aligned alternative
+output of another length (``contrast_alignments``, :mod:`.gen_align`), KL divergence):
 
 ======================== ====================================================================================
 method                   score of column ``j`` at step ``t`` (``x``: the input embeddings of the columns)
@@ -24,7 +26,8 @@ its issues #183, #191, #279): every (sentence, step) of the gradient methods is 
 step's context, and all rows of all sentences go through the model together, ``batch_size`` rows per
 forward and one backward per pass (the rows are independent, so the gradient of the summed step targets
 gives each row its own gradient). Integrated gradients add the interpolation nodes as rows. Occlusion needs
-no per-step rows: one teacher-forced row per occluded token gives every step's value at once. Passes are
+no per-step rows: one teacher-forced row per occluded (or removed) token gives every step's value at once. An
+aligned contrast output adds one contrast row per row, in the same pass. Passes are
 bounded by ``max_batch_tokens`` (rows x padded length) and ``max_memory_gb`` (an estimate of the
 activations and logits of a forward and backward pass); a long input is split over more passes instead of
 failing.

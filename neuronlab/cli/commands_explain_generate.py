@@ -2,9 +2,9 @@
 generated (issue 15, inseq-style).
 
 ``neuronlab explain-generate MODEL --text PROMPT [--target-text TEXT] --method M --step-target S [--contrast C]``
-loads a causal LM (GPT-2, GPT-NeoX, Llama families) or a seq2seq LM (T5, BART), generates greedily (or forces
-``--target-text``), and prints one table per input: a row per generated token, a column per source and
-previous target token. ``--json`` for scripts, ``--store STORE`` writes the
+loads a causal LM (GPT-2, GPT-NeoX, Llama families) or a seq2seq LM (T5, BART), generates (greedily, or as
+``--generate-arg`` asks: sampling with ``--seed``, beam search) or forces ``--target-text``, and prints one
+table per input: a row per generated token, a column per source and previous target token. ``--json`` for scripts, ``--store STORE`` writes the
 :class:`~neuronlab.explain.gen_result.GenerationExplanation` into the store's /results.
 """
 from __future__ import annotations
@@ -30,6 +30,58 @@ def _lm_head(spec: str) -> str:
         raise UnknownModelError(f"cannot load model {spec!r} ({type(exc).__name__}: {str(exc).splitlines()[0]})") \
             from None
     return "seq2seq-lm" if getattr(cfg, "is_encoder_decoder", False) else "causal-lm"
+
+
+def _value(text: str):
+    """A ``--generate-arg`` value: true/false, none, an int, a float, or the string itself."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _generate_args(items: list[str]) -> dict:
+    """``--generate-arg NAME=VALUE`` items -> typed generate() keyword arguments."""
+    from ..errors import InvalidParameterError
+
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InvalidParameterError(f"--generate-arg expects NAME=VALUE (e.g. do_sample=true, top_k=50); got "
+                                        f"{item!r}")
+        out[name.strip()] = _value(value)
+    return out
+
+
+def _alignments(items: list[str] | None, n: int):
+    """``--contrast-alignment`` values -> None, ``"auto"`` or one list of (t, t') pairs per input."""
+    from ..errors import InvalidParameterError
+
+    if not items:
+        return None
+    if items == ["auto"]:
+        return "auto"
+    if len(items) != n:
+        raise InvalidParameterError(f"give --contrast-alignment auto, or one per --text ({n}); got {len(items)}")
+    out = []
+    for item in items:
+        pairs = []
+        for part in filter(None, (p.strip() for p in item.split(","))):
+            a, sep, b = part.partition(":")
+            if not sep or not a.strip().isdigit() or not b.strip().isdigit():
+                raise InvalidParameterError(f"--contrast-alignment expects auto or T:T' token-index pairs separated "
+                                            f"by commas (e.g. 0:0,1:2); got {item!r}")
+            pairs.append((int(a), int(b)))
+        out.append(pairs)
+    return out
 
 
 def _finite(m) -> list:
@@ -100,11 +152,23 @@ def _explain_generate(p: argparse.ArgumentParser):
                         "input)")
     p.add_argument("--contrast", action="append", metavar="TEXT",
                    help="one per --text: the alternative output of contrast_prob_diff (as many tokens as the "
-                        "target; its t-th token is step t's foil) or the contrast input of kl_divergence")
+                        "target, its t-th token is step t's foil; or of another length with --contrast-alignment) "
+                        "or the contrast input of kl_divergence")
+    p.add_argument("--contrast-alignment", action="append", metavar="auto|T:T',...",
+                   help="contrast_prob_diff with an alternative output of another length: 'auto' (difflib on the "
+                        "tokens) or, one per --text, target:contrast token-index pairs such as 0:0,1:2; step t is "
+                        "then p(y_t) - p(y'_t') with the contrast side in its own prefix; unaligned steps are NaN")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="method parameter (repeatable), e.g. --param steps=64 --param baseline=unk; --list shows "
                         "them per method")
-    p.add_argument("--max-new-tokens", type=int, default=20, help="tokens generated greedily without --target-text")
+    p.add_argument("--max-new-tokens", type=int, default=20, help="tokens generated without --target-text")
+    p.add_argument("--generate-arg", action="append", default=[], metavar="NAME=VALUE",
+                   help="argument of transformers' generate (repeatable), e.g. --generate-arg do_sample=true "
+                        "--generate-arg top_p=0.9 --generate-arg temperature=0.7, or num_beams=4 (beam search); "
+                        "greedy without; the chosen output is explained by teacher forcing")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the sampling (each input is generated from this seed; without it, one is drawn "
+                        "and recorded in the config)")
     p.add_argument("--batch-size", type=int, default=32, help="rows (input x step x node) per forward/backward pass")
     p.add_argument("--max-batch-tokens", type=int, default=None,
                    help="bound on rows x padded length per pass (long inputs are split over more passes)")
@@ -146,6 +210,15 @@ def _explain_generate(p: argparse.ArgumentParser):
         for flag, values in (("--target-text", args.target_text), ("--contrast", args.contrast)):
             if values is not None and len(values) != len(args.text):
                 raise InvalidParameterError(f"give one {flag} per --text ({len(args.text)}); got {len(values)}")
+        from ..explain.gen_model import check_generate_kwargs
+
+        generate_kwargs = check_generate_kwargs(_generate_args(args.generate_arg))
+        alignments = _alignments(args.contrast_alignment, len(args.text))
+        if alignments is not None and args.step_target != "contrast_prob_diff":
+            raise InvalidParameterError("--contrast-alignment aligns the alternative output of --step-target "
+                                        "contrast_prob_diff")
+        if args.seed is not None and args.seed < 0:
+            raise InvalidParameterError(f"--seed must be a non-negative int, got {args.seed}")
         if args.name and not args.store:
             raise InvalidParameterError("--name names the result in --store; give --store STORE too")
         check_out(args, [args.store])
@@ -156,10 +229,11 @@ def _explain_generate(p: argparse.ArgumentParser):
         live = load_live(args.model, head=_lm_head(args.model), device=args.device)
         params = {"batch_size": args.batch_size, "max_batch_tokens": args.max_batch_tokens,
                   "max_new_tokens": args.max_new_tokens, **params}
-        explainer = entry.load()(live, step_target=args.step_target, max_memory_gb=args.max_memory_gb, **params)
+        explainer = entry.load()(live, step_target=args.step_target, max_memory_gb=args.max_memory_gb,
+                                 generate_kwargs=generate_kwargs, seed=args.seed, **params)
         with json_output(args, [args.store]) as write_json:
             ex = explainer.explain(args.text, targets=args.target_text, contrast=args.contrast,
-                                   progress=not args.quiet)
+                                   contrast_alignments=alignments, progress=not args.quiet)
             path = None
             if args.store:
                 from ..store import ActivationStore

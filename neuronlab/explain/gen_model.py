@@ -3,13 +3,16 @@
 A :class:`GenModel` wraps a causal LM (GPT-2, GPT-NeoX, Llama families) or a seq2seq LM (T5, BART) held by
 a :class:`~neuronlab.models.live.LiveModel` (anything with ``.model`` and ``.tokenizer`` works). Each
 sentence becomes a :class:`Sentence`: its source ids, its decoder prefix (the decoder start token of a
-seq2seq model; none for a causal LM) and its target ids, forced (a given text) or generated greedily.
+seq2seq model; none for a causal LM) and its target ids, forced (a given text) or generated (greedily, or as
+``generate_kwargs`` ask: sampling, beam search).
 
 Every model evaluation is a :class:`Row`: the input embeddings of the first ``K`` columns of a sentence
 (source, prefix, target tokens in this order: the prompt and its continuation for a causal LM, the encoder
 input and the decoder input for a seq2seq LM) and the generation steps whose logits it provides. Step ``t``
 predicts ``y_t`` from the columns ``[0, n_src + n_prefix + t)``; a row of ``n_src + n_prefix + T - 1``
-columns provides every step at once (teacher forcing). :meth:`GenModel.chunks` packs rows into passes
+columns provides every step at once (teacher forcing); a row may lack one column (:attr:`Row.drop`: deletion
+occlusion), and a sentence with an aligned contrast output gets a contrast row per row (:meth:`GenModel.forward`).
+:meth:`GenModel.chunks` packs rows into passes
 bounded by rows, padded tokens and an estimate of the memory of a forward and backward pass.
 """
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 
-__all__ = ["GenModel", "Row", "Sentence", "word_ids"]
+__all__ = ["GenModel", "Row", "Sentence", "check_generate_kwargs", "word_ids"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,39 @@ def word_ids(tokens: Sequence[str], special: Sequence[bool], scheme: str = "bpe"
     return out
 
 
+#: generate() arguments set by the explainer itself (the output explained is one sequence per input)
+_RESERVED = {"input_ids": "the input texts", "attention_mask": "the input texts", "inputs": "the input texts",
+             "max_new_tokens": "max_new_tokens=", "max_length": "max_new_tokens=",
+             "num_return_sequences": "one explained output per input (give the input twice for two samples)",
+             "return_dict_in_generate": "the explainer", "output_scores": "the explainer"}
+
+
+def check_generate_kwargs(kwargs: Any) -> dict:
+    """Validated ``generate_kwargs``: names of :class:`transformers.GenerationConfig` (``do_sample``,
+    ``top_k``, ``top_p``, ``temperature``, ``num_beams``, ...), none the explainer sets itself.
+
+    Raises
+    ------
+    InvalidParameterError
+        For a name that is no generation argument or that the explainer sets (``max_new_tokens``, ...).
+    """
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, dict):
+        raise InvalidParameterError(f"generate_kwargs must be a dict of generation arguments; got {kwargs!r}")
+    from transformers import GenerationConfig
+
+    known = GenerationConfig().to_dict()
+    for name in kwargs:
+        if name in _RESERVED:
+            raise InvalidParameterError(f"generate_kwargs: {name!r} is set by {_RESERVED[name]}, not here")
+        if name not in known:
+            raise InvalidParameterError(f"generate_kwargs: {name!r} is no argument of transformers' generate "
+                                        "(e.g. do_sample, top_k, top_p, temperature, num_beams, "
+                                        "repetition_penalty)")
+    return dict(kwargs)
+
+
 @dataclass
 class Sentence:
     """One sentence to explain: token ids of its column groups, its foils and its contrast input."""
@@ -69,6 +105,10 @@ class Sentence:
     special: np.ndarray = field(repr=False)
     foil: list | None = None
     contrast_src: list | None = None
+    #: aligned contrast output (:mod:`.gen_align`): its token ids and the contrast step of each target step
+    #: (-1: unaligned); the foil of step t is then scored in the contrast prefix ``ctgt[:calign[t]]``
+    ctgt: list | None = None
+    calign: list | None = None
 
     @property
     def n_src(self) -> int:
@@ -99,6 +139,10 @@ class Sentence:
     def ids(self) -> list[int]:
         return list(self.src) + list(self.prefix) + list(self.tgt)
 
+    def aligned_steps(self) -> list[int]:
+        """The steps with a value: all, or those aligned to a contrast step."""
+        return [t for t in range(self.n_steps) if self.calign is None or self.calign[t] >= 0]
+
 
 @dataclass
 class Row:
@@ -108,6 +152,12 @@ class Row:
     emb: Any
     steps: list
     key: Any = None
+    #: a column *removed* from the sentence (deletion occlusion): ``emb`` lacks it and the positions shift
+    drop: int | None = None
+
+    def shift(self, col: int) -> int:
+        """1 if the dropped column lies before column ``col`` of the full sentence (its index moves left)."""
+        return int(self.drop is not None and self.drop < col)
 
 
 class GenModel:
@@ -177,57 +227,94 @@ class GenModel:
             raise InvalidParameterError("the seq2seq model has no decoder_start_token_id in its config")
         return [int(start)]
 
-    def generate(self, src: list[int], max_new_tokens: int) -> list[int]:
-        """Greedy continuation of ``src`` (without the prompt / decoder start token), up to ``max_new_tokens``."""
+    def generate(self, src: list[int], max_new_tokens: int, generate_kwargs: dict | None = None,
+                 seed: int | None = None) -> list[int]:
+        """Continuation of ``src`` (without the prompt / decoder start token), up to ``max_new_tokens``.
+
+        Greedy unless ``generate_kwargs`` (checked by :func:`check_generate_kwargs`) ask transformers'
+        ``generate`` for sampling (``do_sample``, ``top_k``, ``top_p``, ``temperature``) or beam search
+        (``num_beams``); the single returned sequence is the one explained. ``seed`` seeds torch's generator
+        just before this call (in a forked RNG state: the caller's global state is left as it was), so a
+        sentence's sample does not depend on the other sentences.
+        """
         import torch
 
         ids = torch.as_tensor([src], dtype=torch.long, device=self.device)
         pad = getattr(self.tokenizer, "pad_token_id", None)
         if pad is None:
             pad = getattr(self.tokenizer, "eos_token_id", None)
-        with torch.no_grad():
-            out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                      max_new_tokens=int(max_new_tokens), min_new_tokens=1, do_sample=False,
-                                      num_beams=1, pad_token_id=pad)
+        kw = {"min_new_tokens": 1, "do_sample": False, "num_beams": 1, "pad_token_id": pad,
+              **(generate_kwargs or {})}
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices, enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(int(seed))
+            try:
+                out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                          max_new_tokens=int(max_new_tokens), **kw)
+            except (TypeError, ValueError) as exc:
+                raise InvalidParameterError(f"generate rejected the generation arguments {generate_kwargs}: "
+                                            f"{str(exc).splitlines()[0]}") from None
         seq = out[0].tolist()
         seq = seq[len(self._prefix()):] if self.seq2seq else seq[len(src):]
-        self.forward_passes += len(seq)
+        self.forward_passes += len(seq) * int(kw.get("num_beams") or 1)
         return [int(i) for i in seq]
 
     def sentences(self, sources: Sequence[str], *, targets: Sequence[str] | None = None,
                   contrast: Sequence[str] | None = None, contrast_kind: str | None = None,
-                  max_new_tokens: int = 20) -> list[Sentence]:
-        """Tokenise the inputs; generate greedily where no target text is given.
+                  max_new_tokens: int = 20, generate_kwargs: dict | None = None, seed: int | None = None,
+                  contrast_alignments: Any = None) -> list[Sentence]:
+        """Tokenise the inputs; generate where no target text is given (greedy, or as ``generate_kwargs``).
+
+        ``contrast_alignments`` (alternative outputs only): None (position by position, foils in the target's
+        context; the alternative must have as many tokens as the target), ``"auto"`` (difflib,
+        :func:`~neuronlab.explain.gen_align.auto_alignment`) or one list of ``(t, t')`` pairs per input.
 
         Raises
         ------
         InvalidParameterError
-            If the numbers of sources, targets and contrasts differ, or an alternative output (the foils of
-            ``contrast_prob_diff``) has not as many tokens as the target.
+            If the numbers of sources, targets, contrasts and alignments differ, or an alternative output of
+            another length comes without an alignment.
         """
+        from .gen_align import auto_alignment, step_alignment
+
         sources = [sources] if isinstance(sources, str) else list(sources)
         if not sources:
             raise InvalidParameterError("no input texts given")
-        for name, other in (("targets", targets), ("contrast", contrast)):
+        if contrast_alignments is not None and contrast_kind != "output":
+            raise InvalidParameterError("contrast_alignments aligns an alternative output: it is for "
+                                        "contrast_prob_diff with contrast= (an alternative output text)")
+        auto = isinstance(contrast_alignments, str)
+        if auto and contrast_alignments != "auto":
+            raise InvalidParameterError(f"contrast_alignments must be 'auto' or one list of (t, t') pairs per "
+                                        f"input; got {contrast_alignments!r}")
+        for name, other in (("targets", targets), ("contrast", contrast),
+                            ("contrast_alignments", None if auto else contrast_alignments)):
             if other is not None and len(other) != len(sources):
                 raise InvalidParameterError(f"{name}: give one per input ({len(sources)}); got {len(other)}")
         prefix, specials = self._prefix(), self._specials()
         out = []
         for i, text in enumerate(sources):
             src = self._source_ids(text)
-            tgt = self._target_ids(targets[i]) if targets is not None else self.generate(src, max_new_tokens)
+            tgt = self._target_ids(targets[i]) if targets is not None else \
+                self.generate(src, max_new_tokens, generate_kwargs, seed)
             ids = src + prefix + tgt
             special = np.array([x in specials for x in ids], dtype=bool)
             special[len(src):len(src) + len(prefix)] = True
             s = Sentence(text, src, list(prefix), tgt, special)
             if contrast is not None and contrast_kind == "output":
                 foil = self._target_ids(contrast[i])
-                if len(foil) != len(tgt):
+                if contrast_alignments is not None:
+                    pairs = auto_alignment(self.tokens(tgt), self.tokens(foil)) if auto else contrast_alignments[i]
+                    s.ctgt, s.calign = foil, step_alignment(pairs, len(tgt), len(foil))
+                    s.foil = [foil[max(a, 0)] for a in s.calign]
+                elif len(foil) != len(tgt):
                     raise InvalidParameterError(
                         f"the alternative output {contrast[i]!r} has {len(foil)} tokens, the target {len(tgt)} "
                         f"({self.tokens(tgt)}); give an alternative of {len(tgt)} tokens (compared position by "
-                        "position)")
-                s.foil = foil
+                        "position) or contrast_alignments='auto' / (t, t') pairs (--contrast-alignment)")
+                else:
+                    s.foil = foil
             elif contrast is not None and contrast_kind == "input":
                 s.contrast_src = self._source_ids(contrast[i])
             out.append(s)
@@ -286,15 +373,39 @@ class GenModel:
         return int(tid)
 
     # -------------------------------------------------------------- rows
-    def forward(self, sents: Sequence[Sentence], rows: Sequence[Row]) -> list:
+    def forward(self, sents: Sequence[Sentence], rows: Sequence[Row], *, with_contrast: bool = False):
         """Logits (sum of len(row.steps), vocab) of every (row, step) in order, one padded pass over all rows
-        (under the caller's grad mode)."""
+        (under the caller's grad mode).
+
+        A row with a dropped column (:attr:`Row.drop`) is the shortened sequence: the positions after the
+        gap move left by one. ``with_contrast`` (sentences with an aligned contrast output): each row also
+        gets a *contrast row*, its source (and decoder prefix) columns followed by the contrast output, in
+        the same pass; the result is then ``(logits, contrast_logits)``, the latter at each step's aligned
+        contrast step (rows of unaligned steps: any position, the caller masks them).
+        """
         import torch
         from torch.nn.utils.rnn import pad_sequence
 
         dev = self.device
-        lens = [int(r.emb.shape[0]) for r in rows]
-        self.forward_passes += len(rows)
+        seqs, n_enc, pos = [], [], []
+        for r in rows:
+            s = sents[r.sent]
+            seqs.append(r.emb)
+            n_enc.append(s.n_src - r.shift(s.n_src) if self.seq2seq else 0)
+            pos.append([s.context(t) - 1 - r.shift(s.context(t)) - n_enc[-1] for t in r.steps])
+        n_main = len(seqs)
+        if with_contrast:
+            _, dec = self._embedders()
+            for k, r in enumerate(rows):
+                s = sents[r.sent]
+                head = s.n_before - r.shift(s.n_before)
+                with torch.no_grad():
+                    tail = dec(torch.as_tensor(s.ctgt[:-1], dtype=torch.long, device=r.emb.device))
+                seqs.append(torch.cat([r.emb[:head], tail.to(r.emb.dtype)]))
+                n_enc.append(n_enc[k])
+                pos.append([head + max(s.calign[t], 0) - 1 - n_enc[k] for t in r.steps])
+        lens = [int(e.shape[0]) for e in seqs]
+        self.forward_passes += len(seqs)
 
         def mask(ls):
             n = max(ls)
@@ -302,8 +413,6 @@ class GenModel:
 
         # the LM head runs only at the positions whose logits are needed (one per step of each row), not over
         # the whole sequence: the vocabulary projection dominates the cost of small models and of long rows
-        offs = [0] * len(rows) if not self.seq2seq else [sents[r.sent].n_src for r in rows]
-        pos = [[sents[r.sent].context(t) - 1 - offs[k] for t in r.steps] for k, r in enumerate(rows)]
         width = max(len(p) for p in pos)
         gather = torch.as_tensor([p + [p[-1]] * (width - len(p)) for p in pos], dtype=torch.long, device=dev)
 
@@ -314,24 +423,31 @@ class GenModel:
         handle = self.model.get_output_embeddings().register_forward_pre_hook(only_needed)
         try:
             if not self.seq2seq:
-                x = pad_sequence([r.emb for r in rows], batch_first=True).to(dev)
+                x = pad_sequence(seqs, batch_first=True).to(dev)
                 logits = self.model(inputs_embeds=x, attention_mask=mask(lens), use_cache=False).logits
             else:
-                ns = offs
-                e = pad_sequence([r.emb[:n] for r, n in zip(rows, ns)], batch_first=True).to(dev)
-                d = pad_sequence([r.emb[n:] for r, n in zip(rows, ns)], batch_first=True).to(dev)
-                logits = self.model(inputs_embeds=e, attention_mask=mask(ns), decoder_inputs_embeds=d,
-                                    decoder_attention_mask=mask([a - b for a, b in zip(lens, ns)]),
+                e = pad_sequence([x[:n] for x, n in zip(seqs, n_enc)], batch_first=True).to(dev)
+                d = pad_sequence([x[n:] for x, n in zip(seqs, n_enc)], batch_first=True).to(dev)
+                logits = self.model(inputs_embeds=e, attention_mask=mask(n_enc), decoder_inputs_embeds=d,
+                                    decoder_attention_mask=mask([a - b for a, b in zip(lens, n_enc)]),
                                     use_cache=False).logits
         finally:
             handle.remove()
         ks = torch.as_tensor([k for k, p in enumerate(pos) for _ in p], dtype=torch.long, device=logits.device)
         js = torch.as_tensor([j for p in pos for j in range(len(p))], dtype=torch.long, device=logits.device)
-        return logits[ks, js]  # one gather: per-row slices would each back-propagate a full zero tensor
+        out = logits[ks, js]  # one gather: per-row slices would each back-propagate a full zero tensor
+        if not with_contrast:
+            return out
+        n = sum(len(p) for p in pos[:n_main])
+        return out[:n], out[n:]
 
     def step_values(self, sents: Sequence[Sentence], rows: Sequence[Row], logits: Any, fn: Any,
-                    contrast: dict | None = None):
-        """The step target of every (row, step) from :meth:`forward`'s logits, one flat tensor in row order."""
+                    contrast: dict | None = None, contrast_logits: Any = None):
+        """The step target of every (row, step) from :meth:`forward`'s logits, one flat tensor in row order.
+
+        With ``contrast_logits`` (aligned contrast outputs) the foil is scored there (``fn(...,
+        contrast_logits=)``) and the steps without an aligned contrast step are NaN.
+        """
         import torch
 
         dev = logits.device
@@ -344,7 +460,11 @@ class GenModel:
         q = None
         if contrast:
             q = torch.stack([contrast[r.sent][t] for r in rows for t in r.steps]).to(dev)
-        return fn(z, tok, foil, q)
+        if contrast_logits is None:
+            return fn(z, tok, foil, q)
+        vals = fn(z, tok, foil, q, contrast_logits=contrast_logits)
+        aligned = torch.as_tensor([sents[r.sent].calign[t] >= 0 for r in rows for t in r.steps], device=dev)
+        return torch.where(aligned, vals, torch.full_like(vals, float("nan")))
 
     def contrast_logprobs(self, sents: Sequence[Sentence]) -> dict:
         """Log step distributions (n_steps, vocab) on each sentence's contrast input, same target prefix."""

@@ -12,14 +12,18 @@ name                   value at step t                                          
 ``entropy``            ``-sum_v p(v) log p(v)`` of the step distribution                  no
 ``contrast_prob_diff`` ``p(y_t | x, y_<t) - p(y'_t | x, y_<t)``: the foil ``y'_t`` is the an output
                        t-th token of an alternative output, in the same context
-                       (contrastive explanation, Yin & Neubig 2022)
+                       (contrastive explanation, Yin & Neubig 2022); aligned
+                       (``contrast_alignments``): ``p(y_t | x, y_<t) - p(y'_t' | x,
+                       y'_<t')`` with ``t'`` the contrast step aligned to ``t``
 ``kl_divergence``      ``KL(p(. | x, y_<t) || p(. | x', y_<t))``: the step distribution   an input
                        against the one on a contrast input ``x'`` (same target prefix;
                        the contrast side is a constant of the attribution, as in inseq)
 ====================== ================================================================== =========
 
 Every function takes ``(logits (n, vocab), token (n,), foil (n,) or None, contrast_logprobs (n, vocab) or
-None)`` and returns a tensor ``(n,)``; logits are promoted to float32 at least.
+None)`` and returns a tensor ``(n,)``; logits are promoted to float32 at least. A target whose contrast is an
+output also receives ``contrast_logits=`` (n, vocab) when the alternative output is aligned
+(``contrast_alignments``, :mod:`.gen_align`): the logits of the aligned contrast step in the contrast prefix.
 
 References
 ----------
@@ -102,12 +106,14 @@ def entropy(logits, token=None, foil=None, contrast=None):
     return -(logp.exp() * logp).sum(-1)
 
 
-def contrast_prob_diff(logits, token, foil, contrast=None):
-    """``p(y_t) - p(y'_t)`` in the same context."""
+def contrast_prob_diff(logits, token, foil, contrast=None, contrast_logits=None):
+    """``p(y_t) - p(y'_t)`` in the same context; with ``contrast_logits`` (the logits of the aligned contrast
+    step, given the contrast prefix: :mod:`.gen_align`) ``p(y_t | x, y_<t) - p(y'_t' | x, y'_<t')``."""
     if foil is None:
         raise InvalidParameterError("contrast_prob_diff needs contrast= (an alternative output text)")
     p = _float(logits).softmax(-1)
-    return _pick(p, token) - _pick(p, foil)
+    q = p if contrast_logits is None else _float(contrast_logits).softmax(-1)
+    return _pick(p, token) - _pick(q, foil)
 
 
 def kl_divergence(logits, token, foil, contrast):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .commands_concepts import _add_write_back, _check_outputs, _write_back
 from .registry import add_out_arguments, command, emit, safe_out, speaks_flags
 
 
@@ -36,7 +37,8 @@ def _merge(p: argparse.ArgumentParser):
 
 
 @command("stats", "Per-neuron statistics of a store (mean, standard deviation, quantiles), streamed in row blocks "
-                  "under --max-memory-gb or computed on a dask cluster (--scheduler).")
+                  "under --max-memory-gb or computed on a dask cluster (--scheduler); the result is written into "
+                  "the store.")
 def _stats(p: argparse.ArgumentParser):
     p.add_argument("store", help="activation store (.h5)")
     p.add_argument("--sites", default=None, help="sites (names/globs); default: all")
@@ -47,15 +49,21 @@ def _stats(p: argparse.ArgumentParser):
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="compute on a dask.distributed scheduler (tcp://host:8786) or on local:N worker processes")
     p.add_argument("--top-k", type=int, default=10, help="neurons listed by standard deviation")
+    p.add_argument("--name", default="stats",
+                   help="name of the result in the store (/results/NAME; default: stats, replaced by a later run)")
     add_out_arguments(p)
+    _add_write_back(p)
     p.add_argument("--json", action="store_true", help="print the full result (every neuron) as JSON")
 
     def run(args) -> int:
+        import time
+
         import numpy as np
 
         from ..concepts.rankers.streaming import rows_for_budget
         from ..errors import InvalidParameterError
         from ..scale import stats
+        from ..scale.stats_result import NeuronStatsResult
         from ..store import ActivationStore
         from .registry import json_output
 
@@ -66,32 +74,40 @@ def _stats(p: argparse.ArgumentParser):
         budget = 1.0 if args.max_memory_gb is None else args.max_memory_gb
         if not budget > 0:
             raise InvalidParameterError(f"--max-memory-gb must be > 0; got {args.max_memory_gb}")
-        with json_output(args, [args.store]) as write, ActivationStore.open(args.store) as store:
-            view = store.view(sites=args.sites)
-            ids = view.neuron_ids
-            if args.scheduler is not None:
-                from ..scale.dask_arrays import scheduler, view_array
+        _check_outputs(args, [args.store], write_back=not args.no_write_back)
+        t0 = time.perf_counter()
+        with json_output(args, [args.store]) as write:
+            with ActivationStore.open(args.store) as store:
+                view = store.view(sites=args.sites)
+                ids = view.neuron_ids
+                if args.scheduler is not None:
+                    from ..scale.dask_arrays import scheduler, view_array
 
-                with scheduler(args.scheduler):
-                    X = view_array(store, sites=args.sites)
-                    mean, var = stats.neuron_moments(X)
-                    quant = {q: stats.neuron_quantile(X, q) for q in qs}
-            else:
-                chunk = rows_for_budget(len(ids), budget, copies=4.0, itemsize=4)
-                _check_quantile_buffers(qs, view.shape, chunk, budget)
-                mean, var = stats.neuron_moments(view, chunk_rows=chunk)
-                quant = {q: stats.neuron_quantile(view, q, chunk_rows=chunk, budget_gb=budget) for q in qs}
-            std = np.sqrt(var)
-            order = np.argsort(-std, kind="stable")[:max(1, args.top_k)]
-            payload = {"store": str(args.store), "n_rows": int(view.shape[0]), "n_neurons": len(ids),
-                       "config": {"sites": args.sites, "quantiles": qs, "max_memory_gb": args.max_memory_gb,
-                                  "scheduler": args.scheduler, "streamed": args.scheduler is None},
-                       "dead_neurons": [ids[i] for i in np.flatnonzero(std == 0)],
-                       "neurons": ids, "mean": mean.tolist(), "std": std.tolist(),
-                       "quantiles": {str(q): v.tolist() for q, v in quant.items()}}
+                    with scheduler(args.scheduler):
+                        X = view_array(store, sites=args.sites)
+                        mean, var = stats.neuron_moments(X)
+                        quant = {q: stats.neuron_quantile(X, q) for q in qs}
+                else:
+                    chunk = rows_for_budget(len(ids), budget, copies=4.0, itemsize=4)
+                    _check_quantile_buffers(qs, view.shape, chunk, budget)
+                    mean, var = stats.neuron_moments(view, chunk_rows=chunk)
+                    quant = {q: stats.neuron_quantile(view, q, chunk_rows=chunk, budget_gb=budget) for q in qs}
+                std = np.sqrt(var)
+                order = np.argsort(-std, kind="stable")[:max(1, args.top_k)]
+                payload = {"store": str(args.store), "n_rows": int(view.shape[0]), "n_neurons": len(ids),
+                           "config": {"sites": args.sites, "quantiles": qs, "max_memory_gb": args.max_memory_gb,
+                                      "scheduler": args.scheduler, "streamed": args.scheduler is None},
+                           "dead_neurons": [ids[i] for i in np.flatnonzero(std == 0)],
+                           "neurons": ids, "mean": mean.tolist(), "std": std.tolist(),
+                           "quantiles": {str(q): v.tolist() for q, v in quant.items()}}
+            result = NeuronStatsResult(**payload, seconds=round(time.perf_counter() - t0, 3))
+            if not args.no_write_back:
+                result.result_path = _write_back(args.store, args.name, result)
+            payload = result.to_dict()
             write(payload)
         how = f"dask {args.scheduler}" if args.scheduler else "streamed"
-        lines = [f"{payload['n_rows']} rows x {len(ids)} neurons ({how})",
+        lines = [f"{payload['n_rows']} rows x {len(ids)} neurons ({how})"
+                 + (f"; written to {payload['result_path']}" if payload["result_path"] else ""),
                  f"dead neurons (constant): {len(payload['dead_neurons'])}", "largest standard deviation:"]
         lines += [f"  {ids[i]:<24} mean {mean[i]: .4g}  std {std[i]:.4g}  "
                   + "  ".join(f"q{q:g} {quant[q][i]:.4g}" for q in qs) for i in order]

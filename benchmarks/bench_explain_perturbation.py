@@ -5,12 +5,14 @@ which needs them) and number of samples per explanation:
 
 1. LIME: neuronlab ``lime`` (word removal, repeated samples run once, rows sorted by length) vs the ``lime``
    package's ``LimeTextExplainer`` (its classifier function tokenises the strings and runs them in batches of
-   ``--batch-size``, and once more with batches of 1, as a plain ``pipeline`` call does) vs Captum ``Lime`` on the
+   ``--batch-size``, once as one padded batch of every sample, as ``explain_instance`` hands them over, and once
+   with batches of 1, as a plain ``pipeline`` call does) vs Captum ``Lime`` on the
    word embeddings (feature mask grouping the subwords of each word, [MASK] baseline) with
    ``perturbations_per_eval`` = ``--batch-size`` and = 1 (Captum's default).
 2. KernelSHAP: neuronlab ``kernel-shap`` ([MASK] per removed subword) vs the ``shap`` package's
    ``KernelExplainer`` on the same coalition function (a removed word becomes [MASK] tokens in the string,
-   tokenised and run in batches) vs Captum ``KernelShap`` as above.
+   tokenised and run in batches of ``--batch-size``, in one padded batch as ``shap_values`` hands them over, or
+   one by one) vs Captum ``KernelShap`` as above.
 3. Ablation of each word: neuronlab ``leave-one-out`` (mask) vs Captum ``FeatureAblation``.
 
 neuronlab runs twice per group: with ``engine="auto"`` (the packed forward of :mod:`neuronlab.explain.packed` on
@@ -82,8 +84,9 @@ def _text_model(live, batch_size, counter, probabilities=False, cls=None):
 
     def fn(strings):
         out = []
-        for b in range(0, len(strings), batch_size):
-            part = list(strings[b:b + batch_size])
+        step = batch_size or len(strings)  # None: every string in one padded batch, as the packages hand them over
+        for b in range(0, len(strings), step):
+            part = list(strings[b:b + step])
             counter.rows += len(part)
             enc = live.tokenizer(part, padding=True, return_tensors="pt")
             with torch.no_grad():
@@ -148,14 +151,14 @@ def run(args):
             return c.rows
         return go
 
-    def shap_pkg():
+    def shap_pkg(batch):
         import shap
 
         def go():
             c = Counter()
             for i, ws in enumerate(words):
                 masks = [" ".join(["[MASK]"] * len(live.tokenizer.tokenize(w))) for w in ws]
-                fn = _text_model(live, bs, c, cls=pred[i])
+                fn = _text_model(live, batch, c, cls=pred[i])
 
                 def coalition(X, ws=ws, masks=masks, fn=fn):
                     return fn([" ".join(w if x > 0.5 else m for w, x, m in zip(ws, row, masks)) for row in X])
@@ -169,11 +172,14 @@ def run(args):
         "lime": {**both("lime", "lime", n_samples=S, mode="drop",
                         target={"kind": "probability", "index": "predicted"}),
                  f"lime package (batches of {bs})": lime_pkg(bs),
+                 "lime package (one call, one padded batch)": lime_pkg(None),
                  "lime package (batches of 1)": lime_pkg(1),
                  f"Captum Lime (perturbations_per_eval={bs})": captum(CLime, bs, n_samples=S),
                  "Captum Lime (perturbations_per_eval=1)": captum(CLime, 1, n_samples=S)},
         "kernel-shap": {**both("kernel-shap", "kernel-shap", n_samples=S, mode="mask"),
-                        f"shap KernelExplainer (batches of {bs})": shap_pkg(),
+                        f"shap KernelExplainer (batches of {bs})": shap_pkg(bs),
+                        "shap KernelExplainer (one call, one padded batch)": shap_pkg(None),
+                        "shap KernelExplainer (batches of 1)": shap_pkg(1),
                         f"Captum KernelShap (perturbations_per_eval={bs})": captum(CKernelShap, bs, n_samples=S),
                         "Captum KernelShap (perturbations_per_eval=1)": captum(CKernelShap, 1, n_samples=S)},
         "ablation": {**both("leave-one-out", "leave-one-out", mode="mask"),
@@ -187,7 +193,7 @@ def run(args):
         if args.only and group not in args.only:
             continue
         if args.skip_unbatched:
-            fns = {k: f for k, f in fns.items() if not k.endswith("1)")}
+            fns = {k: f for k, f in fns.items() if not k.endswith("1)") and "one call" not in k}
         times = {k: [] for k in fns}
         cpu = {k: [] for k in fns}
         rows = {}

@@ -117,7 +117,7 @@ def head_correlation_plot(method: str, layers: Sequence[int], values: Any) -> An
     m = as_float_matrix(values)
     n_heads = m.shape[1] - 1
     with _style():
-        fig = _figure(min(12.0, max(3.6, 1.8 + 0.45 * m.shape[1])), min(10.0, max(2.2, 1.0 + 0.35 * m.shape[0])))
+        fig = _figure(min(12.0, max(4.6, 1.8 + 0.45 * m.shape[1])), min(10.0, max(2.2, 1.0 + 0.35 * m.shape[0])))
         ax = fig.add_subplot()
         im = ax.imshow(np.ma.masked_invalid(m), aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1,
                        interpolation="nearest")
@@ -129,7 +129,7 @@ def head_correlation_plot(method: str, layers: Sequence[int], values: Any) -> An
         ax.set_xticks(range(n_heads + 1), [str(h) for h in range(n_heads)] + ["mean"], fontsize=7)
         ax.set_yticks(range(len(layers)), [f"layer {int(layer)}" for layer in layers], fontsize=7)
         ax.set_xlabel("head")
-        ax.set_title(f"Kendall tau: attention vs {method}")
+        ax.set_title(f"Kendall tau: attention vs {method}", fontsize=8)
         fig.colorbar(im, ax=ax, shrink=0.8, label="mean Kendall tau")
     return fig
 

@@ -70,28 +70,37 @@ def best_rows(values: list[Any], better: str | None) -> set[int]:
     return {int(i) for i in np.flatnonzero(v == target)}
 
 
-def _cell(value: Any, best: bool) -> str:
+def _cell(value: Any, best: bool, random: Any = None) -> str:
+    rand = "" if random is None else f'<br><small class="random">random {float(random):.3f}</small>'
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return '<td class="num">n/a</td>'
+        return f'<td class="num">n/a{rand}</td>'
     text = fmt(value if isinstance(value, int) and not isinstance(value, bool) else float(value), 3)
     if best:
-        return f'<td class="num best" title="best"><strong>{text}</strong>&nbsp;&#9733;</td>'
-    return f'<td class="num">{text}</td>'
+        return f'<td class="num best" title="best"><strong>{text}</strong>&nbsp;&#9733;{rand}</td>'
+    return f'<td class="num">{text}{rand}</td>'
 
 
 def ranking_table(rows: list[dict], columns: list[tuple[str, str, str | None]]) -> str:
-    """The explainer x metric table (escaped); the best value of each ranked column bold and starred."""
-    cols = columns + [("seconds", "explanation s", "lower"), ("metric_seconds", "metrics s", None),
-                      ("forward_passes", "forward rows", "lower")]
+    """The explainer x metric table (escaped); the best value of each ranked column bold and starred.
+
+    A random-order baseline (``random_<column>``, better ``None`` in ``columns``) is shown small under its metric's
+    value, not as a column of its own.
+    """
+    names = {c for c, _, _ in columns}
+    cols = [(c, label, better) for c, label, better in columns
+            if not (better is None and c.startswith("random_") and c[len("random_"):] in names)]
+    cols += [("seconds", "explanation s", "lower"), ("metric_seconds", "metrics s", None),
+             ("forward_passes", "forward rows", "lower")]
     head = "".join(f"<th>{esc(label)}" + (f"<br><small>{esc(better)} is better</small>" if better else "") + "</th>"
                    for _, label, better in cols)
     best = {c: best_rows([r.get(c) for r in rows], better) for c, _, better in cols}
     body = []
     for i, r in enumerate(rows):
-        cells = "".join(_cell(r.get(c), i in best[c]) for c, _, _ in cols)
+        cells = "".join(_cell(r.get(c), i in best[c], r.get("random_" + c) if "random_" + c in names else None)
+                        for c, _, _ in cols)
         body.append(f"<tr><td>{esc(r.get('method', ''))}</td><td>{esc(r.get('source', ''))}</td>{cells}</tr>")
-    return (f"<table><thead><tr><th>explainer</th><th>source</th>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>")
+    return (f'<div style="overflow-x:auto"><table><thead><tr><th>explainer</th><th>source</th>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
 def explainer_ranking_section(data: ReportData) -> Fragment:
@@ -107,8 +116,8 @@ def explainer_ranking_section(data: ReportData) -> Fragment:
         frag.add(f"<h3>{esc(name)}: {len(res.rows)} explainers</h3>")
         frag.add(ranking_table(list(res.rows), columns))
         frag.add('<p class="ref">Rows in the comparison\'s order (comprehensiveness minus sufficiency, best first, '
-                 "when both were computed). &#9733;: the best value of its column. Random order: the same metric "
-                 "with the words removed in a random order (a faithful explainer beats it). Forward rows: model rows "
+                 "when both were computed). &#9733;: the best value of its column. Small: the same metric with the "
+                 "words removed in a random order (a faithful explainer beats it). Forward rows: model rows "
                  "the explanation evaluated. Metrics: ERASER (DeYoung et al. 2020), AOPC (Samek et al. 2017), "
                  "infidelity and sensitivity (Yeh et al. 2019), fragility (Ghorbani et al. 2019), sanity checks "
                  "(Adebayo et al. 2018).</p>")
@@ -180,7 +189,8 @@ def _adversarial(frag: Fragment, name: str, res: Any) -> None:
     def at(seq, k):
         return seq[k] if seq is not None and k < len(seq) else None
 
-    frag.add(table(["input", "JSD", "TVD", "largest attention", "top token", "adversarial top token"],
+    frag.add(table(["input", "JSD", "TVD", "largest attention", "most attended position",
+                    "adversarially most attended"],
                    [(k, _num(at(res.jsd, k)), _num(at(res.tvd, k)), _num(at(res.max_attention, k)),
                      at(res.top_token, k), at(res.adversarial_top_token, k)) for k in range(n)]))
     if len(res.jsd) > n:

@@ -40,6 +40,11 @@ MAX_LEVELS = 60
 MAX_DEAD = 50
 
 
+def _legend(scale: ColourScale, label: str, scope: str) -> str:
+    """:func:`legend_html` with the scope of its scale said (one result or one tree, not the whole page)."""
+    return legend_html(scale, label=label).replace("one scale for every sentence on this page", scope)
+
+
 def _cell(value: float, scale: ColourScale, *, digits: int = 3) -> str:
     if not np.isfinite(value):
         return '<td class="gen-blank"></td>'
@@ -91,7 +96,7 @@ def generation_section(data: ReportData) -> Fragment:
                          ", ".join(f"{k}={compact(v)}" for k, v in sorted((res.config or {}).items())))]))
         n = min(MAX_SENTENCES, n_all)
         scale = ColourScale.for_values([np.asarray(res.scores[i], dtype=np.float64) for i in range(n)])
-        frag.add(legend_html(scale, label="score"))
+        frag.add(_legend(scale, "score", f"one scale for the sentences of {esc(name)}"))
         for i in range(n):
             src = res.sources[i] if i < len(res.sources) else ""
             frag.add(f'<p class="gen-source">Input {i}: {esc(src)}</p>', generation_table(res, i, scale))
@@ -133,7 +138,7 @@ def cd_tree_html(tree: Any) -> str:
     more = ""
     if len(levels) > len(shown):
         more = note(f"The top {len(shown)} of {len(levels)} levels.")
-    return (legend_html(scale, label="CD score") +
+    return (_legend(scale, "CD score", "one scale for this tree") +
             '<table class="cd-tree"><thead><tr><th>level</th><th>phrases (outlined: joined at this level)</th>'
             f"<th>interaction</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{more}")
 

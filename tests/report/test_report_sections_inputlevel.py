@@ -154,13 +154,15 @@ def test_explainer_ranking_table_marks_the_best_per_column_with_its_direction(kn
     heads = re.findall(r"<th>(.*?)</th>", html)
     assert "comprehensiveness<br><small>higher is better</small>" in heads
     assert "sufficiency<br><small>lower is better</small>" in heads
-    assert "random comprehensiveness" in heads and "forward rows<br><small>lower is better</small>" in heads
+    assert "forward rows<br><small>lower is better</small>" in heads and not any("random" in h for h in heads)
     rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td>(.*?)</tr>", html)
     assert [r[0] for r in rows] == ["gradient", ESCAPED] and [r[1] for r in rows] == ["neuronlab", "external"]
     best = {r[0]: re.findall(r'class="num best" title="best"><strong>([^<]*)</strong>', r[2]) for r in rows}
     # gradient: lowest sufficiency, best AOPC (the other has none), best insertion, fastest, fewest rows
     assert best["gradient"] == ["0.100", "0.200", "0.700", "0.500", "4"]
     assert best[ESCAPED] == ["0.550"]                        # the highest comprehensiveness
+    # the random-order baselines under their metric's value
+    assert re.findall(r'random ([0-9.]+)</small>', rows[0][2]) == ["0.050", "0.350", "0.010", "0.500"]
     assert "n/a" in rows[1][2] and f"<tr><td>mode</td><td>&quot;{ESCAPED}&quot;</td></tr>" in config
     frag = SECTIONS["explainer_ranking"].render(_data(known))
     assert [f.name for f in frag.figures] == ["ranking_0"]
@@ -339,3 +341,38 @@ def test_the_whole_report_builds_with_the_analyses_results(analysed, tmp_path):
     att = _section(html, "attention_tests")
     tau = results["corr"].kendall_mean["gradient"][0][-1]
     assert f'<td class="num">{tau:.3f}</td>' in att
+
+
+# ------------------------------------------------------------------ in a browser
+def test_the_sections_in_a_browser(known, tmp_path):
+    """Headless Chromium: no console error, every figure decoded, the store's text shown and never run."""
+    import shutil
+
+    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (the test extra)")
+    from selenium.webdriver.chrome.service import Service
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if chromium is None or driver_path is None:
+        pytest.skip("needs the system Chromium and its driver: apt-get install chromium chromium-driver")
+    out = tmp_path / "report"
+    build_report(known, out, sections=sorted(NEW), dossiers=0, explorer=False)
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,3000"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+    try:
+        driver.get("file://" + str(out / "index.html"))
+        assert driver.execute_script("return document.readyState") == "complete"
+        errors = [e for e in driver.get_log("browser") if e.get("level") in ("SEVERE", "WARNING")]
+        assert errors == []
+        images = driver.execute_script("return [...document.images].map(i => i.complete && i.naturalWidth > 0)")
+        assert len(images) == 5 and all(images)
+        assert driver.execute_script("return document.scripts.length") == 0
+        texts = driver.execute_script("return [...document.querySelectorAll('section')].map(s => s.innerText)")
+        assert len(texts) == len(NEW) and all(SCRIPT in t for t in texts)
+        driver.save_screenshot(str(tmp_path / "inputlevel.png"))
+    finally:
+        driver.quit()

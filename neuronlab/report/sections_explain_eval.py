@@ -39,8 +39,8 @@ def ranking_columns(metrics: list[str]) -> list[tuple[str, str, str | None]]:
 
     A metric unknown to this neuronlab (written by a newer one) keeps its name as column and gets no direction.
 
-    >>> ranking_columns(["comprehensiveness", "sensitivity"])[:2]
-    [('comprehensiveness', 'comprehensiveness', 'higher'), ('random_comprehensiveness', 'random comprehensiveness', None)]
+    >>> ranking_columns(["comprehensiveness", "sensitivity"])[1:]
+    [('random_comprehensiveness', 'random comprehensiveness', None), ('sensitivity', 'sensitivity-max', 'lower')]
     """
     from neuronlab.explain.compare import _FAITHFUL, METRICS
 
@@ -126,9 +126,11 @@ def explainer_ranking_section(data: ReportData) -> Fragment:
             frag.add(table(["setting", "value"], [(k, compact(v)) for k, v in sorted(shown.items())]))
         panels = [(c, label, better) for c, label, better in columns if better is not None]
         if res.rows and panels:
+            both = {"comprehensiveness", "sufficiency"} <= {c for c, _, _ in panels}
+            lead = "comprehensiveness against sufficiency (upper left is best; x: random order) and " if both else ""
             frag.add(Figure(figure_name("ranking", i), explainer_ranking_plot(list(res.rows), panels),
-                            f"{name}: comprehensiveness against sufficiency (upper left is best; x: random order) "
-                            "and each metric per explainer (blue: neuronlab, orange: external)."))
+                            f"{name}: {lead}each metric per explainer (blue: neuronlab, orange: external; ticks: "
+                            "random order)."))
     return frag
 
 

@@ -156,8 +156,9 @@ def cd_trees_section(data: ReportData) -> Fragment:
         idx = target.get("index")
         idx = idx[0] if isinstance(idx, (list, tuple)) and len(idx) == 1 else idx
         frag.add(f"<h3>{esc(name)}: {esc(' '.join(str(w) for w in tree.words))}</h3>")
+        priority = (tree.config or {}).get("priority", "")
         frag.add(f"<p>f(x) = {float(tree.target_value):.4g} ({esc(target.get('kind', 'logit'))} of class "
-                 f"{esc(idx)}); {len(tree.levels)} levels; priority {esc((tree.config or {}).get('priority', ''))}.</p>")
+                 f"{esc(idx)}); {len(tree.levels)} levels; priority {esc(priority)}.</p>")
         frag.add(cd_tree_html(tree))
     frag.add('<p class="ref">Agglomerative contextual decomposition (Singh, Murdoch &amp; Yu 2019): at each level the '
              "two adjacent phrases whose interaction CD(A u B) - CD(A) - CD(B) ranks first are joined.</p>")

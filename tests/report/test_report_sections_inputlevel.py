@@ -176,6 +176,31 @@ def test_explainer_ranking_follows_the_data(tmp_path):
     assert best[ESCAPED] == ["0.550", "0.050"]               # now also the lowest sufficiency
 
 
+def test_explainer_ranking_of_robustness_metrics(tmp_path):
+    path = tmp_path / "robust.h5"
+    synthetic_store(path, [["a"]])
+    rows = [{"method": m, "source": "neuronlab", "sensitivity": s, "fragility_topk": f, "fragility_spearman": 0.5,
+             "future_metric": 3.0 + k, "seconds": 1.0, "metric_seconds": 0.0, "forward_passes": 2}
+            for k, (m, s, f) in enumerate([("lime", 0.2, 0.9), ("gradient", 0.1, 0.4)])]
+    res = ExplainerComparison(rows=rows, config={"metrics": ["sensitivity", "fragility"]})
+    with ActivationStore.open(path, mode="r+") as st:
+        res.to_store(st, "robust")
+    html = _render(path, "explainer_ranking")
+    table = html[:html.index("</table>")]
+    heads = re.findall(r"<th>(.*?)</th>", table)
+    assert heads[2:6] == ["sensitivity-max<br><small>lower is better</small>",
+                          "fragility top-k kept<br><small>higher is better</small>",
+                          "fragility spearman<br><small>higher is better</small>",
+                          "explanation s<br><small>lower is better</small>"]
+    best = dict(re.findall(r"<tr><td>(\w+)</td>.*?<strong>([^<]*)</strong>", table))
+    assert best == {"lime": "0.900", "gradient": "0.100"}   # each row's first starred cell
+    assert "random" not in table and "future_metric" not in table
+    # a metric unknown to this version (a newer neuronlab's) is shown under its name, unranked
+    assert ranking_columns(["future_metric"]) == [("future_metric", "future_metric", None)]
+    frag = SECTIONS["explainer_ranking"].render(_data(path))
+    assert len(frag.figures) == 1 and "against sufficiency" not in frag.figures[0].caption
+
+
 def test_generation_matrix_with_blank_cells_and_step_values(known):
     html = _render(known, "generation_explanations")
     table = html[html.index('<table class="gen-matrix">'):]
@@ -266,7 +291,8 @@ def test_plots_depend_on_their_data():
     a = _comparison().rows
     b = _comparison(suff_b=0.9).rows
     assert to_png(explainer_ranking_plot(a, cols)) != to_png(explainer_ranking_plot(b, cols))
-    assert to_png(head_correlation_plot("g", [0], [[0.1, 0.2]])) != to_png(head_correlation_plot("g", [0], [[0.9, 0.2]]))
+    heat = [to_png(head_correlation_plot("g", [0], [[v, 0.2]])) for v in (0.1, 0.9)]
+    assert heat[0] != heat[1]
     assert to_png(std_histogram_plot({"a": [1.0, 2.0]})) != to_png(std_histogram_plot({"a": [1.0, 1.0]}))
 
 
@@ -359,7 +385,8 @@ def test_the_sections_in_a_browser(known, tmp_path):
     build_report(known, out, sections=sorted(NEW), dossiers=0, explorer=False)
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,3000"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1200,3000"):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(driver_path), options=opts)

@@ -38,6 +38,13 @@ RESULT_CLASSES: dict[str, str] = {
        for kind in ("attribution/layer_conductance", "attribution/neuron_conductance",
                     "attribution/layer_integrated_gradients", "attribution/layer_gradient_x_activation",
                     "attribution/self_attention_attribution")},
+    "explain_compare": "neuronlab.explain.compare:ExplainerComparison",
+    "generation_explanation": "neuronlab.explain.gen_result:GenerationExplanation",
+    "attention_correlation": "neuronlab.explain.attention_tests:AttentionCorrelation",
+    "attention_intervention": "neuronlab.explain.attention_tests:AttentionIntervention",
+    "attention_adversarial": "neuronlab.explain.attention_tests:AttentionAdversarial",
+    "cd_tree": "neuronlab.explain.cd_agglomerative:CDTree",
+    "neuron_stats": "neuronlab.scale.stats_result:NeuronStatsResult",
 }
 
 

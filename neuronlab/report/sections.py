@@ -143,3 +143,17 @@ SECTIONS.register(SectionEntry("neurons", "neuronlab.report.dossier:neurons_sect
 SECTIONS.register(SectionEntry("explanations", "neuronlab.report.sections_explain:explanations_section",
                                "Input-level explanations", reference="Simonyan et al. 2014; Sundararajan et al. 2017; "
                                "Ribeiro et al. 2016; Lundberg & Lee 2017", order=750))
+
+# input-level results (issue 15 in the issue 14 report): sections_explain_eval.py, sections_explain_more.py
+SECTIONS.register(SectionEntry("explainer_ranking", "neuronlab.report.sections_explain_eval:explainer_ranking_section",
+                               "Explainer ranking", reference="DeYoung et al. 2020; Attanasio et al. 2023", order=760))
+SECTIONS.register(SectionEntry("generation_explanations", "neuronlab.report.sections_explain_more:generation_section",
+                               "Generation explanations", reference="Sarti et al. 2023", order=770))
+SECTIONS.register(SectionEntry("attention_tests", "neuronlab.report.sections_explain_eval:attention_tests_section",
+                               "Is attention explanation?", reference="Jain & Wallace 2019; Wiegreffe & Pinter 2019",
+                               order=780))
+SECTIONS.register(SectionEntry("cd_trees", "neuronlab.report.sections_explain_more:cd_trees_section",
+                               "Agglomerative contextual decomposition", reference="Singh, Murdoch & Yu 2019",
+                               order=790))
+SECTIONS.register(SectionEntry("neuron_stats", "neuronlab.report.sections_explain_more:neuron_stats_section",
+                               "Neuron statistics", order=800))

@@ -37,14 +37,14 @@ class RangedCoMoments:
     hi: np.ndarray
 
     @classmethod
-    def of(cls, block: np.ndarray) -> "RangedCoMoments":
+    def of(cls, block: np.ndarray) -> RangedCoMoments:
         """The summary of one block of rows (float64)."""
         b = np.asarray(block, dtype=np.float64)
         if b.shape[0] == 0:
             return cls(comoments_of(b), np.full(b.shape[1], np.inf), np.full(b.shape[1], -np.inf))
         return cls(comoments_of(b), b.min(axis=0), b.max(axis=0))
 
-    def merge(self, other: "RangedCoMoments") -> "RangedCoMoments":
+    def merge(self, other: RangedCoMoments) -> RangedCoMoments:
         """The summary of both sets of rows."""
         return RangedCoMoments(self.co.merge(other.co), np.minimum(self.lo, other.lo), np.maximum(self.hi, other.hi))
 

@@ -210,8 +210,9 @@ class DaskRows(RowSource):
     def map_chunks(self, fn: Any, y: np.ndarray, *args: Any) -> list:
         """``fn(chunk, y_chunk, *args)`` on the worker that holds each chunk; the results in chunk order.
 
-        The map step of the Gaussian probe's greedy selection (:func:`~neuronlab.concepts.probes.gaussian_greedy.
-        chunk_criterion_sums`): only the neuron state travels, the rows stay where they are.
+        The map step of the Gaussian probe's greedy selection
+        (:func:`~neuronlab.concepts.probes.gaussian_greedy.chunk_criterion_sums`): only the neuron state travels,
+        the rows stay where they are.
         """
         labels = self._labels(y)
         extra = self._broadcast(args)

@@ -212,7 +212,7 @@ class GaussianProbe(ValidatedEstimator, BaseEstimator):
             A row source (:class:`~neuronlab.concepts.probes._chunked.ChunkedRows` over a store view, or
             :class:`~neuronlab.scale.dask_probe.DaskRows` on a dask cluster) is never held in memory: the class
             statistics are merged over its row chunks (Chan et al. 1979) and every greedy step is one pass
-            that sums each chunk's criterion (:func:`~.gaussian_greedy.chunk_criterion_sums`); same selection
+            that sums each chunk's criterion (:func:`~neuronlab.concepts.probes.gaussian_greedy.chunk_criterion_sums`); same selection
             as in memory, ``streamed_`` says how the rows were read.
         y : array-like of shape (n_rows,)
         progress : callable, optional

@@ -394,6 +394,14 @@ def merge_class_statistics(a: tuple, b: tuple, *, inplace: bool = False) -> tupl
     ----------
     Chan, T. F., Golub, G. H., LeVeque, R. J. (1979). Updating formulae and a pairwise algorithm for computing
     sample variances. Technical report STAN-CS-79-773, Stanford University.
+
+    Examples
+    --------
+    >>> X, y = np.array([[0.0], [2.0], [10.0], [14.0]]), np.array([0, 0, 1, 1])
+    >>> a, b = class_statistics_of_block(X[:3], y[:3], 2), class_statistics_of_block(X[3:], y[3:], 2)
+    >>> counts, means, scatters = merge_class_statistics(a, b)
+    >>> counts.tolist(), means.ravel().tolist(), scatters.ravel().tolist()
+    ([2, 2], [1.0, 12.0], [2.0, 8.0])
     """
     na, ma, sa = a
     nb, mb, sb = b

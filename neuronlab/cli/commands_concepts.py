@@ -232,12 +232,12 @@ def _rank(p: argparse.ArgumentParser):
                         + "; ".join(f"{e.name}: " + (", ".join(f"{q.name} ({q.describe()})" for q in e.params) or "none")
                                     for e in RANKERS.values()))
     p.add_argument("--max-memory-gb", type=float, default=None, help=("memory budget in GB: a store whose activations do not fit is streamed in blocks "
-                         "by the rankers that can (iou, ap, probeless, linear; same result) and refused by the "
+                         "by the rankers that can (iou, ap, probeless, linear, gaussian; same result) and refused by the "
                          "others (default: the memory available)"))
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help=("run the ranking as a dask map-reduce on a dask.distributed scheduler (tcp://host:8786) or "
-                         "on local:N worker processes; iou, probeless and linear (same result as one process; needs "
-                         "pip install 'neuronlab[dask]')"))
+                         "on local:N worker processes; iou, ap, probeless, linear and gaussian (same result as one "
+                         "process; needs pip install 'neuronlab[dask]')"))
     add_out_arguments(p)
     _add_write_back(p)
     p.add_argument("--json", action="store_true", help="print the full result as JSON")

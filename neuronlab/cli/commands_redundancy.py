@@ -7,7 +7,8 @@ from .registry import add_out_arguments, check_out, command, emit, json_output, 
 
 #: Python parameter of the library -> flag of this command (library errors name the former)
 _FLAGS = {"sites": "--sites", "max_memory_gb": "--max-memory-gb", "thresholds": "--threshold",
-          "threshold": "--threshold", "delta": "--delta", "test_store": "--test", "train_size": "--split"}
+          "threshold": "--threshold", "delta": "--delta", "test_store": "--test", "train_size": "--split",
+          "scheduler": "--scheduler"}
 
 
 
@@ -75,6 +76,9 @@ def _redundancy(p: argparse.ArgumentParser):
                    help="memory budget: the n_neurons x n_neurons float64 correlation matrix (8 n^2 bytes) and a "
                         "chunk of rows must fit, or the command stops before any work and says how much it needs "
                         "(default: the memory available)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="compute the correlation matrix on a dask.distributed scheduler (tcp://host:8786) or on "
+                        "local:N worker processes, and cluster it here (same clusters; pip install 'neuronlab[dask]')")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, dev splits and cluster representatives")
     add_out_arguments(p)
     p.add_argument("--no-write-back", action="store_true",
@@ -97,7 +101,7 @@ def _redundancy(p: argparse.ArgumentParser):
                         store, sites=args.sites, thresholds=args.threshold, concept=args.concept, test_store=test,
                         train_size=args.split, ccfs_threshold=args.ccfs_threshold, delta=args.delta,
                         task=not args.no_task, max_memory_gb=args.max_memory_gb, random_state=args.seed,
-                        progress=not args.quiet and not args.json)
+                        progress=not args.quiet and not args.json, scheduler=args.scheduler)
                 finally:
                     if test is not None:
                         test.close()

@@ -355,7 +355,9 @@ def rank_concept(
         Memory budget; a ranker that streams reads the store in blocks when the matrix does not fit.
     scheduler : str, optional
         Run the ranker as a dask map-reduce on a ``dask.distributed`` scheduler (``ADDRESS`` or ``local:N``;
-        :mod:`neuronlab.scale.dask_arrays`): ``probeless`` and ``iou`` only; same result as one process.
+        :mod:`neuronlab.scale.dask_arrays`): ``probeless``, ``iou`` and ``ap`` as map-reduce, ``linear`` and
+        ``gaussian`` with their probes on the workers' row chunks (:mod:`neuronlab.scale.dask_probe`); same result
+        as one process.
 
     Returns
     -------

@@ -80,21 +80,34 @@ def view_array(store: Any, *, sites: Any = None, rows: Any = None, rows_per_chun
 
 
 @contextlib.contextmanager
-def scheduler(address: str | None) -> Iterator[Any]:
+def scheduler(address: str | None, *, timeout: float | None = None) -> Iterator[Any]:
     """A dask.distributed client for ``address`` (``local:N`` starts N local worker processes); ``None``: none.
+
+    Parameters
+    ----------
+    address : str or None
+        ``tcp://HOST:PORT`` (or ``HOST:PORT``, any scheme dask knows) of a running ``dask scheduler``, or
+        ``local:N``.
+    timeout : float, optional
+        Seconds to wait for the scheduler; dask's ``distributed.comm.timeouts.connect`` (30 s unless set, e.g.
+        ``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=5s``) when omitted.
 
     Raises
     ------
     InvalidParameterError
-        If ``address`` is malformed or the scheduler cannot be reached.
+        If ``address`` is malformed or the scheduler cannot be reached (one line that says what to do).
+    NeuronlabError
+        If dask.distributed is not installed.
     """
     if address is None:
         yield None
         return
     try:
+        import dask
         from distributed import Client, LocalCluster
-    except ImportError:  # pragma: no cover
-        raise NeuronlabError("dask.distributed is not installed: pip install 'neuronlab[dask]'")
+    except ImportError:
+        raise NeuronlabError("--scheduler needs dask.distributed, which is not installed: "
+                             "pip install 'neuronlab[dask]' (or drop --scheduler to run in one process)") from None
     cluster = None
     if address.startswith("local:"):
         try:
@@ -105,19 +118,80 @@ def scheduler(address: str | None) -> Iterator[Any]:
             raise InvalidParameterError(f"--scheduler {address!r}: expected local:N with N >= 1 worker processes")
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
         address = cluster.scheduler_address
-    try:
-        client = Client(address, timeout="20s")
-    except (OSError, TimeoutError) as exc:
+    if timeout is None:
+        from dask.utils import parse_timedelta
+
+        timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="seconds")
+    if cluster is None:
+        _check_reachable(address, float(timeout))
+    client, failure = _connect(Client, address, float(timeout))
+    if failure is not None:
         if cluster is not None:
             cluster.close()
-        raise InvalidParameterError(f"cannot reach the dask scheduler at {address!r} ({exc}); start one with "
-                                    "`dask scheduler` and workers with `dask worker ADDRESS`, or use local:N")
+        raise InvalidParameterError(failure)
     try:
         yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _connect(Client: Any, address: str, timeout: float) -> tuple[Any, str | None]:
+    """``(client, None)``, or ``(None, message)`` when no dask scheduler answers at ``address`` (refused, timed
+    out, a malformed address, or something else listening there). The half-made client of a failure is collected
+    here, quietly: otherwise it prints a traceback of its own when it is collected later."""
+    import gc
+    import sys
+
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda *_: None
+    try:
+        try:
+            return Client(address, timeout=timeout), None
+        except ValueError as exc:  # an unknown scheme, a bad port
+            message = (f"--scheduler {address!r} is not a scheduler address ({exc}); expected tcp://HOST:PORT "
+                       "(the address `dask scheduler` prints) or local:N")
+        except OSError as exc:  # refused, timed out
+            message = _unreachable(address, exc)
+        except Exception as exc:  # noqa: BLE001 - something else listens there
+            message = _unreachable(address, f"something answered, but not as a dask scheduler: {type(exc).__name__}")
+        gc.collect()
+        return None, message
+    finally:
+        sys.unraisablehook = hook
+
+
+def _unreachable(address: str, why: Any) -> str:
+    return (f"cannot reach the dask scheduler at {address!r} ({why}); start one with `dask scheduler` and workers "
+            "with `dask worker ADDRESS`, pass its address as tcp://HOST:PORT, or use --scheduler local:N")
+
+
+def _check_reachable(address: str, timeout: float) -> None:
+    """Refuse a malformed address, or a TCP address where no dask scheduler greets us within ``timeout`` seconds,
+    before a dask Client is made (it would wait for a silent host forever)."""
+    import socket
+
+    from distributed.comm import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme != "tcp":
+            return  # tls://, ws://, ucx://: left to the Client
+        host, port = parse_host_port(location)
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameterError(f"--scheduler {address!r} is not a scheduler address ({exc}); expected "
+                                    "tcp://HOST:PORT (the address `dask scheduler` prints) or local:N") from None
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+            # a dask scheduler greets every connection (its handshake) before reading; dask's own client would
+            # wait for that greeting without a time limit
+            sock.settimeout(timeout)
+            if not sock.recv(1):
+                raise InvalidParameterError(_unreachable(address, "the connection was closed: not a dask scheduler"))
+    except OSError as exc:
+        why = f"no answer within {timeout:g} s" if isinstance(exc, socket.timeout) else (exc.strerror or exc)
+        raise InvalidParameterError(_unreachable(address, why)) from None
 
 
 def _onehot(y: np.ndarray, n_classes: int, chunks) -> Any:

@@ -1,4 +1,5 @@
-"""The linear probe's objective as a dask map-reduce: loss and gradient per row chunk on the workers (issue 13).
+"""Probes on dask: the linear probe's loss and gradient, and the Gaussian probe's statistics and greedy steps, per row
+chunk on the workers (issue 13).
 
 :class:`DaskRows` is a row source of :class:`~neuronlab.concepts.probes.linear.LinearProbe` (see
 :mod:`neuronlab.concepts.probes._chunked`): the rows are read once, chunk by chunk, **on the workers** (each task
@@ -7,6 +8,10 @@ objective then broadcasts the current weights, computes each chunk's data term, 
 chunk lives (:func:`~neuronlab.concepts.probes._objective.accumulate_terms`, the in-memory kernel), and sums the
 partial results in chunk order in the client, inside the same OWL-QN solver. The result equals the single-process
 fit up to the order of the float64 additions of the chunk sums.
+
+The same chunks serve the Gaussian probe (:class:`~neuronlab.concepts.probes.gaussian.GaussianProbe`):
+:meth:`DaskRows.reduce_chunks` merges the class statistics on the workers (a tree reduction) and
+:meth:`DaskRows.map_chunks` computes each greedy step's per-candidate sums where the rows live.
 
 Dask is the engine (``dask.distributed`` futures); nothing here schedules, retries or moves data itself.
 
@@ -29,7 +34,7 @@ from neuronlab.concepts.probes._objective import accumulate_terms
 __all__ = ["DaskRows", "SOURCE_RANKERS", "default_chunk_rows"]
 
 #: rankers whose ``fit`` takes a row source, so that ``--scheduler`` runs their probe on the cluster
-SOURCE_RANKERS = ("linear",)
+SOURCE_RANKERS = ("linear", "gaussian")
 
 
 def default_chunk_rows(n_cols: int, itemsize: int = 4, target_bytes: int = 64 << 20) -> int:
@@ -79,6 +84,14 @@ def _terms(block: np.ndarray, target: np.ndarray, weight: np.ndarray, Vr: np.nda
 
 def _take(block: np.ndarray, local: np.ndarray) -> np.ndarray:
     return block[local]
+
+
+def _merge_parts(merge: Any, parts: list) -> Any:
+    """Merge partial results in order (one node of the tree reduction of :meth:`DaskRows.reduce_chunks`)."""
+    out = parts[0]
+    for p in parts[1:]:
+        out = merge(out, p)
+    return out
 
 
 # ---------------------------------------------------------------- the row source
@@ -176,6 +189,46 @@ class DaskRows(RowSource):
                 futures.append(self.client.submit(_take, c, idx[lo:hi] - a))
         parts = self.client.gather(futures)
         return np.concatenate(parts, axis=0) if parts else np.empty((0, self.shape[1]), dtype=self.dtype)
+
+    def _labels(self, y: np.ndarray) -> list:
+        """The chunks of ``y`` scattered once (kept while ``y`` is the same array)."""
+        key = ("labels", id(y))
+        if key not in self._bound:
+            self._bound = {k: v for k, v in self._bound.items() if k[0] != "labels"}
+            self._bound[key] = (self.client.scatter([y[a:b] for a, b in self.bounds], hash=False), y)
+        return self._bound[key][0]
+
+    def _broadcast(self, args: tuple) -> list:
+        """Arguments of a map over the chunks: large arrays sent once to every worker, the others inline."""
+        out = []
+        for a in args:
+            if isinstance(a, np.ndarray) and a.nbytes * len(self.chunks) > (4 << 20):
+                a = self.client.scatter(a, broadcast=True, hash=False)
+            out.append(a)
+        return out
+
+    def map_chunks(self, fn: Any, y: np.ndarray, *args: Any) -> list:
+        """``fn(chunk, y_chunk, *args)`` on the worker that holds each chunk; the results in chunk order.
+
+        The map step of the Gaussian probe's greedy selection
+        (:func:`~neuronlab.concepts.probes.gaussian_greedy.chunk_criterion_sums`): only the neuron state travels,
+        the rows stay where they are.
+        """
+        labels = self._labels(y)
+        extra = self._broadcast(args)
+        return self._gather([self.client.submit(fn, c, yc, *extra, pure=False) for c, yc in zip(self.chunks, labels)])
+
+    def reduce_chunks(self, fn: Any, merge: Any, y: np.ndarray, *args: Any, split_every: int = 8) -> Any:
+        """``fn`` over the chunks on the workers, merged there by a tree reduction (``split_every`` at a time);
+        only the final summary comes back (e.g. the Gaussian probe's class statistics, merged as in
+        :func:`neuronlab.concepts.probes.gaussian.merge_class_statistics`)."""
+        labels = self._labels(y)
+        extra = self._broadcast(args)
+        parts = [self.client.submit(fn, c, yc, *extra, pure=False) for c, yc in zip(self.chunks, labels)]
+        while len(parts) > 1:
+            parts = [self.client.submit(_merge_parts, merge, parts[i:i + split_every], pure=False)
+                     for i in range(0, len(parts), split_every)]
+        return self._gather(parts)[0]
 
     def release(self) -> None:
         """Free the chunks held by the workers."""

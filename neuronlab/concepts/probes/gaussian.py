@@ -16,16 +16,19 @@ import numpy as np
 from scipy.linalg import solve_triangular
 from sklearn.base import BaseEstimator
 
-from neuronlab.concepts.probes.gaussian_greedy import CRITERIA, GreedyGaussianState, greedy_select
+from neuronlab.concepts.probes._chunked import is_row_source
+from neuronlab.concepts.probes.gaussian_greedy import (CRITERIA, GreedyGaussianState, chunk_criterion_sums,
+                                                       greedy_select, greedy_select_from_sums)
 from neuronlab.concepts.probes.linear import as_float_rows
 from neuronlab.concepts.validation import Interval, StrOptions, ValidatedEstimator, check_target
 from neuronlab.errors import InvalidParameterError, NotFittedError
 
-__all__ = ["GaussianProbe", "map_parameters", "map_parameters_from_statistics"]
+__all__ = ["GaussianProbe", "map_parameters", "map_parameters_from_statistics", "class_statistics_of_block",
+           "merge_class_statistics"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _FITTED = frozenset({"means_", "covariances_", "class_prior_", "classes_", "class_counts_", "n_features_in_",
-                     "selected_", "mi_path_", "accuracy_path_", "last_scores_"})
+                     "selected_", "mi_path_", "accuracy_path_", "last_scores_", "streamed_"})
 
 
 def map_parameters(X: np.ndarray, y: np.ndarray, n_classes: int, *, nu0: float | None = None,
@@ -157,6 +160,8 @@ class GaussianProbe(ValidatedEstimator, BaseEstimator):
     last_scores_ : ndarray of shape (n_neurons,)
         The criterion of every candidate at the last step (NaN for selected neurons): how the ranker orders
         the neurons that were not selected.
+    streamed_ : None, "chunked" or "dask"
+        How the training rows were read (None: in memory).
 
     References
     ----------
@@ -203,7 +208,12 @@ class GaussianProbe(ValidatedEstimator, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_rows, n_neurons)
+        X : array-like of shape (n_rows, n_neurons), or a row source
+            A row source (:class:`~neuronlab.concepts.probes._chunked.ChunkedRows` over a store view, or
+            :class:`~neuronlab.scale.dask_probe.DaskRows` on a dask cluster) is never held in memory: the class
+            statistics are merged over its row chunks (Chan et al. 1979) and every greedy step is one pass
+            that sums each chunk's criterion (:func:`~neuronlab.concepts.probes.gaussian_greedy.chunk_criterion_sums`); same selection
+            as in memory, ``streamed_`` says how the rows were read.
         y : array-like of shape (n_rows,)
         progress : callable, optional
             Wraps the range of greedy steps (e.g. ``tqdm.tqdm``).
@@ -213,7 +223,8 @@ class GaussianProbe(ValidatedEstimator, BaseEstimator):
         self
         """
         self._validate_params()
-        X = as_float_rows(X)
+        source = is_row_source(X)  # rows read in chunks (a store larger than memory, or on dask workers)
+        X = X if source else as_float_rows(X)
         y = check_target(y, X.shape[0], estimator=type(self).__name__)
         classes, y_enc = np.unique(y, return_inverse=True)
         y_enc = y_enc.reshape(-1)
@@ -226,12 +237,22 @@ class GaussianProbe(ValidatedEstimator, BaseEstimator):
         _check_rows_per_class(classes, counts, max(n_dims, 1))
         self.classes_ = classes
         self.n_features_in_ = int(n_neurons)
-        self.means_, self.covariances_, self.class_counts_ = map_parameters(
-            X, y_enc, len(classes), nu0=self.nu0, reg_covar=self.reg_covar)
+        if source:
+            counts_s, means_s, scatters_s = _reduce_chunks(X, class_statistics_of_block, merge_class_statistics,
+                                                           y_enc, len(classes))
+            self.means_, self.covariances_, self.class_counts_ = map_parameters_from_statistics(
+                counts_s, means_s, scatters_s, nu0=self.nu0, reg_covar=self.reg_covar)
+        else:
+            self.means_, self.covariances_, self.class_counts_ = map_parameters(
+                X, y_enc, len(classes), nu0=self.nu0, reg_covar=self.reg_covar)
         self.class_prior_ = self.class_counts_ / self.class_counts_.sum()
+        self.streamed_ = X.kind if source else None
         if n_dims == 0:  # no selection: no greedy state (its residuals are classes x rows x neurons)
             path = {"selected": np.zeros(0, dtype=np.int64), "mi": np.zeros(0), "accuracy": np.zeros(0),
                     "last_scores": np.full(n_neurons, np.nan)}
+        elif source:  # one pass over the chunks per step, the residuals recomputed from the neuron state
+            path = _greedy_over_chunks(X, y_enc, self.means_, self.covariances_, np.log(self.class_prior_), n_dims,
+                                       criterion=self.criterion, progress=progress)
         else:
             state = GreedyGaussianState(self.means_, self.covariances_, np.log(self.class_prior_), X, y_enc)
             path = greedy_select(state, n_dims, criterion=self.criterion, progress=progress)
@@ -335,3 +356,106 @@ def _check_rows_per_class(classes: np.ndarray, counts: np.ndarray, n_dims: int, 
         raise InvalidParameterError(
             f"class {label!r} has {int(counts[c])} row(s) but {what} asks for a {n_dims}-dimensional Gaussian per "
             f"class, which needs at least {need} rows in every class (more rows than dimensions); {fix}")
+
+
+# ---------------------------------------------------------------- statistics and selection over row chunks (issue 13)
+def class_statistics_of_block(X: np.ndarray, y: np.ndarray, n_classes: int
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class counts, means and scatter matrices of one block of rows (float64), the map step of a streamed fit.
+
+    Returns
+    -------
+    counts : int64 ndarray of shape (n_classes,)
+    means : ndarray of shape (n_classes, n_neurons)
+    scatters : ndarray of shape (n_classes, n_neurons, n_neurons)
+        ``sum_{i in c} (x_i - mean_c)(x_i - mean_c)^T`` over the block's rows of class ``c``.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.int64)
+    d = X.shape[1]
+    counts = np.bincount(y, minlength=n_classes).astype(np.int64)[:n_classes]
+    means = np.zeros((n_classes, d))
+    scatters = np.zeros((n_classes, d, d))
+    for c in np.flatnonzero(counts):
+        Xc = X[y == c]
+        means[c] = Xc.mean(axis=0)
+        centred = Xc - means[c]
+        scatters[c] = centred.T @ centred
+    return counts, means, scatters
+
+
+def merge_class_statistics(a: tuple, b: tuple, *, inplace: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The statistics of the rows of both ``a`` and ``b`` (Chan, Golub & LeVeque 1979, per class).
+
+    ``S = S_a + S_b + (n_a n_b / n) d d^T`` with ``d = mean_b - mean_a``: no raw sums of squares, so no
+    cancellation when a mean is large against the spread. ``inplace`` reuses ``a``'s arrays.
+
+    References
+    ----------
+    Chan, T. F., Golub, G. H., LeVeque, R. J. (1979). Updating formulae and a pairwise algorithm for computing
+    sample variances. Technical report STAN-CS-79-773, Stanford University.
+
+    Examples
+    --------
+    >>> X, y = np.array([[0.0], [2.0], [10.0], [14.0]]), np.array([0, 0, 1, 1])
+    >>> a, b = class_statistics_of_block(X[:3], y[:3], 2), class_statistics_of_block(X[3:], y[3:], 2)
+    >>> counts, means, scatters = merge_class_statistics(a, b)
+    >>> counts.tolist(), means.ravel().tolist(), scatters.ravel().tolist()
+    ([2, 2], [1.0, 12.0], [2.0, 8.0])
+    """
+    na, ma, sa = a
+    nb, mb, sb = b
+    counts = na + nb
+    means = ma if inplace else ma.copy()
+    scatters = sa if inplace else sa.copy()
+    for c in np.flatnonzero(nb):
+        if na[c] == 0:
+            means[c] = mb[c]
+            scatters[c] = sb[c]
+            continue
+        delta = mb[c] - ma[c]
+        means[c] = ma[c] + delta * (nb[c] / counts[c])
+        scatters[c] += sb[c]
+        scatters[c] += np.outer(delta, delta * (na[c] * nb[c] / counts[c]))
+    return counts, means, scatters
+
+
+def _map_chunks(source: Any, fn: Any, y: np.ndarray, *args: Any) -> list:
+    """``fn(block, y_block, *args)`` for every row chunk of a row source, in chunk order (on the workers for
+    a dask source)."""
+    if hasattr(source, "map_chunks"):
+        return source.map_chunks(fn, y, *args)
+    return [fn(block, y[a:b], *args) for a, b, block in source.blocks()]
+
+
+def _reduce_chunks(source: Any, fn: Any, merge: Any, y: np.ndarray, *args: Any) -> Any:
+    """``fn`` over the row chunks merged by ``merge``: folded here, or a tree reduction on dask workers."""
+    if hasattr(source, "reduce_chunks"):
+        return source.reduce_chunks(fn, merge, y, *args)
+    out = None
+    for a, b, block in source.blocks():
+        part = fn(block, y[a:b], *args)
+        out = part if out is None else merge(out, part, inplace=True)
+    return out
+
+
+def _greedy_over_chunks(source: Any, y: np.ndarray, means: np.ndarray, covariances: np.ndarray,
+                        log_prior: np.ndarray, n_dims: int, *, criterion: str, progress: Any) -> dict:
+    """Greedy selection with one pass over the source's chunks per step (:func:`greedy_select_from_sums`)."""
+    n_rows = int(y.shape[0])
+    freq = np.bincount(y) / n_rows
+    nz = freq[freq > 0]
+    entropy = float(-(nz * np.log(nz)).sum())
+
+    def sums(state) -> tuple[np.ndarray, np.ndarray]:
+        parts = _map_chunks(source, chunk_criterion_sums, y, means, log_prior, state.chol_rows, state.schur,
+                            list(state.selected))
+        ce = np.zeros(covariances.shape[1])
+        correct = np.zeros(covariances.shape[1])
+        for part_ce, part_correct in parts:  # in chunk order
+            ce += part_ce
+            correct += part_correct
+        return ce, correct
+
+    return greedy_select_from_sums(sums, covariances, n_rows, entropy, n_dims, criterion=criterion,
+                                   progress=progress)

@@ -31,7 +31,8 @@ from typing import Any, Callable
 import numpy as np
 from scipy.linalg.blas import dger as _ger
 
-__all__ = ["GreedyGaussianState", "greedy_select", "CRITERIA"]
+__all__ = ["GreedyGaussianState", "greedy_select", "CRITERIA", "GreedyNeuronState", "chunk_criterion_sums",
+           "greedy_select_from_sums"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 #: criterion name -> column of the score pair returned by :meth:`GreedyGaussianState.candidate_scores`
@@ -214,6 +215,188 @@ def greedy_select(
         both = state.candidate_scores(candidates[best:best + 1])[0]  # the other criterion of the chosen one
         mi.append(both[0])
         acc.append(both[1])
+        state.add(int(candidates[best]))
+    last[state.selected] = np.nan
+    return {"selected": np.asarray(state.selected, dtype=np.int64), "mi": np.asarray(mi),
+            "accuracy": np.asarray(acc), "last_scores": last}
+
+
+# ---------------------------------------------------------------- greedy selection over row chunks (issue 13)
+#: rows per sub-block of :func:`chunk_criterion_sums` (bounds its temporaries whatever the chunk size)
+_SUB_ROWS = 2048
+
+
+class GreedyNeuronState:
+    """The neuron side of :class:`GreedyGaussianState`: Schur complements and Cholesky rows, no rows of data.
+
+    With rows read in chunks (a store larger than memory, or chunks held by dask workers) the per-row residuals
+    are not kept: :func:`chunk_criterion_sums` recomputes them for every chunk from this state, since
+    ``r_d(x) = x_d - mu_d - G[:, d]^T z`` with ``G = chol_rows`` (``L^{-1} Sigma[S, :]``) and
+    ``z = L^{-1} (x[S] - mu[S])``, where ``L = G[:, S]^T`` is the Cholesky factor of ``Sigma[S, S]``.
+
+    Parameters
+    ----------
+    covariances : ndarray of shape (n_classes, n_neurons, n_neurons)
+
+    Attributes
+    ----------
+    selected : list of int
+    schur : ndarray of shape (n_classes, n_neurons)
+        Conditional variance of every neuron given ``S`` (0 for selected neurons).
+    chol_rows : ndarray of shape (n_classes, len(selected), n_neurons)
+    """
+
+    def __init__(self, covariances: np.ndarray) -> None:
+        self.covariances = covariances
+        n_classes, n_neurons = covariances.shape[:2]
+        self.schur = np.stack([np.diagonal(covariances[c]).astype(np.float64) for c in range(n_classes)])
+        self.chol_rows = np.zeros((n_classes, 0, n_neurons), dtype=np.float64)
+        self.selected: list[int] = []
+
+    def add(self, j: int) -> None:
+        """Add neuron ``j`` to ``S``: the same rank-one update as :meth:`GreedyGaussianState.add`, rows aside."""
+        j = int(j)
+        n_classes, n_neurons = self.schur.shape
+        rows = np.empty((n_classes, 1, n_neurons), dtype=np.float64)
+        for c in range(n_classes):
+            s_j = self.schur[c, j]
+            sigma_row = np.asarray(self.covariances[c, j], dtype=np.float64)
+            g = (sigma_row - self.chol_rows[c, :, j] @ self.chol_rows[c]) / math.sqrt(s_j)
+            self.schur[c] -= g ** 2
+            self.schur[c, j] = 0.0
+            rows[c, 0] = g
+        self.chol_rows = np.concatenate([self.chol_rows, rows], axis=1)
+        self.selected.append(j)
+
+
+def chunk_criterion_sums(X: np.ndarray, y: np.ndarray, means: np.ndarray, log_prior: np.ndarray,
+                         chol_rows: np.ndarray, schur: np.ndarray, selected: list[int]
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Sums over the rows of one chunk of every candidate's cross-entropy and correct predictions.
+
+    The map step of a greedy step over row chunks: summed over all chunks, ``ce / n_rows`` is the
+    ``mean_i(-log p(y_i | x_i[S + d]))`` of :meth:`GreedyGaussianState.candidate_scores` and ``correct / n_rows``
+    its accuracy. Rows are processed in sub-blocks of 2,048 and candidates in column blocks, so the temporaries
+    stay under ~64 MB whatever the chunk.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_chunk_rows, n_neurons)
+    y : int ndarray of shape (n_chunk_rows,)
+    means : ndarray of shape (n_classes, n_neurons)
+    log_prior : ndarray of shape (n_classes,)
+    chol_rows, schur, selected
+        The state of :class:`GreedyNeuronState`.
+
+    Returns
+    -------
+    ce : ndarray of shape (n_neurons,)
+        ``sum_i (log sum_c exp joint_c - joint_{y_i})`` in nats, for ``S + {d}`` (meaningless for selected ``d``).
+    correct : ndarray of shape (n_neurons,)
+        Rows whose most probable class is ``y_i`` (as float64 counts).
+    """
+    n_classes, k, n_neurons = chol_rows.shape
+    sel = np.asarray(selected, dtype=np.int64)
+    ce = np.zeros(n_neurons)
+    correct = np.zeros(n_neurons)
+    s_all = np.where(schur > 0, schur, 1.0)  # selected columns: any finite value (they are masked by the caller)
+    half_log_s = -0.5 * (_LOG_2PI + np.log(s_all))
+    inv_s = -0.5 / s_all
+    for r0 in range(0, X.shape[0], _SUB_ROWS):
+        xb = np.asarray(X[r0:r0 + _SUB_ROWS], dtype=np.float64)
+        yb = np.asarray(y[r0:r0 + _SUB_ROWS], dtype=np.int64)
+        n = xb.shape[0]
+        if n == 0:
+            continue
+        base = np.empty((n_classes, n))  # log p(c) + log N(x[S] | c)
+        z = np.zeros((n_classes, k, n))
+        for c in range(n_classes):
+            if k:
+                L = chol_rows[c][:, sel].T  # lower triangular: the Cholesky factor of Sigma_c[S, S]
+                z[c] = _solve_lower(L, (xb[:, sel] - means[c, sel]).T)
+                base[c] = -0.5 * (k * _LOG_2PI + (z[c] * z[c]).sum(axis=0)) - np.log(np.diagonal(L)).sum()
+            else:
+                base[c] = 0.0
+            base[c] += log_prior[c]
+        zt = np.ascontiguousarray(z.transpose(0, 2, 1))  # (C, n, k)
+        block = max(1, _BLOCK_BYTES // (8 * n_classes * n * 3))
+        rows = np.arange(n)
+        for start in range(0, n_neurons, block):
+            cols = slice(start, min(start + block, n_neurons))
+            r = xb[None, :, cols] - means[:, None, cols]  # (C, n, B): residuals given S
+            if k:
+                r -= zt @ chol_rows[:, :, cols]
+            joint = np.square(r, out=r)
+            joint *= inv_s[:, None, cols]
+            joint += half_log_s[:, None, cols]
+            joint += base[:, :, None]
+            true = joint[yb, rows, :]
+            correct[cols] += (joint.argmax(axis=0) == yb[:, None]).sum(axis=0)
+            top = joint.max(axis=0)
+            joint -= top[None]
+            np.exp(joint, out=joint)
+            log_z = np.log(joint.sum(axis=0))
+            log_z += top
+            ce[cols] += (log_z - true).sum(axis=0)
+    return ce, correct
+
+
+def _solve_lower(L: np.ndarray, B: np.ndarray) -> np.ndarray:
+    from scipy.linalg import solve_triangular
+
+    return solve_triangular(L, B, lower=True, check_finite=False)
+
+
+def greedy_select_from_sums(
+    criterion_sums: Callable[[GreedyNeuronState], tuple[np.ndarray, np.ndarray]],
+    covariances: np.ndarray,
+    n_rows: int,
+    class_entropy: float,
+    n_steps: int,
+    *,
+    criterion: str = "mi",
+    progress: Callable[[Any], Any] | None = None,
+) -> dict:
+    """:func:`greedy_select` when the rows are read in chunks: one pass over the rows per step.
+
+    ``criterion_sums(state)`` returns the cross-entropy and correct-prediction sums of every candidate over all
+    rows (:func:`chunk_criterion_sums` summed over the chunks, in one process or on dask workers); the selection,
+    its tie rule (lowest index) and its result are those of :func:`greedy_select`.
+
+    Parameters
+    ----------
+    criterion_sums : callable
+    covariances : ndarray of shape (n_classes, n_neurons, n_neurons)
+    n_rows : int
+        Rows summed over.
+    class_entropy : float
+        Entropy (nats) of the class distribution of those rows.
+    n_steps, criterion, progress
+        See :func:`greedy_select`.
+
+    Returns
+    -------
+    dict
+        As :func:`greedy_select`.
+    """
+    column = CRITERIA[criterion]
+    state = GreedyNeuronState(covariances)
+    n_neurons = state.schur.shape[1]
+    mi, acc = [], []
+    last = np.full(n_neurons, np.nan)
+    steps = range(n_steps) if progress is None else progress(range(n_steps))
+    for _ in steps:
+        ce, correct = criterion_sums(state)
+        both = np.stack([(class_entropy - ce / n_rows) / math.log(2.0), correct / n_rows], axis=1)
+        mask = np.ones(n_neurons, dtype=bool)
+        mask[state.selected] = False
+        candidates = np.flatnonzero(mask)
+        scores = both[candidates, column]
+        best = int(np.argmax(scores))
+        last[:] = np.nan
+        last[candidates] = scores
+        mi.append(both[candidates[best], 0])
+        acc.append(both[candidates[best], 1])
         state.add(int(candidates[best]))
     last[state.selected] = np.nan
     return {"selected": np.asarray(state.selected, dtype=np.int64), "mi": np.asarray(mi),

@@ -191,7 +191,9 @@ def accumulate_scatter(
     Parameters
     ----------
     X : array-like of shape (n_rows, n_neurons)
-        Anything with ``.shape`` and row slicing, or a StoreView.
+        Anything with ``.shape`` and row slicing, or a StoreView; or a source with its own
+        ``accumulate_scatter(out=, progress=)`` (:class:`neuronlab.scale.dask_correlation.DaskCorrelationSource`:
+        the same sums computed on a dask cluster), which is then called instead.
     chunk_rows : int
     out : float64 C-contiguous ndarray of shape (n_neurons, n_neurons), optional
         Where to accumulate (zeroed here); allocated when omitted. Only its upper triangle
@@ -205,6 +207,8 @@ def accumulate_scatter(
         ``scatter`` is ``out`` with ``scatter[i, j] = sum_r (x_ri - mean_i)(x_rj - mean_j)`` for ``j >= i``.
     """
     n_rows, n_neurons = check_shape(X)
+    if hasattr(X, "accumulate_scatter"):  # a distributed source reduces its rows itself (neuronlab.scale)
+        return X.accumulate_scatter(out=out, progress=progress)
     if out is None:
         out = np.zeros((n_neurons, n_neurons), dtype=np.float64)
     else:

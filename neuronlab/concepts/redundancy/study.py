@@ -64,6 +64,7 @@ def redundancy_study(
     max_memory_gb: float | None = None,
     random_state: int = 0,
     progress: bool = False,
+    scheduler: str | None = None,
 ) -> RedundancyResult:
     """General redundancy of a store's neurons and, with ``concept``, CCFS and task-specific redundancy.
 
@@ -94,6 +95,10 @@ def redundancy_study(
     random_state : int, default=0
         Split, dev splits and cluster representatives.
     progress : bool, default=False
+    scheduler : str, optional
+        Compute the correlation matrix of the general redundancy on a ``dask.distributed`` cluster (``ADDRESS``
+        or ``local:N``; :class:`~neuronlab.scale.dask_correlation.DaskCorrelationSource`) and cluster it here;
+        the concept part runs in this process.
 
     Returns
     -------
@@ -113,7 +118,15 @@ def redundancy_study(
                        n_rows=n_rows)
     log.info("%s", plan.describe())
     general = GeneralRedundancy(ts, linkage=linkage, random_state=random_state, chunk_rows=plan.chunk_rows,
-                                max_memory_gb=max_memory_gb, progress=progress).fit(view)
+                                max_memory_gb=max_memory_gb, progress=progress)
+    if scheduler is None:
+        general.fit(view)
+    else:  # the scatter matrix reduced on the workers, the tree built here (neuronlab.scale)
+        from neuronlab.scale.dask_arrays import scheduler as dask_scheduler, view_array
+        from neuronlab.scale.dask_correlation import DaskCorrelationSource
+
+        with dask_scheduler(scheduler):
+            general.fit(DaskCorrelationSource(view_array(store, sites=sites)))
     kept = np.zeros((len(ts), n_neurons), dtype=np.uint8)
     rows = []
     for i, t in enumerate(ts):
@@ -135,7 +148,7 @@ def redundancy_study(
               "concept": concept, "ccfs_threshold": None if concept is None else
               (ts[0] if ccfs_threshold is None else float(ccfs_threshold)), "delta": delta,
               "split": None if test_store is None else "test store", "train_size": train_size,
-              "max_memory_gb": max_memory_gb, "random_state": random_state,
+              "max_memory_gb": max_memory_gb, "random_state": random_state, "scheduler": scheduler,
               "probe": None if concept is None else repr(LinearProbe() if probe is None else probe)}
     return RedundancyResult(
         store=str(store.path), sites=list(dict.fromkeys(sites_of)), n_rows=int(n_rows), n_neurons=int(n_neurons),

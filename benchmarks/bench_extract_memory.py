@@ -51,6 +51,19 @@ def build_model(directory: Path) -> Path:
     return directory
 
 
+def build_model_in_child(directory: Path) -> Path:
+    """:func:`build_model` in a child process, so that this process never imports torch.
+
+    A child's ``ru_maxrss`` starts at the RSS of the process it was forked from (Linux keeps the high-water mark
+    across ``exec``): had this process built the model (torch imported, about 400 MB), every child's peak would
+    read at least that, hiding the children's own peaks below it.
+    """
+    if not (directory / "config.json").exists():
+        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--build-model", str(directory)], check=True,
+                       cwd=directory.parent)
+    return directory
+
+
 def write_corpus(path: Path, n: int, seed: int = 0) -> Path:
     if path.exists():
         return path
@@ -112,10 +125,14 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workdir", type=Path, default=None, help="where corpora, model and stores go (default: a temp dir)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--build-model", type=Path, default=None, help=argparse.SUPPRESS)  # the child of build_model_in_child
     args = p.parse_args(argv)
+    if args.build_model is not None:
+        build_model(args.build_model)
+        return 0
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_extract_memory_"))
     work.mkdir(parents=True, exist_ok=True)
-    model = build_model(work / "tiny-bert")
+    model = build_model_in_child(work / "tiny-bert")
     load0 = os.getloadavg()[0]
     rows = []
     for n in args.sizes:

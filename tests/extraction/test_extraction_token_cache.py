@@ -1,6 +1,6 @@
 """Streamed extraction tokenises the corpus once (issue 13, "Streaming on one machine"): the planning pass keeps the
-tokens in a scratch folder beside the output, the extraction pass reads them back chunk by chunk. The store is the
-one written without the cache, the tokenizer sees each sentence once, the folder is gone after every run (also a
+tokens in a scratch file beside the output, the extraction pass reads them back chunk by chunk. The store is the
+one written without the cache, the tokenizer sees each sentence once, the file is gone after every run (also a
 failed one; a resumed run after a kill replaces what the killed run left) and no token list of the whole corpus is
 ever held in memory."""
 from __future__ import annotations
@@ -29,7 +29,7 @@ def bert(tiny_loaded):
     return tiny_loaded("bert")
 
 
-def _cache_dir(out):
+def _cache_file(out):
     return out.parent / f".{out.name}.tokens"
 
 
@@ -83,13 +83,13 @@ def test_the_cache_is_removed_after_success_and_after_a_failure(bert, files, tmp
     cfg = ExtractionConfig(**CFG)
     ref, out = tmp_path / "ref.h5", tmp_path / "out.h5"
     seen = []
-    hooks = PipelineHooks(before_write=lambda s0, s1: seen.append(_cache_dir(ref).is_dir()))
+    hooks = PipelineHooks(before_write=lambda s0, s1: seen.append(_cache_file(ref).is_file()))
     Extractor(bert, cfg, progress=False, hooks=hooks).extract(stream_corpus(**files["conllu"]), ref).close()
-    assert seen and all(seen)  # the folder was there while chunks were written ...
-    assert not _cache_dir(ref).exists()  # ... and is gone after success
+    assert seen and all(seen)  # the file was there while chunks were written ...
+    assert not _cache_file(ref).exists()  # ... and is gone after success
 
     def fail_at_third(s0, s1):
-        seen.append(_cache_dir(out).is_dir())
+        seen.append(_cache_file(out).is_file())
         if len(seen) > 2:
             raise _Boom("stop")
 
@@ -97,15 +97,13 @@ def test_the_cache_is_removed_after_success_and_after_a_failure(bert, files, tmp
     with pytest.raises(_Boom):
         Extractor(bert, cfg, progress=False, hooks=PipelineHooks(before_write=fail_at_third)).extract(
             stream_corpus(**files["conllu"]), out)
-    assert all(seen) and not _cache_dir(out).exists()
+    assert all(seen) and not _cache_file(out).exists()
     with ActivationStore.open(out, allow_incomplete=True) as st:
         assert 0 < st.n_done < st.n_sentences
-    # a killed run leaves its folder behind: the resumed run replaces it and gives the uninterrupted store
-    _cache_dir(out).mkdir()
-    (_cache_dir(out) / "tokens.i32").write_bytes(b"\x7f" * 1000)
-    (_cache_dir(out) / "offsets.i64").write_bytes(b"\x00" * 8)
+    # a killed run leaves its file behind: the resumed run replaces it and gives the uninterrupted store
+    _cache_file(out).write_bytes(b"\x7f" * 1000)
     Extractor(bert, cfg, progress=False).extract(stream_corpus(**files["conllu"]), out, resume=True).close()
-    assert not _cache_dir(out).exists()
+    assert not _cache_file(out).exists()
     assert_same_store(ref, out)
 
 
@@ -114,13 +112,13 @@ class _FailsInPlanning:
 
     source = "failing"
 
-    def __init__(self, corpus: Corpus, cache_dir):
-        self.corpus, self.cache_dir, self.existed = corpus, cache_dir, None
+    def __init__(self, corpus: Corpus, cache_file):
+        self.corpus, self.cache_file, self.existed = corpus, cache_file, None
 
     def blocks(self, size=1024, *, start=0, stop=None):
         for k, block in enumerate(self.corpus.blocks(size, start=start, stop=stop)):
             if k == 1:
-                self.existed = (self.cache_dir / "tokens.i32").is_file()
+                self.existed = self.cache_file.is_file()
                 raise _Boom("the disk went away")
             yield block
 
@@ -128,10 +126,10 @@ class _FailsInPlanning:
 def test_the_cache_is_removed_when_planning_fails(bert, tmp_path, monkeypatch):
     monkeypatch.setattr("neuronlab.extraction.planning.PLAN_BLOCK", 8)
     out = tmp_path / "x.h5"
-    corpus = _FailsInPlanning(Corpus([["the", "cat", "sat"]] * 20), _cache_dir(out))
+    corpus = _FailsInPlanning(Corpus([["the", "cat", "sat"]] * 20), _cache_file(out))
     with pytest.raises(_Boom):
         Extractor(bert, ExtractionConfig(**CFG), progress=False).extract(corpus, out)
-    assert corpus.existed and not _cache_dir(out).exists() and not out.exists()
+    assert corpus.existed and not _cache_file(out).exists() and not out.exists()
 
 
 def test_reads_are_per_chunk_and_give_the_tokenizer_s_tokens(bert, files, tmp_path, monkeypatch):  # noqa: F811

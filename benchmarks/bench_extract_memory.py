@@ -5,8 +5,8 @@ Not a test. Writes synthetic corpora of short sentences (one per line, 4-10 word
 with ``--old-src``, once with an older source tree (e.g. git main, which reads the whole corpus into lists first),
 and reports the child's peak RSS (``os.wait4``'s ``ru_maxrss``), wall time and the store's size, side by side, with
 the ratio of each peak to the smallest corpus's peak and the old / new ratios of peak RSS and wall time (this
-checkout tokenises the corpus once and keeps the tokens in a scratch folder beside the output; the largest size
-that scratch folder reached is reported too). The model is a TINY random BERT built from a config (hidden
+checkout tokenises the corpus once and keeps the tokens in a scratch file beside the output; the largest size
+that scratch file reached is reported too). The model is a TINY random BERT built from a config (hidden
 32, 2 layers, FFN 48; the embedded MiniLM WordPiece tokenizer), so the model costs little and the corpus handling
 shows.
 
@@ -74,23 +74,26 @@ def write_corpus(path: Path, n: int, seed: int = 0) -> Path:
     return path
 
 
-def _folder_bytes(path: Path) -> int:
-    try:
-        return sum(p.stat().st_size for p in path.iterdir())
-    except OSError:  # not there (yet), or removed while listed
-        return 0
+def _scratch_bytes(out: Path) -> int:
+    """Size of the token cache file(s) of ``out`` (``.<name>.tokens``, also of the CLI's temporary name)."""
+    total = 0
+    for p in out.parent.glob(f".*{out.name}*.tokens"):
+        try:
+            total += p.stat().st_size
+        except OSError:  # removed while listed
+            pass
+    return total
 
 
 def _watch_scratch(out: Path, stop: threading.Event, peak: list) -> None:
-    """The largest size of the token cache folder of ``out`` (polled every 0.2 s) into ``peak[0]``."""
-    folder = out.parent / f".{out.name}.tokens"
+    """The largest size of the token cache of ``out`` (polled every 0.2 s) into ``peak[0]``."""
     while not stop.wait(0.2):
-        peak[0] = max(peak[0], _folder_bytes(folder))
+        peak[0] = max(peak[0], _scratch_bytes(out))
 
 
 def run_extract(src: Path, corpus: Path, model: Path, out: Path, args) -> dict:
     """``neuronlab extract`` from the source tree ``src`` as a child process: peak RSS, wall time, store size,
-    largest size of the token cache folder (0 for a source without one)."""
+    largest size of the token cache file (0 for a source without one)."""
     env = dict(os.environ, PYTHONPATH=str(src), HF_HUB_OFFLINE="1", OMP_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads), TOKENIZERS_PARALLELISM="false")
     cmd = [sys.executable, "-m", "neuronlab", "extract", "--model", str(model), "--corpus", str(corpus),

@@ -165,10 +165,10 @@ class Extractor:
         """Run the extraction and return the (complete) store, opened read/write.
 
         The corpus is read twice, block by block, and tokenised once: a planning pass that tokenises it,
-        keeps the token and row counts of each sentence and writes the tokens to a scratch folder beside
+        keeps the token and row counts of each sentence and writes the tokens to a scratch file beside
         ``out`` (:func:`.planning.plan_extraction`, :class:`.token_cache.TokenCache`), and the pass that
         writes the texts, row tokens and labels when the store is created; the extraction pass reads each
-        write chunk's tokens back from the scratch folder (:class:`.feed.ChunkFeed`), which is removed
+        write chunk's tokens back from the scratch file (:class:`.feed.ChunkFeed`), which is removed
         when the run ends, successful or not. Memory holds a few chunks, never the corpus: a
         :class:`~neuronlab.corpus.stream.CorpusStream` of any size is extracted in flat memory.
 

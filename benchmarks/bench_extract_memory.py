@@ -4,7 +4,9 @@ Not a test. Writes synthetic corpora of short sentences (one per line, 4-10 word
 ``neuronlab extract`` on each as a child process, once with this checkout (the corpus file read as a stream) and,
 with ``--old-src``, once with an older source tree (e.g. git main, which reads the whole corpus into lists first),
 and reports the child's peak RSS (``os.wait4``'s ``ru_maxrss``), wall time and the store's size, side by side, with
-the ratio of each peak to the smallest corpus's peak. The model is a TINY random BERT built from a config (hidden
+the ratio of each peak to the smallest corpus's peak and the old / new ratios of peak RSS and wall time (this
+checkout tokenises the corpus once and keeps the tokens in a scratch file beside the output; the largest size
+that scratch file reached is reported too). The model is a TINY random BERT built from a config (hidden
 32, 2 layers, FFN 48; the embedded MiniLM WordPiece tokenizer), so the model costs little and the corpus handling
 shows.
 
@@ -22,6 +24,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +51,19 @@ def build_model(directory: Path) -> Path:
     return directory
 
 
+def build_model_in_child(directory: Path) -> Path:
+    """:func:`build_model` in a child process, so that this process never imports torch.
+
+    A child's ``ru_maxrss`` starts at the RSS of the process it was forked from (Linux keeps the high-water mark
+    across ``exec``): had this process built the model (torch imported, about 400 MB), every child's peak would
+    read at least that, hiding the children's own peaks below it.
+    """
+    if not (directory / "config.json").exists():
+        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--build-model", str(directory)], check=True,
+                       cwd=directory.parent)
+    return directory
+
+
 def write_corpus(path: Path, n: int, seed: int = 0) -> Path:
     if path.exists():
         return path
@@ -58,8 +74,26 @@ def write_corpus(path: Path, n: int, seed: int = 0) -> Path:
     return path
 
 
+def _scratch_bytes(out: Path) -> int:
+    """Size of the token cache file(s) of ``out`` (``.<name>.tokens``, also of the CLI's temporary name)."""
+    total = 0
+    for p in out.parent.glob(f".*{out.name}*.tokens"):
+        try:
+            total += p.stat().st_size
+        except OSError:  # removed while listed
+            pass
+    return total
+
+
+def _watch_scratch(out: Path, stop: threading.Event, peak: list) -> None:
+    """The largest size of the token cache of ``out`` (polled every 0.2 s) into ``peak[0]``."""
+    while not stop.wait(0.2):
+        peak[0] = max(peak[0], _scratch_bytes(out))
+
+
 def run_extract(src: Path, corpus: Path, model: Path, out: Path, args) -> dict:
-    """``neuronlab extract`` from the source tree ``src`` as a child process: peak RSS, wall time, store size."""
+    """``neuronlab extract`` from the source tree ``src`` as a child process: peak RSS, wall time, store size,
+    largest size of the token cache file (0 for a source without one)."""
     env = dict(os.environ, PYTHONPATH=str(src), HF_HUB_OFFLINE="1", OMP_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads), TOKENIZERS_PARALLELISM="false")
     cmd = [sys.executable, "-m", "neuronlab", "extract", "--model", str(model), "--corpus", str(corpus),
@@ -67,15 +101,21 @@ def run_extract(src: Path, corpus: Path, model: Path, out: Path, args) -> dict:
            "--memory-mb", str(args.memory_mb)]
     t0 = time.perf_counter()
     # cwd: a folder without a neuronlab package, so that ``-m`` imports the one on PYTHONPATH (``src``)
+    stop, scratch = threading.Event(), [0]
+    watcher = threading.Thread(target=_watch_scratch, args=(out, stop, scratch), daemon=True)
+    watcher.start()
     proc = subprocess.Popen(cmd, env=env, cwd=out.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
+    stop.set()
+    watcher.join()
     err = proc.stderr.read().decode(errors="replace")
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         return {"error": err.strip().splitlines()[-1] if err.strip() else f"exit {proc.returncode}",
                 "peak_rss_mb": usage.ru_maxrss / 1024, "seconds": wall}
-    return {"peak_rss_mb": usage.ru_maxrss / 1024, "seconds": wall, "store_mb": out.stat().st_size / 2**20}
+    return {"peak_rss_mb": usage.ru_maxrss / 1024, "seconds": wall, "store_mb": out.stat().st_size / 2**20,
+            "scratch_mb": scratch[0] / 2**20}
 
 
 def main(argv=None) -> int:
@@ -88,10 +128,14 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workdir", type=Path, default=None, help="where corpora, model and stores go (default: a temp dir)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--build-model", type=Path, default=None, help=argparse.SUPPRESS)  # the child of build_model_in_child
     args = p.parse_args(argv)
+    if args.build_model is not None:
+        build_model(args.build_model)
+        return 0
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_extract_memory_"))
     work.mkdir(parents=True, exist_ok=True)
-    model = build_model(work / "tiny-bert")
+    model = build_model_in_child(work / "tiny-bert")
     load0 = os.getloadavg()[0]
     rows = []
     for n in args.sizes:
@@ -110,18 +154,19 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print("| sentences | corpus MB | store MB | new peak RSS MB (x smallest) | new s | "
-          "old peak RSS MB (x smallest) | old s | old / new RSS |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| sentences | corpus MB | store MB | new scratch MB | new peak RSS MB (x smallest) | new s | "
+          "old peak RSS MB (x smallest) | old s | old / new RSS | old / new s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         new, old = r["new"], r.get("old")
         cells = [f"{r['sentences']:,}", f"{r['corpus_mb']:.1f}", f"{new.get('store_mb', float('nan')):.0f}",
+                 f"{new.get('scratch_mb', float('nan')):.1f}",
                  f"{new['peak_rss_mb']:.0f} ({new['peak_rss_mb'] / base['new']:.2f}x)", f"{new['seconds']:.0f}"]
         if old is not None and "error" not in old:
             cells += [f"{old['peak_rss_mb']:.0f} ({old['peak_rss_mb'] / base['old']:.2f}x)", f"{old['seconds']:.0f}",
-                      f"{old['peak_rss_mb'] / new['peak_rss_mb']:.2f}"]
+                      f"{old['peak_rss_mb'] / new['peak_rss_mb']:.2f}", f"{old['seconds'] / new['seconds']:.2f}"]
         else:
-            cells += ["-", "-", "-"] if old is None else [old["error"][:40], "-", "-"]
+            cells += ["-", "-", "-", "-"] if old is None else [old["error"][:40], "-", "-", "-"]
         print("| " + " | ".join(cells) + " |")
     print(f"\nload average {load0:.1f} before, {result['load_after']:.1f} after, {result['cpus']} CPUs (shared)")
     return 0

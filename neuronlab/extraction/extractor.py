@@ -29,6 +29,7 @@ from .pipeline import Pipeline, PipelineHooks
 from .planning import Plan, label_vocabularies, plan_extraction, window_overlap
 from .resume import chunks_to_do, reopen_for_resume
 from .sharding import parse_shard, shard_chunks
+from .token_cache import TokenCache
 
 __all__ = ["Extractor", "extract", "PipelineHooks"]
 
@@ -126,8 +127,8 @@ class Extractor:
         return workers, max(1, threads // workers)
 
     # ------------------------------------------------------------------ planning
-    def _plan(self, corpus, widths: dict[str, int]) -> Plan:
-        return plan_extraction(self.engine.tokenizer, corpus, self.config, widths)
+    def _plan(self, corpus, widths: dict[str, int], cache: TokenCache | None = None) -> Plan:
+        return plan_extraction(self.engine.tokenizer, corpus, self.config, widths, cache=cache)
 
     def plan_chunks(self, corpus) -> list[tuple[int, int]]:
         """The write chunks (sentence ranges) :meth:`extract` computes on ``corpus``, in order."""
@@ -159,14 +160,17 @@ class Extractor:
         resume: bool = False,
         stop_after_chunks: int | None = None,
         shard: tuple[int, int] | str | None = None,
+        token_cache: bool = True,
     ) -> ActivationStore:
         """Run the extraction and return the (complete) store, opened read/write.
 
-        The corpus is read twice, block by block: a planning pass that tokenises it and keeps the token
-        and row counts of each sentence (:func:`.planning.plan_extraction`), and the extraction pass,
-        which reads and tokenises each write chunk's sentences as it goes (:class:`.feed.ChunkFeed`); the
-        texts, row tokens and labels are written when the store is created, in one more reading pass. Memory holds a few chunks, never the
-        corpus: a :class:`~neuronlab.corpus.stream.CorpusStream` of any size is extracted in flat memory.
+        The corpus is read twice, block by block, and tokenised once: a planning pass that tokenises it,
+        keeps the token and row counts of each sentence and writes the tokens to a scratch file beside
+        ``out`` (:func:`.planning.plan_extraction`, :class:`.token_cache.TokenCache`), and the pass that
+        writes the texts, row tokens and labels when the store is created; the extraction pass reads each
+        write chunk's tokens back from the scratch file (:class:`.feed.ChunkFeed`), which is removed
+        when the run ends, successful or not. Memory holds a few chunks, never the corpus: a
+        :class:`~neuronlab.corpus.stream.CorpusStream` of any size is extracted in flat memory.
 
         Parameters
         ----------
@@ -186,6 +190,10 @@ class Extractor:
             Extract only shard I of N (counted from 0): a contiguous share of the whole run's write chunks
             (:mod:`.sharding`), into a store of those sentences that
             :func:`neuronlab.store.merge.merge_stores` joins with the other shards' stores.
+        token_cache : bool
+            Keep the planning pass's tokens on disk (``.<out name>.tokens`` beside ``out``, about 8 bytes
+            per token) for the extraction pass. False: tokenise the corpus again in the extraction pass
+            instead (the same store; for a disk without room for the tokens).
 
         Raises
         ------
@@ -210,9 +218,20 @@ class Extractor:
         if out.exists() and not (overwrite or resume):
             raise StoreError(f"{str(out)!r} exists; pass overwrite=True to replace it or resume=True to continue it")
         shard = parse_shard(shard)
+        cache = TokenCache.next_to(out) if token_cache else None
+        try:
+            return self._extract(corpus, out, overwrite=overwrite, resume=resume, stop_after_chunks=stop_after_chunks,
+                                 shard=shard, cache=cache)
+        finally:
+            if cache is not None:
+                cache.delete()
+
+    def _extract(self, corpus, out: Path, *, overwrite: bool, resume: bool, stop_after_chunks: int | None,
+                 shard: tuple[int, int] | None, cache: TokenCache | None) -> ActivationStore:
+        """The body of :meth:`extract`, with the token cache (or None) that the caller removes."""
         t0 = time.perf_counter()
         widths = self.site_widths()
-        plan = self._plan(corpus, widths)
+        plan = self._plan(corpus, widths, cache)
         workers, threads = self.worker_layout()
         config = dict(self.config.to_dict(), sites=",".join(self.sites), max_length=self.max_length,
                       window_overlap=self.overlap, corpus=getattr(corpus, "source", ""), n_sentences=plan.n_sentences,
@@ -232,7 +251,7 @@ class Extractor:
         schema = label_schema(plan.word_labels, plan.sentence_labels, cfg.granularity)
         tokenizer = self.engine.tokenizer
 
-        feed = ChunkFeed(corpus, plan, tokenizer, base=base, start=first)
+        feed = ChunkFeed(corpus, plan, tokenizer, base=base, start=first, cache=cache)
         pipe = self._pipeline(plan)
         self._fwd_seconds = pipe.fwd_seconds
         pool = ThreadPoolExecutor(workers, thread_name_prefix="neuronlab-worker", initializer=_set_threads,
@@ -246,7 +265,7 @@ class Extractor:
             # the workers start while the store is made
             prev = pipe.submit(pool, feed.take(*todo[0]), widths) if todo else None
             if store is None:
-                fill = sentence_data(corpus, plan, tokenizer, schema, cfg, base=base)
+                fill = sentence_data(corpus, plan, tokenizer, schema, cfg, base=base, cache=cache)
                 store = self._create_store(out, plan, widths, config, overwrite, schema, fill)
             if plan.replaced_words:
                 log.warning("%d words produced no subword token and were extracted as the unknown token",

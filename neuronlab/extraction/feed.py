@@ -1,9 +1,11 @@
 """The extraction pass's reader: the sentences of consecutive write chunks, read block by block.
 
-:class:`ChunkFeed` walks the corpus (an in-memory :class:`~neuronlab.corpus.base.Corpus` or a
-:class:`~neuronlab.corpus.stream.CorpusStream`) once, from the first sentence a run needs, and hands
-out the sentences of each write chunk with their tokens; it holds the current chunk and at most one
-block of the next, so memory does not grow with the corpus.
+:class:`ChunkFeed` hands out the tokens of each write chunk. With a :class:`~.token_cache.TokenCache`
+(what :meth:`~.extractor.Extractor.extract` uses) it reads them from the planning pass's cache on disk
+and never opens the corpus; without one it walks the corpus (an in-memory
+:class:`~neuronlab.corpus.base.Corpus` or a :class:`~neuronlab.corpus.stream.CorpusStream`) once, from
+the first sentence a run needs, and tokenises each chunk's sentences, holding the current chunk and at
+most one block of the next. Either way memory does not grow with the corpus.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from ..corpus.base import Corpus
 from ..errors import CorpusError
 from . import planning
 from .planning import Plan
+from .token_cache import TokenCache, text_crcs
 from .tokenize import TokenizedCorpus, tokenize_sentences
 
 __all__ = ["ChunkInput", "ChunkFeed", "sentence_data"]
@@ -22,11 +25,12 @@ __all__ = ["ChunkInput", "ChunkFeed", "sentence_data"]
 
 @dataclass
 class ChunkInput:
-    """One write chunk's input: store sentences ``[s0, s1)``, their words and labels, their tokens."""
+    """One write chunk's input: store sentences ``[s0, s1)``, their tokens and (when read from the corpus)
+    their words and labels; ``corpus`` is None when the tokens come from a :class:`TokenCache`."""
 
     s0: int
     s1: int
-    corpus: Corpus
+    corpus: Corpus | None
     tokens: TokenizedCorpus
 
 
@@ -61,12 +65,15 @@ class ChunkFeed:
         First store sentence needed (a resumed run skips the finished chunks).
     block : int, optional
         Sentences read per block (default :data:`.planning.PLAN_BLOCK`).
+    cache : TokenCache, optional
+        The planning pass's tokens of the whole corpus: chunks are read from it (the corpus is not read).
     """
 
-    def __init__(self, corpus, plan: Plan, tokenizer, *, base: int = 0, start: int = 0, block: int | None = None):
-        self.plan, self.tokenizer, self.base = plan, tokenizer, base
-        self._blocks = corpus.blocks(block or planning.PLAN_BLOCK, start=base + start,
-                                     stop=base + plan.n_sentences)
+    def __init__(self, corpus, plan: Plan, tokenizer, *, base: int = 0, start: int = 0, block: int | None = None,
+                 cache: TokenCache | None = None):
+        self.plan, self.tokenizer, self.base, self.cache = plan, tokenizer, base, cache
+        self._blocks = iter(()) if cache is not None else corpus.blocks(
+            block or planning.PLAN_BLOCK, start=base + start, stop=base + plan.n_sentences)
         self._pending = Corpus([], {k: [] for k in plan.word_labels}, {k: [] for k in plan.sentence_labels})
         self._pos = start  # store index of the first pending sentence
         self._source = getattr(corpus, "source", "") or "the corpus"
@@ -88,6 +95,13 @@ class ChunkFeed:
         """
         if s0 < self._pos:
             raise ValueError(f"internal: chunk {s0}:{s1} is before the feed's position {self._pos}")
+        if self.cache is not None:
+            self._pos = s1
+            tokens = self.cache.read(self.base + s0, self.base + s1)
+            if not np.array_equal(tokens.lengths, self.plan.lengths[s0:s1]):
+                raise CorpusError(f"internal: the token cache of sentences {self.base + s0} to {self.base + s1 - 1} "
+                                  "differs from the plan; extract again")
+            return ChunkInput(s0, s1, None, tokens)
         while len(self._pending) < s1 - self._pos:
             block = next(self._blocks, None)
             if block is None:
@@ -108,17 +122,39 @@ class ChunkFeed:
         return ChunkInput(s0, s1, chunk, tokens)
 
 
-def sentence_data(corpus, plan: Plan, tokenizer, schema: dict, config, *, base: int = 0):
+def sentence_data(corpus, plan: Plan, tokenizer, schema: dict, config, *, base: int = 0,
+                  cache: TokenCache | None = None):
     """Texts, row tokens, word indices and label codes of the store's sentences, block by block, as
-    ``(start, stop, data)`` for ``fill`` of :meth:`ActivationStore.create` (one more reading pass; the
-    sentences are tokenised again only at token granularity, where the rows are subwords)."""
+    ``(start, stop, data)`` for ``fill`` of :meth:`ActivationStore.create` (one more reading pass).
+
+    At token granularity, where the rows are subwords, the tokens come from ``cache`` (the sentences are
+    tokenised again without one). With ``cache``, each block's texts are checked against the texts the
+    planning pass tokenised (their CRC-32), so that the store never pairs a changed text with the tokens
+    of the old one.
+
+    Raises
+    ------
+    CorpusError
+        If the corpus ended early or (with ``cache``) its sentences changed since the planning pass.
+    """
     from .labels import chunk_meta
 
     a = 0
     for block in corpus.blocks(planning.PLAN_BLOCK, start=base, stop=base + plan.n_sentences):
         block = _normalised(block, plan.word_labels, plan.sentence_labels)
-        tokens = tokenize_sentences(tokenizer, block.sentences) if config.granularity == "token" else None
         b = a + len(block)
+        if cache is not None:
+            changed = np.flatnonzero(text_crcs(block.texts()) != cache.crcs(base + a, base + b))
+            if changed.size:
+                source = getattr(corpus, "source", "") or "the corpus"
+                raise CorpusError(f"{source} changed while it was read (sentence {base + a + int(changed[0])} "
+                                  "differs from the planning pass); extract it again")
+        if config.granularity != "token":
+            tokens = None
+        elif cache is not None:
+            tokens = cache.read(base + a, base + b)
+        else:
+            tokens = tokenize_sentences(tokenizer, block.sentences)
         yield a, b, chunk_meta(block, tokens, tokenizer, schema, config.granularity, config.special_tokens)
         a = b
     if a != plan.n_sentences:

@@ -189,7 +189,7 @@ class Pipeline:
                                  f"expected {expected}")
         chunk.buffers.clear()
         if chunk.suspect and not getattr(cfg, "allow_nonfinite", False):
-            self._check_finite(rows, chunk.input)
+            self._check_finite(rows, chunk.input, store)
         store.write_rows(chunk.s0, chunk.s1, rows)
         del rows
         trim_heap()
@@ -242,7 +242,7 @@ class Pipeline:
                 self.hooks.before_write(staged.s0, staged.s1)
             arrays = staged.arrays()
             if bool(staged.nonfinite.any()) and not getattr(self.config, "allow_nonfinite", False):
-                self._check_finite(arrays, data)
+                self._check_finite(arrays, data, store)
             store.write_rows(staged.s0, staged.s1, arrays)
             del arrays
             if self.hooks.after_write is not None:
@@ -255,8 +255,9 @@ class Pipeline:
         finally:
             self.transfer.release(staged)
 
-    def _check_finite(self, rows: dict, data: ChunkInput) -> None:
-        """NonFiniteError naming the first site and sentence with a NaN or infinite value."""
+    def _check_finite(self, rows: dict, data: ChunkInput, store) -> None:
+        """NonFiniteError naming the first site and sentence with a NaN or infinite value (its text from the
+        chunk's corpus, or from the store when the chunk's tokens came from the token cache)."""
         s0 = data.s0
         for site in self.sites:
             arr = rows[site]
@@ -265,7 +266,8 @@ class Pipeline:
                 continue
             r = int(np.flatnonzero(bad)[0]) + int(self.plan.offsets[s0])
             sent = int(np.searchsorted(self.plan.offsets, r, side="right") - 1)
-            text = " ".join(data.corpus.sentences[sent - s0])
+            text = (" ".join(data.corpus.sentences[sent - s0]) if data.corpus is not None
+                    else store.texts(sent, sent + 1)[0])
             text = text if len(text) <= 60 else text[:57] + "..."
             hint = (" float16 holds values up to 65504 only: extract with dtype='float32' if the model's activations "
                     "are that large;" if self.config.dtype == "float16" else "")

@@ -3,8 +3,9 @@
 Everything here depends only on the corpus and the configuration, never on timing or on where a run
 stopped, so a resumed run computes exactly the chunks and batches an uninterrupted run would have.
 The plan is made in one streamed pass over the corpus (:func:`plan_extraction`) and keeps a few numbers
-per sentence (token and row counts), never the sentences or their tokens: the extraction pass reads and
-tokenises the corpus again, chunk by chunk.
+per sentence (token and row counts), never the sentences or their tokens in memory: the tokens go to a
+:class:`~.token_cache.TokenCache` on disk, from which the extraction pass reads them chunk by chunk (without
+one, the extraction pass tokenises each chunk again).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..corpus.base import Corpus
 from ..errors import InvalidParameterError
 from .aggregate import rows_per_sentence
 from .config import ExtractionConfig
+from .token_cache import TokenCache
 from .tokenize import Sequence, TokenizedCorpus, make_sequences, tokenize_sentences
 
 __all__ = ["Plan", "plan_extraction", "cut_chunks", "label_vocabularies", "short_tail", "make_batches",
@@ -101,9 +103,11 @@ def label_vocabularies(corpus, start: int = 0, stop: int | None = None, *,
     return word, sent
 
 
-def plan_extraction(tokenizer, corpus, config: ExtractionConfig, widths: dict[str, int]) -> Plan:
-    """One pass over the corpus: tokenise it block by block, keeping only the counts per sentence, and cut
-    it into write chunks whose float32 buffers fit ``config.memory_mb``.
+def plan_extraction(tokenizer, corpus, config: ExtractionConfig, widths: dict[str, int], *,
+                    cache: TokenCache | None = None) -> Plan:
+    """One pass over the corpus: tokenise it block by block, keeping only the counts per sentence (and,
+    with ``cache``, the tokens on disk), and cut it into write chunks whose float32 buffers fit
+    ``config.memory_mb``.
 
     Parameters
     ----------
@@ -113,6 +117,8 @@ def plan_extraction(tokenizer, corpus, config: ExtractionConfig, widths: dict[st
     config : ExtractionConfig
     widths : dict of str to int
         Neurons per site.
+    cache : TokenCache, optional
+        Receives every block's tokens and texts; finished (closed for writing) when the pass ends.
 
     Raises
     ------
@@ -133,7 +139,11 @@ def plan_extraction(tokenizer, corpus, config: ExtractionConfig, widths: dict[st
         rows.append(rows_per_sentence(tokens, n_words, config))
         replaced += tokens.replaced_words
         vocab.add(block)
+        if cache is not None:
+            cache.append(tokens, block.texts())
         n += len(block)
+    if cache is not None:
+        cache.finish()
     if n == 0:
         raise InvalidParameterError("the corpus is empty: nothing to extract")
     lengths = np.concatenate(lengths).astype(np.int64)

@@ -42,8 +42,8 @@ def test_resume_off_a_chunk_boundary_recomputes_the_chunk(tiny_loaded, tmp_path,
     if memory_mb == 1:  # tiny chunks: a few sentences each
         real = planning.plan_extraction
 
-        def small_chunks(tokenizer, corpus, config, widths):
-            plan = real(tokenizer, corpus, config, widths)
+        def small_chunks(tokenizer, corpus, config, widths, **kw):
+            plan = real(tokenizer, corpus, config, widths, **kw)
             plan.chunks = [(i, min(i + 5, len(corpus))) for i in range(0, len(corpus), 5)]
             return plan
 

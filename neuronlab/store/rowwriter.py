@@ -19,15 +19,16 @@ reads it back, completes it and writes it again; each full chunk is also copied 
   the store's ``close``. A kill loses only unmarked sentences (which a resume recomputes); it never marks
   unwritten rows written. A write that crosses no chunk boundary, or that ends at the dataset's end, holds
   nothing back;
-- **a partial chunk** (the head of a write that continues no held tail, a flushed tail) is written into
-  the file as it is when its chunk is allocated (HDF5 reads, completes and writes it) and as a whole chunk
-  padded with NaN when it is not, so that rows never written read as NaN whatever the dataset's fill
-  settings.
+- **a partial chunk** (the head of a write that continues no held tail, a flushed tail) is written as
+  before (HDF5 fills a new chunk with NaN, or reads an allocated one, completes it and writes it); in a
+  dataset HDF5 does not fill (fill time NEVER) a new chunk is written whole, padded with NaN, so that rows
+  never written read as NaN whatever the dataset's fill settings.
 
-Why not ``fill_time=NEVER`` on the datasets (skipping the NaN fill of new chunks)? With it, HDF5 (2.0,
-checked) reads never-written rows as 0, also in chunks never allocated, not as the fill value: unwritten rows
-of an incomplete store would look like real activations. The direct chunk writes above never fill anyway, so
-the datasets keep their NaN fill value (see docs/benchmarks.md, "Store writer (issue 13)").
+Why not ``fill_time=NEVER`` on the datasets (skipping the NaN fill of new chunks)? With it, never-written
+rows are undefined, not the fill value: HDF5 (2.0, checked) reads the unwritten rows of a partly written chunk
+as 0 and leaves the reader's buffer untouched for a chunk never written, so unwritten rows of an incomplete
+store would look like real activations. The direct chunk writes above never fill anyway, so the datasets
+keep their NaN fill value (docs/benchmarks.md, "Store writer (issue 13)").
 
 References
 ----------
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidParameterError, choices
+from .files import h5py_module
 from .validate import written_prefix
 
 __all__ = ["ChunkWriter", "mark_written", "to_storage"]
@@ -57,8 +59,6 @@ def to_storage(arr, dtype: np.dtype) -> np.ndarray:
     >>> to_storage(np.array([[65519.0, 1.5]]), np.dtype("float16")).tolist()
     [[inf, 1.5]]
     """
-    from .files import h5py_module
-
     a = np.asarray(arr)
     if a.dtype == dtype:
         return np.ascontiguousarray(a)
@@ -111,6 +111,7 @@ class _Layout:
     chunk: int  # rows per chunk; 0: not chunked by whole rows (written as it comes)
     direct: bool  # whole chunks go through H5Dwrite_chunk (chunked by whole rows, no filters)
     fill: object  # the dataset's fill value (NaN): what rows never written read as
+    fills: bool  # HDF5 fills a new chunk with it before a partial write (False: fill time NEVER, no fill value)
 
     def pad(self, rows: int) -> np.ndarray:
         """A block of ``rows`` rows of the fill value."""
@@ -210,7 +211,8 @@ class ChunkWriter:
             filters = ds.id.get_create_plist().get_nfilters() if chunks is not None else 0
             fill = ds.fillvalue if ds.fillvalue is not None else np.nan
             lay = _Layout(ds, n_rows, width, np.dtype(ds.dtype), int(chunks[0]) if whole_rows else 0,
-                          whole_rows and filters == 0 and hasattr(ds.id, "write_direct_chunk"), fill)
+                          whole_rows and filters == 0 and hasattr(ds.id, "write_direct_chunk"), fill,
+                          _hdf5_fills(ds))
             self._layouts[site] = lay
         return lay
 
@@ -252,9 +254,9 @@ class ChunkWriter:
             rows = _rows(parts, p, q)
             if p == c0 and q == c1:
                 self._whole(lay, c0, rows)
-            elif _allocated(lay.ds, c0):
-                lay.ds[p:q] = rows  # HDF5 reads the chunk, completes it, writes it
-            else:  # a new chunk: the fill value (NaN) where no row is written yet
+            elif lay.fills or _allocated(lay.ds, c0):
+                lay.ds[p:q] = rows  # HDF5 reads the chunk (or fills a new one with NaN), completes it, writes it
+            else:  # a new chunk HDF5 would not fill: the fill value (NaN) where no row is written yet
                 block = lay.pad(c1 - c0)
                 block[p - c0: q - c0] = rows
                 self._whole(lay, c0, block)
@@ -296,6 +298,15 @@ def _rows(parts: list, p: int, q: int) -> np.ndarray:
     if not pieces:
         return parts[-1][1][:0] if parts else np.empty((0, 0))
     return np.concatenate(pieces, axis=0)
+
+
+def _hdf5_fills(ds) -> bool:
+    """Whether HDF5 writes the fill value into a new chunk of ``ds`` before a partial write."""
+    h5d = h5py_module().h5d
+    dcpl = ds.id.get_create_plist()
+    when = dcpl.get_fill_time()
+    return when == h5d.FILL_TIME_ALLOC or (when == h5d.FILL_TIME_IFSET
+                                           and dcpl.fill_value_defined() != h5d.FILL_VALUE_UNDEFINED)
 
 
 def _allocated(ds, row: int) -> bool:

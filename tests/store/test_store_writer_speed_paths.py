@@ -135,6 +135,36 @@ def test_types_are_converted_by_hdf5_as_before(tmp_path):
     assert to_storage(np.arange(4, dtype=">f4").reshape(2, 2), np.dtype("<f4")).tolist() == [[0, 1], [2, 3]]
 
 
+def test_unwritten_rows_read_nan_also_in_datasets_hdf5_does_not_fill(tmp_path):
+    """A store whose site datasets have fill time NEVER (HDF5 leaves unwritten rows undefined: 0 in a partly
+    written chunk, the reader's buffer in a chunk never written): a chunk first written in part is padded with
+    NaN, so every chunk the writer touched reads as the old writer's. (Chunks never written stay undefined in
+    such a dataset: why the store's own datasets keep HDF5's NaN fill.)"""
+    offsets, data = layout()
+    ranges = orders(offsets)["with gaps"]
+    path = tmp_path / "never.h5"
+    create(path, offsets).close()
+    with h5py.File(path, "r+") as f:
+        for s, w in SITES.items():
+            chunks = f["sites"][s].chunks
+            del f["sites"][s]
+            f["sites"].create_dataset(s, shape=(int(offsets[-1]), w), dtype="float32", chunks=chunks,
+                                      fillvalue=np.nan, fill_time="never")
+    with ActivationStore.open(path, mode="r+", allow_incomplete=True) as st:
+        for a, b in ranges:
+            st.write_rows(a, b, {s: x[offsets[a]: offsets[b]] for s, x in data.items()})
+    old_writer(tmp_path / "old.h5", offsets, data, ranges)
+    with h5py.File(path) as f, h5py.File(tmp_path / "old.h5") as ref:
+        for s in SITES:
+            rows = f["sites"][s].chunks[0]
+            touched = np.zeros(int(offsets[-1]), bool)
+            for a, b in ranges:
+                touched[(offsets[a] // rows) * rows: -(-offsets[b] // rows) * rows] = True
+            assert touched.sum() > sum(offsets[b] - offsets[a] for a, b in ranges)  # some chunks are partial
+            got, want = f["sites"][s][()][touched], ref["sites"][s][()][touched]
+            assert got.tobytes() == want.tobytes() and np.isnan(want).any()
+
+
 # ---------------------------------------------------------------------- whole chunks
 def test_in_order_writes_touch_no_chunk_partially(tmp_path, monkeypatch):
     """The extractor's pattern (consecutive ragged ranges, each longer than a chunk): every chunk is written once,
@@ -195,6 +225,25 @@ def test_the_held_back_tail_is_unmarked_until_the_next_write_or_close(tmp_path):
         assert st.n_done == d
         for s, x in data.items():
             np.testing.assert_array_equal(st[s][: offsets[d]], x[: offsets[d]].astype(np.float32))
+
+
+def test_the_caller_may_reuse_its_buffer_once_write_rows_returns(tmp_path):
+    """The extractor's device path hands rows in ring buffers that the next chunks overwrite: the held tail is a copy."""
+    offsets, data = layout()
+    ranges = ragged_ranges(offsets, min_rows=14)
+    path = tmp_path / "s.h5"
+    st = create(path, offsets)
+    buffers = {s: np.empty((int(offsets[-1]), w), np.float32) for s, w in SITES.items()}  # one reused buffer
+    for a, b in ranges:
+        n = int(offsets[b] - offsets[a])
+        for s, x in data.items():
+            buffers[s][:n] = x[offsets[a]: offsets[b]]
+        st.write_rows(a, b, {s: buf[:n] for s, buf in buffers.items()})
+        for buf in buffers.values():
+            buf[:] = -1.0  # the caller reuses its buffer
+    st.close()
+    old_writer(tmp_path / "ref.h5", offsets, data, ranges)
+    assert datasets_bytes(path) == datasets_bytes(tmp_path / "ref.h5")
 
 
 def test_reads_through_the_store_see_every_row_written(tmp_path):
@@ -266,7 +315,8 @@ def test_a_kill_between_writes_never_marks_unwritten_rows_and_resumes_to_the_sam
     code = KILLER.format(tests=str(Path(__file__).parent), chunk=CHUNK_BYTES, min_rows=min_rows, path=str(path),
                          k=k)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                       check=False)
     assert p.returncode == -signal.SIGKILL, p.stderr
     offsets, data = layout()
     ranges = ragged_ranges(offsets, min_rows=min_rows)
@@ -287,3 +337,33 @@ def test_a_kill_between_writes_never_marks_unwritten_rows_and_resumes_to_the_sam
                 st.write_rows(a, b, {s: x[offsets[a]: offsets[b]] for s, x in data.items()})
     old_writer(tmp_path / "ref.h5", offsets, data, ranges)
     assert datasets_bytes(path) == datasets_bytes(tmp_path / "ref.h5")
+
+
+# ---------------------------------------------------------------------- the extractor on small chunks
+@pytest.mark.parametrize("staged", [False, True], ids=["host path", "device path (ring buffers reused)"])
+def test_extraction_in_small_chunks_equals_one_chunk_and_resumes(minilm, tmp_path, monkeypatch, staged):
+    """The extractor's writes held back and joined (chunks of 16 rows, write chunks of ~100): the same bytes as a
+    store of one chunk per site (written as before, every write partial); an interrupted run resumes to them. On
+    the device path the rows come from the 3 ring buffers that later chunks reuse: a held tail must be a copy."""
+    pytest.importorskip("torch")
+    from neuronlab.corpus import load_embedded_corpus
+    from neuronlab.extraction import ExtractionConfig, Extractor
+
+    corpus = load_embedded_corpus().subset(range(60))
+    cfg = ExtractionConfig(sites="embeddings,layers.1", batch_size=8, memory_mb=1)
+    monkeypatch.setattr(schema, "CHUNK_BYTES", 1 << 30)  # one chunk per site: the reference
+    Extractor(minilm, cfg, progress=False).extract(corpus, tmp_path / "one.h5").close()
+    monkeypatch.setattr(schema, "CHUNK_BYTES", 16 * 384 * 2)
+    ex = Extractor(minilm, cfg, progress=False, staged=staged)
+    assert len(ex.plan_chunks(corpus)) > 4
+    ex.extract(corpus, tmp_path / "small.h5").close()
+    with h5py.File(tmp_path / "small.h5") as f:
+        assert f["sites/embeddings"].chunks == (16, 384)
+    ref = datasets_bytes(tmp_path / "one.h5")
+    assert datasets_bytes(tmp_path / "small.h5") == ref
+    part = tmp_path / "part.h5"
+    Extractor(minilm, cfg, progress=False, staged=staged).extract(corpus, part, stop_after_chunks=3).close()
+    with ActivationStore.open(part, allow_incomplete=True) as st:
+        assert 0 < st.n_done < 60
+    Extractor(minilm, cfg, progress=False, staged=staged).extract(corpus, part, resume=True).close()
+    assert datasets_bytes(part) == ref

@@ -10,8 +10,9 @@ the extractor's write sizes: ragged sentence ranges of about ``--write-rows`` ro
 (c) ``h5py``: the same bytes written by plain h5py into ONE contiguous dataset (no chunks, no fill),
     block by block, each block one aligned write: the ceiling of any HDF5 writer on that filesystem;
 
-and reports GB/s (activation bytes per second of wall time, and per second of the process's CPU time,
-which a machine shared with other work disturbs less) next to ``dd if=/dev/zero of=DIR/dd-test.bin bs=16M
+and reports GB/s (activation bytes per second of wall time; per second of the process's CPU time, which a
+machine shared with other work disturbs less; and of wall time including an ``fsync`` of the file, the bytes
+on the device) next to ``dd if=/dev/zero of=DIR/dd-test.bin bs=16M
 count=128 oflag=direct`` on the same filesystem (tmpfs refuses O_DIRECT: there ``dd`` runs without it).
 The time of (a) and (b) covers every ``write_rows`` and the ``close`` (which writes rows still held back);
 creating the store is not timed. Each write runs in its own process (PYTHONPATH = the checkout), the
@@ -109,8 +110,11 @@ def worker(args) -> dict:
             st.write_rows(a, b, {s: blk[:n] for s, blk in zip(names, blocks)})
         st.close()
     wall, cpu = time.perf_counter() - t, time.process_time() - c
-    out = {"wall_s": wall, "cpu_s": cpu, "bytes": nbytes, "writes": len(ranges),
-           "mean_write_rows": args.rows / len(ranges)}
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)  # until the bytes are on the device (nothing to do on tmpfs)
+    os.close(fd)
+    out = {"wall_s": wall, "cpu_s": cpu, "fsync_wall_s": time.perf_counter() - t, "bytes": nbytes,
+           "writes": len(ranges), "mean_write_rows": args.rows / len(ranges)}
     if args.checksum and args.variant != "h5py":
         import h5py
 
@@ -205,13 +209,15 @@ def main(argv=None) -> int:
             for v, outs in runs.items():
                 wall = [o["bytes"] / o["wall_s"] / 1e9 for o in outs]
                 cpu = [o["bytes"] / o["cpu_s"] / 1e9 for o in outs]
+                synced = [o["bytes"] / o["fsync_wall_s"] / 1e9 for o in outs]
                 row[v] = {"wall_gb_s_median": statistics.median(wall), "wall_gb_s_best": max(wall),
-                          "cpu_gb_s_median": statistics.median(cpu), "writes": outs[0]["writes"],
+                          "cpu_gb_s_median": statistics.median(cpu), "fsync_gb_s_median": statistics.median(synced),
+                          "writes": outs[0]["writes"],
                           "mean_write_rows": outs[0]["mean_write_rows"], "bytes": outs[0]["bytes"]}
             results["runs"][str(folder)][dtype] = row
             print(f"-- {dtype}: {row['new']['bytes'] / 1e9:.2f} GB in {row['new']['writes']} writes of "
                   f"{row['new']['mean_write_rows']:.0f} rows (mean); identical bytes: {len(sums) > 1}")
-            print(f"{'writer':8s} {'GB/s wall med':>14s} {'best':>6s} {'GB/s CPU':>9s} {'vs dd':>6s} "
+            print(f"{'writer':8s} {'GB/s wall med':>14s} {'best':>6s} {'GB/s CPU':>9s} {'+fsync':>7s} {'vs dd':>6s} "
                   f"{'vs old':>7s} {'vs h5py':>8s}")
             for v, m in row.items():
                 vs_dd = m["wall_gb_s_median"] / disk["gb_s"] if "gb_s" in disk else float("nan")
@@ -219,7 +225,7 @@ def main(argv=None) -> int:
                 vs_h5 = m["wall_gb_s_median"] / row["h5py"]["wall_gb_s_median"]
                 m.update(vs_dd=vs_dd, vs_old=vs_old, vs_h5py=vs_h5)
                 print(f"{v:8s} {m['wall_gb_s_median']:14.2f} {m['wall_gb_s_best']:6.2f} {m['cpu_gb_s_median']:9.2f} "
-                      f"{vs_dd:6.2f} {vs_old:7.2f} {vs_h5:8.2f}", flush=True)
+                      f"{m['fsync_gb_s_median']:7.2f} {vs_dd:6.2f} {vs_old:7.2f} {vs_h5:8.2f}", flush=True)
     results["load_after"] = os.getloadavg()
     print(f"\nload average before {results['load_before'][0]:.1f}, after {results['load_after'][0]:.1f}")
     if ns.json:

@@ -19,11 +19,13 @@ from ..errors import DamagedStoreError, IncompleteStoreError, InvalidParameterEr
 from ..sites import expand_sites, neuron_id
 from . import atomic, schema
 from .files import check_member_name as _check_member_name
+from .fill import fill_sentences
 from .label import Label
+from .rowwriter import ChunkWriter
 from .files import h5py_module
 from .files import looks_neurox as _looks_neurox
 from .files import open_h5 as _open_h5
-from .validate import check_structure, label_problem, result_problem, written_prefix
+from .validate import check_structure, label_problem, result_problem
 from .view import SiteArray, StoreView
 
 __all__ = ["ActivationStore", "Label"]
@@ -50,6 +52,7 @@ class ActivationStore(Mapping):
     def __init__(self, h5file, path: Path):
         self._f = h5file
         self.path = Path(path)
+        self._writer: ChunkWriter | None = None  # made by the first write_rows
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -234,7 +237,7 @@ class ActivationStore(Mapping):
                 atomic.set_text_attr(ds, "level", level)
             f.create_group("results")
             for start, stop, meta in fill or ():
-                _fill_sentences(f, start, stop, **meta)
+                fill_sentences(f, start, stop, **meta)
         except BaseException:
             f.close()
             tmp.unlink(missing_ok=True)
@@ -245,8 +248,12 @@ class ActivationStore(Mapping):
 
     # ------------------------------------------------------------------ basics
     def close(self) -> None:
+        """Write the rows :meth:`write_rows` holds back, mark their sentences, close the file."""
         if self._f is not None and self._f.id.valid:
-            self._f.close()
+            try:
+                self.flush()
+            finally:
+                self._f.close()
 
     def __enter__(self) -> "ActivationStore":
         return self
@@ -263,6 +270,7 @@ class ActivationStore(Mapping):
 
     # Mapping interface: site name -> lazy array
     def __getitem__(self, site: str) -> SiteArray:
+        self._settle()
         if site not in self._f["sites"]:
             from ..errors import UnknownSiteError
 
@@ -319,6 +327,7 @@ class ActivationStore(Mapping):
     @property
     def n_done(self) -> int:
         """Sentences whose rows are written (a prefix of the corpus)."""
+        self._settle()
         return int(self._f["sentences/done"][0])
 
     @property
@@ -519,6 +528,12 @@ class ActivationStore(Mapping):
         flushed again. A process killed at any point therefore never marks unwritten rows as written,
         and ranges may be written in any order: ``done`` never passes a gap.
 
+        Rows go to the file in whole HDF5 chunks (:mod:`neuronlab.store.rowwriter`): the rows after the
+        write's last chunk boundary are held back (copied) and written with the next write when it
+        continues this one, or by :meth:`flush` / :meth:`close` / any read through this object. Their
+        sentences are marked written only then; a kill before leaves them unmarked (a resume recomputes
+        them), exactly like a kill before the write.
+
         Parameters
         ----------
         start, stop : int
@@ -531,44 +546,24 @@ class ActivationStore(Mapping):
         InvalidParameterError
             A range outside the store, a missing or unknown site, or rows of the wrong shape.
         """
-        if not (isinstance(start, (int, np.integer)) and isinstance(stop, (int, np.integer))
-                and 0 <= start <= stop <= self.n_sentences):
-            raise InvalidParameterError(f"write_rows: sentence range [{start}, {stop}) is not within "
-                                        f"0..{self.n_sentences}")
-        missing = sorted(set(self.sites) - set(site_rows))
-        unknown = sorted(set(site_rows) - set(self.sites))
-        if missing or unknown:
-            raise InvalidParameterError(f"write_rows needs rows for every site of the store; missing: "
-                                        f"{choices(missing) or '(none)'}; unknown: {choices(unknown) or '(none)'}")
-        offs = self._f["sentences/offsets"]
-        r0, r1 = int(offs[start]), int(offs[stop])
-        for site, arr in site_rows.items():
-            ds = self._f["sites"][site]
-            if np.shape(arr) != (r1 - r0, ds.shape[1]):
-                raise InvalidParameterError(
-                    f"write_rows: site {site} got rows of shape {np.shape(arr)}, expected {(r1 - r0, ds.shape[1])}")
-        for site, arr in site_rows.items():
-            if r1 > r0:
-                self._f["sites"][site][r0:r1] = arr
-        self._f.flush()  # data first, then the markers: a kill never marks unwritten rows written
-        done_ds = self._f["sentences/done"]
-        done = int(done_ds[0])
-        if "sentences/written" in self._f:
-            written = self._f["sentences/written"]
-            if stop > start:
-                written[start:stop] = 1
-            if start <= done < stop:
-                done = stop
-            while done < self.n_sentences:  # earlier out-of-order writes may continue the prefix
-                block = written[done: done + 4096]
-                k = written_prefix(block)
-                done += k
-                if k < block.size:
-                    break
-        elif start <= done:  # stores written before the markers existed
-            done = max(done, stop)
-        done_ds[0] = done
-        self._f.flush()
+        if self._writer is None:
+            self._writer = ChunkWriter(self._f)
+        self._writer.check(start, stop, site_rows, self.sites)
+        self._writer.write(int(start), int(stop), site_rows)
+
+    def flush(self) -> None:
+        """Write the rows :meth:`write_rows` holds back and mark their sentences written.
+
+        :meth:`close` does it, and so does every read through this object (:attr:`n_done`, ``store[site]``,
+        :meth:`view`); call it to make a store written so far resumable without closing it.
+        """
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _settle(self) -> None:
+        """Flush held-back rows before this object answers a read (a no-op when nothing is held)."""
+        if self._writer is not None and self._writer.pending is not None:
+            self._writer.flush()
 
     def _write_rows(self, start_sentence: int, stop_sentence: int, site_rows: Mapping[str, np.ndarray]) -> None:
         """Deprecated alias of :meth:`write_rows`."""
@@ -600,30 +595,3 @@ class ActivationStore(Mapping):
             "damaged_results": self.damaged_results(),
             "config": self.config,
         }
-
-
-def _fill_sentences(f, start: int, stop: int, *, texts: Sequence[str], tokens: Sequence[str],
-                    row_words: np.ndarray | None = None, labels: Mapping[str, np.ndarray] | None = None) -> None:
-    """Write the texts of sentences ``[start, stop)``, their rows' tokens (and word indices) and label codes
-    into a store being created (see ``fill`` of :meth:`ActivationStore.create`)."""
-    n_sentences = f["sentences/text"].shape[0]
-    if not 0 <= start <= stop <= n_sentences:
-        raise InvalidParameterError(f"fill: sentence range [{start}, {stop}) is not within 0..{n_sentences}")
-    offs = f["sentences/offsets"]
-    r0, r1 = int(offs[start]), int(offs[stop])
-    if len(texts) != stop - start or len(tokens) != r1 - r0:
-        raise InvalidParameterError(f"fill: {len(texts)} texts and {len(tokens)} tokens for {stop - start} "
-                                    f"sentences of {r1 - r0} rows")
-    if stop > start:
-        f["sentences/text"][start:stop] = np.array(list(texts), dtype=object)
-    if r1 > r0:
-        f["rows/tokens"][r0:r1] = np.array(list(tokens), dtype=object)
-        if row_words is not None:
-            f["rows/word"][r0:r1] = np.asarray(row_words, dtype=np.int32)
-    for name, values in (labels or {}).items():
-        ds = f["labels"][name]
-        a, b = (start, stop) if atomic.text_attr(ds.attrs.get("level", "row")) == "sentence" else (r0, r1)
-        if np.shape(values) != (b - a,):
-            raise InvalidParameterError(f"fill: label {name!r} got {np.shape(values)} values, expected {b - a}")
-        if b > a:
-            ds[a:b] = np.asarray(values, dtype=np.int32)

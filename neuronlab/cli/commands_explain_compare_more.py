@@ -159,10 +159,12 @@ def run_level(args, inputs_files: list, write_plot) -> int:
                                                 if m == "integrated_gradients"}
         from ..explain.compare_generation import compare_generation_explainers
 
-        run = lambda: compare_generation_explainers(  # noqa: E731
-            live, sources, methods, step_target=args.step_target, target_texts=args.target_text,
-            max_new_tokens=args.max_new_tokens, bins=bins, seed=args.seed, batch_size=args.batch_size,
-            params=params, progress=not args.quiet)
+        def run():
+            return compare_generation_explainers(
+                live, sources, methods, step_target=args.step_target, target_texts=args.target_text,
+                max_new_tokens=args.max_new_tokens, bins=bins, seed=args.seed, batch_size=args.batch_size,
+                params=params, progress=not args.quiet)
+
         n_inputs = len(sources)
     else:
         from ..explain.compare_neurons import _method_key
@@ -180,8 +182,8 @@ def run_level(args, inputs_files: list, write_plot) -> int:
         from ..explain.compare_neurons import compare_neuron_attributors
 
         def run():
-            kw = dict(site=args.site, bins=bins, seed=args.seed, aopc_points=args.aopc_points,
-                      batch_size=args.batch_size, rank=args.rank, params=params, progress=not args.quiet)
+            kw = {"site": args.site, "bins": bins, "seed": args.seed, "aopc_points": args.aopc_points,
+                  "batch_size": args.batch_size, "rank": args.rank, "params": params, "progress": not args.quiet}
             if args.store and args.ablation == "mean":  # the store's mean of the site, when it has the site
                 from ..store import ActivationStore
 

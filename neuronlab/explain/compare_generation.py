@@ -41,8 +41,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -138,30 +139,37 @@ class _Evaluator:
         return out
 
     def run(self, requests: list[tuple[int, int, tuple]], sents: list[Sentence]) -> int:
-        """Evaluate the uncached (sentence, step, kept source ids); returns the rows run."""
+        """Evaluate the uncached (sentence, step, kept source ids); returns the rows run.
+
+        The steps of one sentence with the same kept source share one teacher-forced row (the unperturbed input,
+        for one, gives every step's ``f_t(x)`` at once).
+        """
         import torch
 
-        todo = [r for r in dict.fromkeys(requests) if r not in self.cache]
-        mods: list[Sentence] = []
-        rows: list[Row] = []
-        for k, (i, t, kept) in enumerate(todo):
-            s = sents[i]
-            m = Sentence(s.source, list(kept), list(s.prefix), list(s.tgt), np.zeros(0, dtype=bool))
-            mods.append(m)
-            rows.append(Row(k, None, [t]))
+        groups: dict = {}
+        for i, t, kept in dict.fromkeys(requests):
+            if (i, t, kept) not in self.cache:
+                groups.setdefault((i, kept), []).append(t)
+        keys = list(groups)
+        mods = [Sentence(sents[i].source, list(kept), list(sents[i].prefix), list(sents[i].tgt),
+                         np.zeros(0, dtype=bool)) for i, kept in keys]
 
-        def lazily():
-            for r in rows:
-                m = mods[r.sent]
-                r.emb = self.gm.embed(m)[:m.context(r.steps[0])]
-                yield r
+        def lazily():  # only the embeddings of one pass are in memory
+            for k, key in enumerate(keys):
+                steps = sorted(groups[key])
+                m = mods[k]
+                yield Row(k, self.gm.embed(m)[:m.context(steps[-1])], steps)
 
         with torch.no_grad():
             for chunk in self.gm.chunks(lazily(), batch_size=self.batch_size):
-                vals = self.gm.step_values(mods, chunk, self.gm.forward(mods, chunk), self.fn)
-                for r, v in zip(chunk, vals.double().cpu().numpy()):
-                    self.cache[todo[r.sent]] = float(v)
-        return len(todo)
+                vals = self.gm.step_values(mods, chunk, self.gm.forward(mods, chunk), self.fn).double().cpu().numpy()
+                a = 0
+                for r in chunk:
+                    i, kept = keys[r.sent]
+                    for t in r.steps:
+                        self.cache[(i, t, kept)] = float(vals[a])
+                        a += 1
+        return len(keys)
 
 
 def _kept(s: Sentence, removable: np.ndarray, keep: set) -> tuple:
@@ -170,14 +178,17 @@ def _kept(s: Sentence, removable: np.ndarray, keep: set) -> tuple:
 
 def _step_plan(s: Sentence, i: int, t: int, order: np.ndarray, causal: bool):
     """Requests of one order: deletion k = 0..n (while a context remains) and insertion k = 0..n."""
-    removable = set(int(j) for j in np.flatnonzero(~s.special[:s.n_src]))
+    removable = {int(j) for j in np.flatnonzero(~s.special[:s.n_src])}
     n = len(order)
     dele, ins = [], []
+
+    def ok(kept: tuple) -> bool:  # a context is left: a causal step t has t target tokens, a seq2seq encoder needs one
+        return len(kept) + (t if causal else 0) >= 1 and (causal or len(kept) >= 1)
+
     for k in range(n + 1):
-        top = set(int(j) for j in order[:k])
+        top = {int(j) for j in order[:k]}
         d = _kept(s, removable, removable - top)
         e = _kept(s, removable, top)
-        ok = lambda kept: len(kept) + (t if causal else 0) >= 1 and (causal or len(kept) >= 1)  # noqa: E731
         dele.append((i, t, d) if ok(d) else None)
         ins.append((i, t, e) if ok(e) else None)
     return dele, ins
@@ -231,7 +242,10 @@ def generation_faithfulness(live: Any, explanation: GenerationExplanation, *, st
             plans.append((i, t, order, rand, pd, pi, rd, ri))
             requests += [r for r in pd + pi + rd + ri if r is not None]
     rows_run = ev.run(requests, sents)
-    val = (lambda r: float("nan") if r is None else ev.cache[r])  # noqa: E731
+
+    def val(r):
+        return float("nan") if r is None else ev.cache[r]
+
     per_sent: dict[int, list[dict]] = {}
     steps = []
     for i, t, order, rand, pd, pi, rd, ri in plans:

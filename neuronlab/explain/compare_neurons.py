@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -176,7 +177,7 @@ class _RowCounter:
     def __init__(self, model: Any) -> None:
         self.model, self.rows, self._h = model, 0, None
 
-    def __enter__(self) -> "_RowCounter":
+    def __enter__(self) -> _RowCounter:
         def hook(module, args, kwargs):
             x = kwargs.get("attention_mask")
             if x is None:

@@ -175,8 +175,10 @@ def test_compare_generation_explainers_ranks_and_stores(gpt2, tmp_path):
 
 
 def test_generated_outputs_and_errors(t5):
-    cmp = compare_generation_explainers(t5, PROMPTS[:1], ["gradient", "occlusion"], max_new_tokens=3)
+    cmp = compare_generation_explainers(t5, PROMPTS[:1], ["gradient", "occlusion"], max_new_tokens=3,
+                                        progress=True)
     assert cmp.config["max_new_tokens"] == 3 and all(r["steps"] >= 1 for r in cmp.rows)
+    assert all(r["eval_rows"] >= 0 and np.isfinite(r["comprehensiveness"]) for r in cmp.rows)
     with pytest.raises(InvalidParameterError, match="contrast"):
         compare_generation_explainers(t5, PROMPTS[:1], ["gradient"], step_target="kl_divergence")
     with pytest.raises(InvalidParameterError, match="bins"):

@@ -57,25 +57,31 @@ def _direct(live, text, ablated, value, cls):
 
 
 def test_values_equal_direct_ablation_with_hooks(live):
+    """Two inputs of different lengths (padded together in the comparison, alone in the direct forwards)."""
     from neuronlab.attribution.layer_gradient_x_activation import LayerGradientXActivation
 
-    text = INPUTS[1]
-    cmp = compare_neuron_attributors(live, [text], ["grad-x-act"], site=SITE, bins=(0.25,), aopc_points=None,
+    cmp = compare_neuron_attributors(live, INPUTS, ["grad-x-act"], site=SITE, bins=(0.25,), aopc_points=None,
                                      seed=7)
     row = cmp.rows[0]
-    cls = cmp.config["target"]["index"][0]
-    attr = LayerGradientXActivation(live, SITE).attribute([text], target=cmp.config["target"]).per_neuron()[0]
-    width = attr.size
+    target = cmp.config["target"]
+    attrs = LayerGradientXActivation(live, SITE).attribute(INPUTS, target=target).per_neuron()
+    width = attrs.shape[1]
     k = math.ceil(0.25 * width)
-    order = np.argsort(-attr, kind="stable")
-    rand = np.random.default_rng(7).permutation(width)
-    f_x = _direct(live, text, [], 0.0, cls)
-    assert row["comprehensiveness"] == pytest.approx(f_x - _direct(live, text, order[:k], 0.0, cls), abs=1e-5)
-    rest = set(range(width)) - set(order[:k].tolist())
-    assert row["sufficiency"] == pytest.approx(f_x - _direct(live, text, rest, 0.0, cls), abs=1e-5)
-    assert row["random_comprehensiveness"] == pytest.approx(f_x - _direct(live, text, rand[:k], 0.0, cls), abs=1e-5)
-    aopc = np.mean([f_x - _direct(live, text, order[:j], 0.0, cls) for j in range(width + 1)])
-    assert row["aopc"] == pytest.approx(aopc, abs=1e-5)
+    rng = np.random.default_rng(7)  # one permutation per example, in order
+    want = {"comprehensiveness": [], "sufficiency": [], "random_comprehensiveness": [], "aopc": []}
+    for i, text in enumerate(INPUTS):
+        cls = target["index"][i]
+        order = np.argsort(-attrs[i], kind="stable")
+        rand = rng.permutation(width)
+        f_x = _direct(live, text, [], 0.0, cls)
+        rest = set(range(width)) - set(order[:k].tolist())
+        want["comprehensiveness"].append(f_x - _direct(live, text, order[:k], 0.0, cls))
+        want["sufficiency"].append(f_x - _direct(live, text, rest, 0.0, cls))
+        want["random_comprehensiveness"].append(f_x - _direct(live, text, rand[:k], 0.0, cls))
+        want["aopc"].append(np.mean([f_x - _direct(live, text, order[:j], 0.0, cls) for j in range(width + 1)]))
+    for key, values in want.items():
+        assert row[key] == pytest.approx(np.mean(values), abs=1e-5), key
+    assert abs(row["comprehensiveness"] - row["random_comprehensiveness"]) > 1e-4  # the orders differ
     assert cmp.config["level"] == "neurons" and cmp.config["width"] == width
 
 

@@ -54,7 +54,7 @@ from .gen_result import GenerationExplanation
 from .gen_targets import STEP_TARGETS
 
 __all__ = ["GenerationFaithfulness", "generation_faithfulness", "compare_generation_explainers",
-           "GENERATION_METRICS", "DEFAULT_GENERATION_METHODS"]
+           "generation_from_arrays", "GENERATION_METRICS", "DEFAULT_GENERATION_METHODS"]
 
 #: the metrics of a generation comparison (columns of :class:`~neuronlab.explain.compare.ExplainerComparison`)
 GENERATION_METRICS = ("comprehensiveness", "sufficiency", "aopc")
@@ -275,6 +275,42 @@ def generation_faithfulness(live: Any, explanation: GenerationExplanation, *, st
             means[prefix + m] = _nanmean(by_sent)
     return GenerationFaithfulness(method=explanation.method, step_target=ev.step_target, steps=steps,
                                   forward_rows=rows_run, **means)
+
+
+def generation_from_arrays(method: str, sources: Sequence[str], source_tokens: Sequence[Sequence[str]],
+                           target_tokens: Sequence[Sequence[str]], scores: Sequence[Any], *,
+                           prefix_tokens: Sequence[Sequence[str]] | None = None,
+                           step_target: str = "probability") -> GenerationExplanation:
+    """Wrap step x token scores computed elsewhere (an inseq or Captum attribution saved as arrays) for
+    :func:`generation_faithfulness` and ``compare_generation_explainers(external=...)``.
+
+    Parameters
+    ----------
+    source_tokens, target_tokens : sequences of lists of str
+        The model's tokens (``tokenizer.convert_ids_to_tokens``) of each input and explained output.
+    scores : sequence of array-like of shape (n_steps, n_source + n_prefix + n_steps)
+        Row ``t``: the scores of every column for step ``t`` (only the source columns are used).
+    prefix_tokens : sequences of lists of str, optional
+        The decoder prefix (a seq2seq model's decoder start token); none for a causal LM.
+    """
+    n = len(sources)
+    prefix_tokens = [[] for _ in range(n)] if prefix_tokens is None else prefix_tokens
+    for name, v in (("source_tokens", source_tokens), ("target_tokens", target_tokens), ("scores", scores),
+                    ("prefix_tokens", prefix_tokens)):
+        if len(v) != n:
+            raise InvalidParameterError(f"{name}: one per source ({n}); got {len(v)}")
+    mats = []
+    for i in range(n):
+        m = np.asarray(scores[i], dtype=np.float64)
+        want = (len(target_tokens[i]), len(source_tokens[i]) + len(prefix_tokens[i]) + len(target_tokens[i]))
+        if m.shape != want:
+            raise InvalidParameterError(f"scores {i}: shape {m.shape}, expected {want} (steps x source + prefix + "
+                                        "target tokens)")
+        mats.append(m)
+    return GenerationExplanation(method=method, step_target=step_target, sources=list(sources),
+                                 source_tokens=[list(t) for t in source_tokens],
+                                 prefix_tokens=[list(t) for t in prefix_tokens],
+                                 target_tokens=[list(t) for t in target_tokens], scores=mats)
 
 
 def _nanmean(values: Sequence[float]) -> float:

@@ -12,7 +12,11 @@ tf = pytest.importorskip("transformers")
 
 from neuronlab.errors import InvalidParameterError
 from neuronlab.explain.compare import ExplainerComparison
-from neuronlab.explain.compare_generation import compare_generation_explainers, generation_faithfulness
+from neuronlab.explain.compare_generation import (
+    compare_generation_explainers,
+    generation_faithfulness,
+    generation_from_arrays,
+)
 from neuronlab.explain.generation import explain_generation
 
 PROMPTS = ["The quick brown fox jumps", "A cat sat on"]
@@ -187,3 +191,19 @@ def test_generated_outputs_and_errors(t5):
         compare_generation_explainers(t5, PROMPTS[:1], ["gradient"], params={"occlusion": {}})
     with pytest.raises(Exception, match="valid|choose|unknown"):
         compare_generation_explainers(t5, PROMPTS[:1], ["lime"])
+
+
+def test_scores_saved_as_arrays_score_alike(t5):
+    """An attribution computed elsewhere (here: our own occlusion, saved as token lists and matrices) scores the
+    same as the explanation itself; a wrong shape is a one-line error."""
+    ex = explain_generation(t5, PROMPTS, method="occlusion", mode="drop", step_target="log_probability",
+                            targets=TARGETS)
+    arr = generation_from_arrays("inseq-occlusion", PROMPTS, ex.source_tokens, ex.target_tokens,
+                                 [np.array(m) for m in ex.scores], prefix_tokens=ex.prefix_tokens,
+                                 step_target="log_probability")
+    a = generation_faithfulness(t5, ex, bins=(0.5,), seed=2)
+    b = generation_faithfulness(t5, arr, bins=(0.5,), seed=2)
+    assert b.method == "inseq-occlusion" and a.steps == b.steps
+    with pytest.raises(InvalidParameterError, match="shape"):
+        generation_from_arrays("x", PROMPTS, ex.source_tokens, ex.target_tokens, [np.zeros((1, 1))] * 2,
+                               prefix_tokens=ex.prefix_tokens)

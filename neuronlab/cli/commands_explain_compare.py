@@ -8,12 +8,15 @@ and the insertion curve (each next to a random order of the words; the default),
 (Yeh et al. 2019), fragility under label-keeping word swaps (Ghorbani et al. 2019), the model- and
 data-randomisation sanity checks (Adebayo et al. 2018); with its run time and forward passes
 (:func:`neuronlab.explain.compare.compare_explainers`). ``--plot FILE.png`` draws the table, ``--store`` keeps it.
+``--generation`` (a language model: each generated token's source tokens) and ``--neurons --site SITE`` (neuron
+attribution methods ranked by ablation) are the other levels (:mod:`.commands_explain_compare_more`).
 """
 from __future__ import annotations
 
 import argparse
 import time
 
+from .commands_explain_compare_more import add_level_arguments, check_level_arguments, run_level
 from .registry import OVERWRITE_FLAG, add_out_arguments, check_out, command, emit, json_output
 
 _DEFAULT = "comprehensiveness,sufficiency,aopc,insertion"
@@ -27,15 +30,18 @@ def _explain_compare(p: argparse.ArgumentParser):
     from ..corpus.readers import READERS
 
     p.add_argument("model", help="a sentence classifier: a directory written by `neuronlab train`, any saved "
-                                 "transformers sequence classifier, or a Hugging Face id")
+                                 "transformers sequence classifier, or a Hugging Face id (with --generation: a "
+                                 "causal or seq2seq language model)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", action="append", metavar="SENTENCE",
                      help="an input sentence (repeatable); its words are split at spaces")
     src.add_argument("--corpus", metavar="FILE", help="inputs: a corpus file (text, tsv, conllu, neurox), or embedded")
     p.add_argument("--format", choices=sorted(READERS), default=None, help="corpus format (default: from the suffix)")
     p.add_argument("--max-examples", type=int, default=None, help="use the first N inputs of the corpus")
-    p.add_argument("--methods", required=True,
-                   help="comma-separated explainers (`neuronlab explain --list`), e.g. gradient,lrp,leave-one-out")
+    p.add_argument("--methods", default=None,
+                   help="comma-separated explainers (`neuronlab explain --list`), e.g. gradient,lrp,leave-one-out; "
+                        "with --generation: generation methods (default: all four); with --neurons: neuron "
+                        "attribution methods (default: grad-x-act,ig,conductance,ablation)")
     p.add_argument("--metrics", default=_DEFAULT,
                    help="comma-separated metrics: comprehensiveness, sufficiency, aopc, insertion (higher/lower/"
                         "higher/higher is better; any of them computes all four), infidelity (lower: how well the "
@@ -74,6 +80,7 @@ def _explain_compare(p: argparse.ArgumentParser):
     add_out_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+    add_level_arguments(p)
 
     def run(args) -> int:
         from ..errors import InvalidParameterError
@@ -83,7 +90,10 @@ def _explain_compare(p: argparse.ArgumentParser):
         from .commands_attribution import _check_positive, _check_store, _load_inputs
         from .commands_explain import _check_model
 
-        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        check_level_arguments(args, _DEFAULT)
+        if args.level != "words":
+            return run_level(args, [args.corpus, args.store], _write_plot)
+        methods = [m.strip() for m in (args.methods or "").split(",") if m.strip()]
         if not methods:
             raise InvalidParameterError("--methods: give at least one explainer")
         for m in methods:

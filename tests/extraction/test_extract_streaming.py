@@ -168,15 +168,16 @@ def _traced_peak(bert, path, out) -> int:
 def test_extraction_memory_does_not_grow_with_the_corpus(bert, tmp_path, monkeypatch):
     """A streamed extraction keeps per-chunk state only: its traced peak for 2,000 sentences is that of 200
     (about 10 write chunks; blocks of 64 sentences read); the few numbers per sentence the plan keeps
-    (lengths, row offsets and, while it is made, the per-block arrays: under 40 bytes each) are the only
-    growth."""
+    (lengths, row offsets and, while it is made, the per-block arrays and their concatenation: 40-80 bytes at
+    the peak) are the only growth. A corpus held as Python lists costs several hundred bytes per sentence
+    (six str objects and a list), so the 100-byte bound still catches it."""
     monkeypatch.setattr("neuronlab.extraction.planning.PLAN_BLOCK", 64)
     rng = random.Random(0)
     peaks = {}
-    for n in (200, 2_000):
+    for n in (50, 200, 2_000):  # the first run warms up lazy imports and caches (the test alone failed without it)
         path = tmp_path / f"c{n}.txt"
         path.write_text("".join(" ".join(rng.choice(WORDS) for _ in range(6)) + "\n" for _ in range(n)))
         peaks[n] = _traced_peak(bert, path, tmp_path / f"c{n}.h5")
         with ActivationStore.open(tmp_path / f"c{n}.h5") as st:
             assert st.n_sentences == n and np.isfinite(st["layers.0"][-5:]).all()
-    assert peaks[2_000] < 1.2 * peaks[200] + 40 * 2_000, peaks
+    assert peaks[2_000] < 1.2 * peaks[200] + 100 * 2_000, peaks  # peaks[50] is the warm-up's

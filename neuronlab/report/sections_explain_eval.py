@@ -103,6 +103,12 @@ def ranking_table(rows: list[dict], columns: list[tuple[str, str, str | None]]) 
             f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
+#: what a comparison removes, by its ``config["level"]`` (words: classifier inputs; generation: the source tokens of
+#: each generated step; neurons: the ablated neurons of a site)
+_UNITS = {"words": "words removed", "generation": "source tokens of each step removed",
+          "neurons": "neurons ablated"}
+
+
 def explainer_ranking_section(data: ReportData) -> Fragment:
     """Per comparison: the explainer x metric table with the best marked, its configuration and the figure."""
     results = data.of_kind("explain_compare")
@@ -113,11 +119,12 @@ def explainer_ranking_section(data: ReportData) -> Fragment:
     for i, (name, res) in enumerate(results):
         cfg = dict(res.config or {})
         columns = ranking_columns(res.metrics)
+        units = _UNITS.get(str(cfg.get("level", "words")), _UNITS["words"])
         frag.add(f"<h3>{esc(name)}: {len(res.rows)} explainers</h3>")
         frag.add(ranking_table(list(res.rows), columns))
         frag.add('<p class="ref">Rows in the comparison\'s order (comprehensiveness minus sufficiency, best first, '
                  "when both were computed). &#9733;: the best value of its column. Small: the same metric with the "
-                 "words removed in a random order (a faithful explainer beats it). Forward rows: model rows "
+                 f"{units} in a random order (a faithful explainer beats it). Forward rows: model rows "
                  "the explanation evaluated. Metrics: ERASER (DeYoung et al. 2020), AOPC (Samek et al. 2017), "
                  "infidelity and sensitivity (Yeh et al. 2019), fragility (Ghorbani et al. 2019), sanity checks "
                  "(Adebayo et al. 2018).</p>")

@@ -80,6 +80,7 @@ def test_generation_level_equals_the_library_and_goes_to_the_report(gpt2_dir, tm
     with ActivationStore.open(store) as st:
         html = render_report(ReportData(st), sections=["explainer_ranking"], svg=False, explorer=False).html
     assert "explain_compare_generation" in html and "occlusion" in html
+    assert "source tokens of each step removed in a random order" in html and "words removed" not in html
 
 
 def test_neuron_level_equals_the_library(bert_dir):

@@ -181,18 +181,19 @@ def run_sanity(live: Any, name: str, inputs: Sequence[Sequence[str]], classes: S
     would change nothing).
     """
     from neuronlab.explain import EXPLAINERS
-    from neuronlab.explain.faithfulness import randomization_check
+    from neuronlab.explain.faithfulness import RANDOMIZE_SEED_OFFSET, randomization_check
 
     rows = _rows(name, inputs, params)[0][:n]
     if not rows:
-        return {"sanity_n": 0, "sanity_seed": seed}
+        return {"sanity_n": 0, "sanity_seed": seed, "sanity_seed_offset": RANDOMIZE_SEED_OFFSET}
     fixed = _target(classes, rows)
     t = time.perf_counter()
     check = randomization_check(lambda m: EXPLAINERS[name](m, target=fixed, **params), live,
                                 [inputs[i] for i in rows], seed=seed, steps=steps)
     return {"sanity_spearman": check.spearman[-1], "sanity_spearman_abs": check.spearman_abs[-1],
             "sanity_steps": check.steps, "sanity_curve": check.spearman, "sanity_n": len(rows),
-            "sanity_seed": seed, "sanity_wall_s": round(time.perf_counter() - t, 2)}
+            "sanity_seed": seed, "sanity_seed_offset": RANDOMIZE_SEED_OFFSET,
+            "sanity_wall_s": round(time.perf_counter() - t, 2)}
 
 
 _MEANS = ("comprehensiveness", "sufficiency", "aopc", "insertion")
@@ -389,6 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{len(names)} methods", flush=True)
     t_all = time.perf_counter()
     refused = {m for m in names if _refused(out / "methods" / m)}
+    from neuronlab.explain.faithfulness import RANDOMIZE_SEED_OFFSET as sanity_offset
     todo = range(len(parts)) if args.chunks == "all" else [int(c) for c in args.chunks.split(",") if c.strip()]
     for c in todo:
         rows = parts[c]
@@ -398,7 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             if path.exists() and not args.force:
                 old = json.loads(path.read_text())
-                if c == 0 and old["n"] and old.get("sanity_seed") != args.sanity_seed:
+                # a check made with another seed, or before randomization_check's seed offset, is made again
+                if c == 0 and old["n"] and (old.get("sanity_seed") != args.sanity_seed
+                                            or old.get("sanity_seed_offset") != sanity_offset):
                     print(f"chunk 1/{len(parts)} {name}: sanity check again with seed {args.sanity_seed}", flush=True)
                     old.update(run_sanity(live, name, [inputs[i] for i in rows], [classes[i] for i in rows],
                                           old["params"], n=sanity_size(name, args), steps=args.sanity_steps,

@@ -51,6 +51,7 @@ from neuronlab.concepts.probes._chunked import is_row_source
 from neuronlab.concepts.probes._colset import working_set_owlqn
 from neuronlab.concepts.probes._objective import SmoothPart
 from neuronlab.concepts.probes._owlqn import OWLQNResult, owlqn
+from neuronlab.concepts.probes._prox_newton import prox_newton
 from neuronlab.concepts.validation import (Interval, Options, StrOptions, ValidatedEstimator,
                                            check_not_sparse_or_complex, check_target)
 from neuronlab.errors import InvalidParameterError, NotFittedError
@@ -108,7 +109,7 @@ def _plain_owlqn(full, theta0, c, *, init_memory=(), callback=None, log=None, **
 
 
 #: solver name -> ``fn(full, theta0, c, *, init_memory, callback, log, max_iter, tol, xmask) -> OWLQNResult``
-_SOLVERS = {"owlqn": _plain_owlqn, "working-set": working_set_owlqn}
+_SOLVERS = {"owlqn": _plain_owlqn, "working-set": working_set_owlqn, "prox-newton": prox_newton}
 
 
 class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):

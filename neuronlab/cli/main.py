@@ -98,7 +98,13 @@ def main(argv: list[str] | None = None) -> int:
 def _setup_logging(*, quiet: bool) -> None:
     """Log lines of neuronlab itself (not of third-party libraries) to stderr as ``neuronlab: ...``."""
     logger = logging.getLogger("neuronlab")
-    if not any(getattr(h, "_neuronlab", False) for h in logger.handlers):
+    ours = [h for h in logger.handlers if getattr(h, "_neuronlab", False)]
+    if ours:  # a later call (tests, embedding programs) writes to the stderr of now, not of the first call
+        try:
+            ours[0].setStream(sys.stderr)
+        except ValueError:  # flushing the old stream, already closed
+            ours[0].stream = sys.stderr
+    else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("neuronlab: %(message)s"))
         handler._neuronlab = True  # type: ignore[attr-defined]

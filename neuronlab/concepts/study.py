@@ -377,7 +377,7 @@ def rank_concept(
     if top_k < 1 or top_k > len(data.neuron_ids):
         raise InvalidParameterError(f"top_k must lie in 1..{len(data.neuron_ids)} (the number of neurons), got {top_k}")
     streamed = scheduler is None and sentence_y is None and entry.level == "row" and _stream_ranker(
-        ranker, len(data), len(data.neuron_ids), max_memory_gb)
+        ranker, len(data), len(data.neuron_ids), max_memory_gb, n_classes=data.n_classes)
     if scheduler is not None:
         _fit_distributed(ranker, store, concept, method, sites, data, scheduler)
     else:
@@ -441,12 +441,14 @@ def _fit_distributed(ranker: Any, store: ActivationStore, concept: str, method: 
         setattr(ranker, key, value)
 
 
-def _stream_ranker(ranker: Any, n_rows: int, n_neurons: int, max_memory_gb: float | None) -> bool:
+def _stream_ranker(ranker: Any, n_rows: int, n_neurons: int, max_memory_gb: float | None, *,
+                   n_classes: int = 2) -> bool:
     """Decide whether a ranker reads the store in blocks instead of loading it, and size its blocks.
 
-    A ranker streams when its class says so (``streams = True``: it accepts a lazy store view) and the
-    in-memory matrix (float32, with work space) would not fit the budget (``max_memory_gb``, or the memory
-    the system reports available). Its ``max_memory_gb`` / ``chunk_rows`` parameters are then set from
+    A ranker streams when its class says so (``streams = True``: it accepts a lazy store view) and its
+    in-memory fit would not fit the budget (``max_memory_gb``, or the memory the system reports available):
+    the ranker's own ``in_memory_bytes(n_rows, n_neurons, n_classes)`` where it has one (the Gaussian ranker's
+    per-class residuals are many times the matrix), else the float32 matrix with work space. Its ``max_memory_gb`` / ``chunk_rows`` parameters are then set from
     the budget; the scores are the same as in memory (tests check it).
     """
     from .rankers.streaming import GIB, rows_for_budget
@@ -454,7 +456,9 @@ def _stream_ranker(ranker: Any, n_rows: int, n_neurons: int, max_memory_gb: floa
     if not getattr(type(ranker), "streams", False):
         return False
     budget = max_memory_gb * GIB if max_memory_gb is not None else _available_memory()
-    if budget is None or n_rows * n_neurons * 4 * 1.5 <= budget:
+    need_of = getattr(ranker, "in_memory_bytes", None)
+    need = need_of(n_rows, n_neurons, n_classes) if need_of is not None else n_rows * n_neurons * 4 * 1.5
+    if budget is None or need <= budget:
         return False
     budget_gb = budget / GIB
     # refuse before saying anything when not even one row of every neuron (or one neuron over every row) fits

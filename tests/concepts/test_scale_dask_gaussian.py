@@ -142,3 +142,19 @@ def test_streamed_gaussian_refuses_a_budget_below_its_covariances(gstore):
     with ActivationStore.open(path) as st:
         with pytest.raises(InvalidParameterError, match=r"3 class covariances of 32 x 32 neurons .* max_memory_gb="):
             GaussianRanker(max_dims=3, max_memory_gb=1e-5).fit(st.view(), y)
+
+
+def test_rank_gaussian_streams_when_its_residuals_do_not_fit_although_the_matrix_does(gstore):
+    # the greedy selection's in-memory state is classes x rows x neurons in float64, 5x the float32 matrix here:
+    # rank_concept must decide by that, not by the matrix
+    from neuronlab.concepts.rankers.gaussian import GaussianRanker
+    from neuronlab.concepts.rankers.streaming import GIB
+
+    path, X, y = gstore
+    n, d = X.shape
+    budget = 2.0 * n * d * 4 * 1.5  # twice what the matrix needs with work space
+    assert GaussianRanker.in_memory_bytes(n, d, 3) > budget
+    with ActivationStore.open(path) as st:
+        ref = rank_concept(st, "concept", "gaussian", params={"max_dims": 6})
+        small = rank_concept(st, "concept", "gaussian", params={"max_dims": 6}, max_memory_gb=budget / GIB)
+    assert small.config["streamed"] is True and small.ranking == ref.ranking

@@ -82,6 +82,13 @@ class GaussianRanker(BaseRanker):
         self.reg_covar = reg_covar
         self.max_memory_gb = max_memory_gb
 
+    @staticmethod
+    def in_memory_bytes(n_rows: int, n_neurons: int, n_classes: int) -> float:
+        """Memory of an in-memory fit: the float32 matrix with work space, the greedy selection's float64 residual
+        of every row, class and neuron, and three class covariance-sized arrays (``rank_concept`` streams when
+        this does not fit the budget)."""
+        return n_rows * n_neurons * (4 * 1.5 + 8 * n_classes) + 3.0 * n_classes * n_neurons * n_neurons * 8
+
     def fit(self, X: Any, y: Any) -> "GaussianRanker":
         """Fit the Gaussian probe, select greedily, and rank (Torroba Hennigen et al. 2020).
 

@@ -316,6 +316,10 @@ class WordExplainer:
     #: where the model allows it, ``native`` insists, ``hf`` always uses transformers' padded forward
     engine = "auto"
 
+    def params(self) -> dict:
+        """The explainer's parameters, with the engine of its perturbed forward passes (recorded in the config)."""
+        return {**super().params(), "engine": self.engine}  # type: ignore[misc]
+
     def _set_engine(self, engine: str) -> None:
         from .packed import ENGINES, packed_for
 

@@ -125,26 +125,29 @@ register_explainer(ExplainerEntry(
 _MODE = Param("mode", str, "how a removed word is removed: drop its tokens, or replace each subword by "
               "[MASK]/[UNK]/[PAD]", choices=("drop", "mask", "unk", "pad"))
 _BATCH = Param("batch_size", int, "perturbed inputs per forward pass")
+_ENGINE = Param("engine", str, "forward pass of the perturbed inputs: auto (packed where the model allows it), hf "
+                "(transformers' padded forward) or native (packed, or an error saying why not)",
+                choices=("auto", "hf", "native"))
 register_explainer(ExplainerEntry(
     "leave-one-out", "neuronlab.explain.perturbation:LeaveOneOut",
     "f(x) - f(x without the word): erasure of one word at a time",
     "Li, Monroe & Jurafsky 2016, Understanding neural networks through representation erasure",
-    params=(_MODE, _BATCH), family="perturbation", unit="word"))
+    params=(_MODE, _BATCH, _ENGINE), family="perturbation", unit="word"))
 register_explainer(ExplainerEntry(
     "occlusion", "neuronlab.explain.perturbation:Occlusion",
     "sliding windows of n words removed; each word gets the mean drop of the windows covering it",
     "Zeiler & Fergus 2014, Visualizing and understanding convolutional networks",
-    params=(Param("window", int, "words per occluded window"), _MODE, _BATCH), family="perturbation", unit="word"))
+    params=(Param("window", int, "words per occluded window"), _MODE, _BATCH, _ENGINE), family="perturbation", unit="word"))
 register_explainer(ExplainerEntry(
     "input-reduction", "neuronlab.explain.perturbation:InputReduction",
     "remove the least important word while the prediction holds (beam search); scores: removal step",
     "Feng et al. 2018, Pathologies of neural models make interpretations difficult",
-    params=(Param("beam", int, "beam width (1: greedy)"), _MODE, _BATCH), family="perturbation", unit="word"))
+    params=(Param("beam", int, "beam width (1: greedy)"), _MODE, _BATCH, _ENGINE), family="perturbation", unit="word"))
 register_explainer(ExplainerEntry(
     "hotflip", "neuronlab.explain.perturbation:HotFlip",
     "best first-order token swap per word (gradient w.r.t. the one-hot input), verified by a forward pass",
     "Ebrahimi et al. 2018, HotFlip: white-box adversarial examples for text classification",
-    params=(Param("candidates", int, "swaps verified per token position"), _BATCH), family="perturbation",
+    params=(Param("candidates", int, "swaps verified per token position"), _BATCH, _ENGINE), family="perturbation",
     unit="word"))
 register_explainer(ExplainerEntry(
     "lime", "neuronlab.explain.lime:LimeText",
@@ -156,7 +159,7 @@ register_explainer(ExplainerEntry(
                                                                                "forward_selection",
                                                                                "highest_weights")),
             Param("num_features", int, "words the surrogate may use"),
-            Param("seed", int, "seed of the samples (lime's random_state)"), _MODE, _BATCH),
+            Param("seed", int, "seed of the samples (lime's random_state)"), _MODE, _BATCH, _ENGINE),
     family="perturbation", unit="word"))
 
 
@@ -165,25 +168,25 @@ register_explainer(ExplainerEntry(
     "shapley", "neuronlab.explain.shapley:ExactShapley",
     "exact Shapley values of the words, all 2^n coalitions (short inputs)",
     "Shapley 1953; Strumbelj & Kononenko 2010",
-    params=(Param("max_words", int, "longest input accepted"), _MODE, _BATCH), family="shapley", unit="word"))
+    params=(Param("max_words", int, "longest input accepted"), _MODE, _BATCH, _ENGINE), family="shapley", unit="word"))
 register_explainer(ExplainerEntry(
     "kernel-shap", "neuronlab.explain.shapley:KernelShap",
     "KernelSHAP on word coalitions (shap's sampling and efficiency-constrained solve)",
     "Lundberg & Lee 2017, A unified approach to interpreting model predictions",
     params=(Param("n_samples", (int, str), "coalitions besides the empty and full ones", choices=("auto",)),
-            Param("seed", int, "seed of the coalition draws"), _MODE, _BATCH), family="shapley", unit="word"))
+            Param("seed", int, "seed of the coalition draws"), _MODE, _BATCH, _ENGINE), family="shapley", unit="word"))
 _K = Param("k", int, "neighbourhood radius in words")
 _CONTEXT = Param("context", str, "words outside the neighbourhood: kept or removed", choices=("keep", "remove"))
 register_explainer(ExplainerEntry(
     "l-shapley", "neuronlab.explain.shapley:LShapley",
     "Shapley value of each word in the game of its k-neighbourhood",
     "Chen, Song, Wainwright & Jordan 2019, L-Shapley and C-Shapley",
-    params=(_K, _CONTEXT, _MODE, _BATCH), family="shapley", unit="word"))
+    params=(_K, _CONTEXT, _MODE, _BATCH, _ENGINE), family="shapley", unit="word"))
 register_explainer(ExplainerEntry(
     "c-shapley", "neuronlab.explain.shapley:CShapley",
     "Shapley-like values from the connected windows of each word's k-neighbourhood",
     "Chen, Song, Wainwright & Jordan 2019, L-Shapley and C-Shapley",
-    params=(_K, _CONTEXT, _MODE, _BATCH), family="shapley", unit="word"))
+    params=(_K, _CONTEXT, _MODE, _BATCH, _ENGINE), family="shapley", unit="word"))
 
 
 # ---------------------------------------------------------------- attention family (explain/attention.py)

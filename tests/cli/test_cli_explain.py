@@ -122,3 +122,18 @@ def test_corpus_input_and_out_file(model_dir, tmp_path):
     assert "nobody liked the plot" in stdout
     assert_user_error(cli("explain", model_dir, "--corpus", corpus, "--method", "lrp", "--out", out, "--quiet"),
                       "--overwrite")
+
+
+@pytest.mark.parametrize("method", ["leave-one-out", "kernel-shap"])
+def test_engine_parameter_reaches_the_perturbation_explainers(model_dir, method):
+    # --param engine=hf (transformers' padded forward) and the packed default give the same scores
+    runs = {}
+    for engine in ("auto", "hf"):
+        rc, out, err = cli(*_args(model_dir, "--method", method, "--param", f"engine={engine}", "--json"))
+        assert rc == 0, err
+        r = json.loads(out)
+        runs[engine] = r
+    assert runs["hf"]["config"]["engine"] == "hf" and runs["auto"]["config"]["engine"] == "auto"
+    for a, b in zip(runs["auto"]["examples"], runs["hf"]["examples"]):
+        np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-5)
+    assert_user_error(cli(*_args(model_dir, "--method", method, "--param", "engine=fast")), "engine")

@@ -64,3 +64,40 @@ def clf():
     from helpers.live_models import minilm_classifier
 
     return minilm_classifier()
+
+
+# ---- tiny generation models (tests/helpers/gen_models.py), one per test module
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread (and do not fight the other test processes for the cores)."""
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def gpt2_dir(tmp_path_factory):
+    """A tiny random GPT-2 LM saved as a transformers directory."""
+    pytest.importorskip("transformers")
+    from helpers.gen_models import gpt2_lm_dir
+
+    return gpt2_lm_dir(tmp_path_factory.mktemp("gpt2lm"), tmp_path_factory.mktemp("gpt2"))
+
+
+@pytest.fixture(scope="module")
+def gpt2(gpt2_dir):
+    """The tiny GPT-2 LM of ``gpt2_dir`` as a LiveModel."""
+    from helpers.gen_models import gpt2_live
+
+    return gpt2_live(gpt2_dir)
+
+
+@pytest.fixture(scope="module")
+def t5(tmp_path_factory):
+    """A tiny random T5 LM as a LiveModel."""
+    pytest.importorskip("transformers")
+    from helpers.gen_models import t5_live
+
+    return t5_live(tmp_path_factory.mktemp("t5"))

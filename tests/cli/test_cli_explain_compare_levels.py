@@ -15,24 +15,7 @@ PROMPTS = ["The quick brown fox", "A cat sat"]
 TARGETS = [" jumps over", " on the mat"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def gpt2_dir(tmp_path_factory):
-    from helpers.tiny_models import build_tiny_model
-
-    path = build_tiny_model("gpt2", tmp_path_factory.mktemp("lv_gpt2"))
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("lv_gpt2lm")
-    tf.GPT2LMHeadModel.from_pretrained(str(path)).save_pretrained(str(out))
-    tf.AutoTokenizer.from_pretrained(str(path)).save_pretrained(str(out))
-    return out
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -23,35 +23,7 @@ PROMPTS = ["The quick brown fox jumps", "A cat sat on"]
 TARGETS = [" over the lazy", " the mat and"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def gpt2(tmp_path_factory):
-    from helpers.tiny_models import build_tiny_model
-
-    from neuronlab.models.live import LiveModel
-
-    path = build_tiny_model("gpt2", tmp_path_factory.mktemp("cg_gpt2"))
-    torch.manual_seed(0)
-    model = tf.GPT2LMHeadModel.from_pretrained(str(path)).eval()
-    return LiveModel(model, tf.AutoTokenizer.from_pretrained(str(path)))
-
-
-@pytest.fixture(scope="module")
-def t5(tmp_path_factory):
-    from helpers.tiny_models import build_tiny_model
-
-    from neuronlab.models.live import LiveModel
-
-    path = build_tiny_model("t5", tmp_path_factory.mktemp("cg_t5"))
-    model = tf.T5ForConditionalGeneration.from_pretrained(str(path)).eval()
-    return LiveModel(model, tf.AutoTokenizer.from_pretrained(str(path)))
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _direct_logprob(live, src_ids, tgt_ids, t):

@@ -20,44 +20,7 @@ PROMPT, TARGET = "A cat sat on", " the mat and the dog"
 SRC_T5, TGT_T5 = "the cat sat on the mat", "a dog ran"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def gpt2_dir(tmp_path_factory):
-    from helpers.tiny_models import build_tiny_model
-
-    path = build_tiny_model("gpt2", tmp_path_factory.mktemp("gpt2"))
-    torch.manual_seed(0)
-    model = tf.GPT2LMHeadModel.from_pretrained(str(path))
-    out = tmp_path_factory.mktemp("gpt2lm")
-    model.save_pretrained(str(out))
-    tf.AutoTokenizer.from_pretrained(str(path)).save_pretrained(str(out))
-    return out
-
-
-@pytest.fixture(scope="module")
-def gpt2(gpt2_dir):
-    from neuronlab.models.live import LiveModel
-
-    model = tf.GPT2LMHeadModel.from_pretrained(str(gpt2_dir)).eval()
-    return LiveModel(model, tf.AutoTokenizer.from_pretrained(str(gpt2_dir)))
-
-
-@pytest.fixture(scope="module")
-def t5(tmp_path_factory):
-    from helpers.tiny_models import build_tiny_model
-
-    from neuronlab.models.live import LiveModel
-
-    path = build_tiny_model("t5", tmp_path_factory.mktemp("t5"))
-    model = tf.T5ForConditionalGeneration.from_pretrained(str(path)).eval()
-    return LiveModel(model, tf.AutoTokenizer.from_pretrained(str(path)))
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _seq2seq(live) -> bool:

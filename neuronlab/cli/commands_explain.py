@@ -131,6 +131,22 @@ def _param_help() -> str:
     return f"explainer hyper-parameter (repeatable), e.g. --param steps=20; {shared}{per}"
 
 
+def add_result_arguments(p: argparse.ArgumentParser, result: str, default_name: str, *,
+                         listing: str | None = None) -> None:
+    """The options every explain command shares: ``--device``, ``--store``/``--name`` (the ``result`` written
+    into the store's /results, default name ``default_name``), ``--list`` (when ``listing`` says what it lists),
+    ``--out``/``--overwrite``, ``--json`` and ``--quiet``."""
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
+    p.add_argument("--store", default=None, help=f"activation store: the {result} is written into its /results "
+                                                 "(opened r+)")
+    p.add_argument("--name", default=None, help=f"result name in the store (default: {default_name})")
+    if listing is not None:
+        p.add_argument("--list", action="store_true", help=f"list {listing} and exit")
+    add_out_arguments(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+
+
 @command("explain", "Explain a classifier's predictions by its input words: gradients (saliency, gradient x input, "
                     "SmoothGrad, integrated gradients), propagation (LRP, DeepLIFT, GradientSHAP), perturbation and "
                     "Shapley methods; top words per input with a bar of their scores (--list lists the methods).")
@@ -154,14 +170,7 @@ def _explain(p: argparse.ArgumentParser):
                    help="the scalar explained for that class")
     p.add_argument("--top-k", type=int, default=5, help="words shown per input")
     p.add_argument("--chunk", type=int, default=16, help="inputs per call (one progress-bar step)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
-    p.add_argument("--store", default=None, help="activation store: the Explanation is written into its /results "
-                                                 "(opened r+)")
-    p.add_argument("--name", default=None, help="result name in the store (default: explain_<method>)")
-    p.add_argument("--list", action="store_true", help="list the explainers (family, unit, paper) and exit")
-    add_out_arguments(p)
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+    add_result_arguments(p, "Explanation", "explain_<method>", listing="the explainers (family, unit, paper)")
 
     def run(args) -> int:
         from ..errors import InvalidParameterError

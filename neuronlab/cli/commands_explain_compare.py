@@ -17,7 +17,8 @@ import argparse
 import time
 
 from .commands_explain_compare_more import add_level_arguments, check_level_arguments, run_level
-from .registry import OVERWRITE_FLAG, add_out_arguments, check_out, command, emit, json_output
+from .commands_explain import add_result_arguments
+from .registry import OVERWRITE_FLAG, check_out, command, emit, json_output
 
 _DEFAULT = "comprehensiveness,sufficiency,aopc,insertion"
 
@@ -73,13 +74,7 @@ def _explain_compare(p: argparse.ArgumentParser):
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw, the randomisations and training")
     p.add_argument("--plot", default=None, metavar="FILE.png",
                    help="draw one panel per metric and one of the run time into this PNG")
-    p.add_argument("--store", default=None, help="activation store: the comparison is written into its /results "
-                                                 "(opened r+)")
-    p.add_argument("--name", default=None, help="result name in the store (default: explain_compare)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
-    add_out_arguments(p)
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+    add_result_arguments(p, "comparison", "explain_compare")
     add_level_arguments(p)
 
     def run(args) -> int:

@@ -13,7 +13,8 @@ import argparse
 import math
 import time
 
-from .registry import add_out_arguments, check_out, command, emit, json_output
+from .commands_explain import add_result_arguments
+from .registry import check_out, command, emit, json_output
 
 
 def _lm_head(spec: str) -> str:
@@ -176,14 +177,7 @@ def _explain_generate(p: argparse.ArgumentParser):
                    help="bound on the estimated memory of one forward and backward pass")
     p.add_argument("--view", choices=["tokens", "words"], default="tokens",
                    help="show subword tokens, or words (subword scores summed, the steps of a word summed)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
-    p.add_argument("--store", default=None, help="activation store: the GenerationExplanation is written into its "
-                                                 "/results (opened r+)")
-    p.add_argument("--name", default=None, help="result name in the store (default: generate_<method>)")
-    p.add_argument("--list", action="store_true", help="list the methods and step targets and exit")
-    add_out_arguments(p)
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+    add_result_arguments(p, "GenerationExplanation", "generate_<method>", listing="the methods and step targets")
 
     def run(args) -> int:
         from ..errors import InvalidParameterError

@@ -11,9 +11,9 @@ step
 3. builds the Hessian ``H_FF`` of ``f`` restricted to ``F`` explicitly: the cross-entropy part from a fixed row
    subsample (``hess_rows``; per row the softmax Jacobian ``diag(p) - p p^T`` times ``x x^T``, assembled with one
    GEMM), the L2 part exactly;
-4. minimises the local model ``g_F^T d + 1/2 d^T H_FF d + sum_F c |theta + d|`` by orthant-wise Newton steps on
-   the explicit matrix (each a Cholesky solve of an orthant's block; to a relative precision that tightens as the
-   outer steps converge);
+4. minimises the local model ``g_F^T d + 1/2 d^T H_FF d + sum_F c |theta + d|`` on the explicit matrix by
+   accelerated proximal gradient steps (FISTA with adaptive restart), polished by one Newton solve on the support
+   it found (to a relative precision that tightens as the outer steps converge);
 5. steps ``theta + t d`` with a backtracking (Armijo) line search on the full objective
    (``F(theta + t d) <= F(theta) + 1e-4 t (g^T d + c|theta + d| - c|theta|)``); the accepted point's pass gives the
    next gradient.
@@ -26,6 +26,9 @@ References
 Lee, J. D., Sun, Y., Saunders, M. A. (2014). Proximal Newton-type methods for minimizing composite functions. SIAM
 J. Optim. 24(3).
 Yuan, G.-X., Ho, C.-H., Lin, C.-J. (2012). An improved GLMNET for L1-regularized logistic regression. JMLR 13.
+Beck, A., Teboulle, M. (2009). A fast iterative shrinkage-thresholding algorithm for linear inverse problems. SIAM
+J. Imaging Sci. 2(1).
+O'Donoghue, B., Candes, E. (2015). Adaptive restart for accelerated gradient schemes. Found. Comput. Math. 15(3).
 Byrd, R. H., Chin, G. M., Neveitt, W., Nocedal, J. (2011). On the use of stochastic Hessian information in
 optimization methods for machine learning. SIAM J. Optim. 21(3).
 """
@@ -139,60 +142,110 @@ def _model_value(g: np.ndarray, H: np.ndarray, x0: np.ndarray, c: np.ndarray, x:
     return float(g @ step + 0.5 * step @ (H @ step) + c @ np.abs(x))
 
 
-def _solve_model(g: np.ndarray, H: np.ndarray, x0: np.ndarray, c: np.ndarray, *, gtol: float,
-                 max_iter: int) -> tuple[np.ndarray, int]:
-    """Minimise ``g^T (x - x0) + 1/2 (x - x0)^T H (x - x0) + sum c |x|`` from ``x0`` by orthant-wise Newton steps.
+def _lipschitz(H: np.ndarray, iters: int = 30) -> float:
+    """An upper estimate of the largest eigenvalue of the symmetric positive semi-definite ``H`` (power iteration's
+    Rayleigh quotient, which approaches it from below, with a 10% margin)."""
+    v = np.random.default_rng(0).standard_normal(H.shape[0])
+    lam = 0.0
+    for _ in range(iters):
+        w = H @ v
+        norm = float(np.linalg.norm(w))
+        if norm == 0.0:
+            break
+        lam = float(v @ w) / float(v @ v)
+        v = w / norm
+    return 1.1 * max(lam, 1e-300)
 
-    Each iteration fixes the orthant (the signs of ``x``, and for zeros the sign that the pseudo-gradient points
-    to), solves the quadratic of that orthant exactly on its coordinates (Cholesky of ``H``'s block), keeps the
-    coordinates of descent, projects the step back onto the orthant and backtracks on the model (Andrew & Gao 2007's
-    projection with the exact Hessian of the model; Byrd et al. 2016). Stops when the model's pseudo-gradient is at
-    most ``gtol``.
+
+def _polish(g: np.ndarray, H: np.ndarray, x0: np.ndarray, c: np.ndarray, x: np.ndarray) -> np.ndarray | None:
+    """The model's exact minimiser if ``x`` has its support and signs: one Newton (Cholesky) solve on the support
+    with the signs fixed; ``None`` when the solution leaves that orthant or the solve fails."""
+    S = np.flatnonzero((x != 0) | (c == 0))
+    if S.size == 0:
+        return None
+    sign = np.sign(x[S])
+    rhs = H[S] @ x0 - g[S] - c[S] * sign
+    HS = H[np.ix_(S, S)]
+    HS[np.diag_indices_from(HS)] += 1e-12 * max(float(np.mean(np.abs(np.diag(HS)))), 1e-300)
+    try:
+        xs = scipy.linalg.cho_solve(scipy.linalg.cho_factor(HS, check_finite=False), rhs, check_finite=False)
+    except np.linalg.LinAlgError:
+        return None
+    penal = c[S] > 0
+    if np.any(np.sign(xs[penal]) != sign[penal]):
+        return None
+    out = np.zeros_like(x)
+    out[S] = xs
+    return out
+
+
+def _solve_model(g: np.ndarray, H: np.ndarray, x0: np.ndarray, c: np.ndarray, *, gtol: float,
+                 max_iter: int, check: int = 10) -> tuple[np.ndarray, int]:
+    """Minimise ``g^T (x - x0) + 1/2 (x - x0)^T H (x - x0) + sum c |x|`` from ``x0``.
+
+    Accelerated proximal gradient (FISTA, Beck & Teboulle 2009) with the gradient-based adaptive restart of
+    O'Donoghue & Candes (2015): each iteration one product with ``H`` and a soft-thresholding, step ``1/L`` with
+    ``L`` a power-iteration estimate of ``H``'s largest eigenvalue (doubled, and the iteration restarted from the
+    best point, should the model value rise). Every ``check`` iterations the model's pseudo-gradient is computed
+    and the solve stops once it is at most ``gtol``; then (or at ``max_iter``) one Newton solve on the support
+    with the signs fixed (:func:`_polish`) gives the exact minimiser when the support is right, and is kept when
+    its pseudo-gradient is smaller. Zeros are reached exactly (soft-thresholding), which the earlier orthant-wise
+    Newton solve did only a few coordinates per Cholesky factorisation: on the EWT probe's models (1,500-2,000
+    coordinates, condition ~5e7) this reaches the forcing tolerance in 0.1-0.5 s where 30 orthant-wise steps took
+    3-4 s without reaching it.
+
+    Returns
+    -------
+    x : ndarray
+        The minimiser (to ``gtol``).
+    n_iter : int
+        Proximal gradient iterations used.
     """
-    x = np.array(x0, dtype=np.float64)
-    r = np.array(g, dtype=np.float64)  # the model's gradient at x
-    q = _model_value(g, H, x0, c, x)
-    penalised = c > 0
-    ridge = 1e-10 * max(float(np.mean(np.abs(np.diag(H)))), 1e-300)
+    g = np.asarray(g, dtype=np.float64)
+    x0 = np.asarray(x0, dtype=np.float64)
+    L = _lipschitz(H)
+    x = x0.copy()
+    y = x.copy()
+    r_y = g.copy()  # the model's gradient at y
+    t = 1.0
+    best_x, best_q = x.copy(), _model_value(g, H, x0, c, x)
     it = 0
     for it in range(1, max_iter + 1):
-        pg = _pseudo(x, r, c)
-        if float(np.max(np.abs(pg), initial=0.0)) <= gtol:
-            it -= 1
-            break
-        orthant = np.where(x != 0, np.sign(x), -np.sign(pg))
-        W = np.flatnonzero((x != 0) | (pg != 0))
-        rhs = r[W] + c[W] * orthant[W]
-        HW = H[np.ix_(W, W)]
-        HW[np.diag_indices_from(HW)] += ridge
-        try:
-            step = -scipy.linalg.cho_solve(scipy.linalg.cho_factor(HW, check_finite=False), rhs, check_finite=False)
-        except np.linalg.LinAlgError:  # not positive definite (rounding): a ridge of the typical curvature
-            HW[np.diag_indices_from(HW)] += 1e-6 * float(np.mean(np.abs(np.diag(HW)))) + 1e-300
-            step = -np.linalg.solve(HW, rhs)
-        step[step * pg[W] >= 0] = 0.0  # keep the coordinates of descent
-        if not np.any(step):
-            break
-        t, moved = 1.0, False
-        for _ in range(30):
-            x_new = x.copy()
-            x_new[W] += t * step
-            x_new[(np.sign(x_new) != orthant) & penalised] = 0.0
-            q_new = _model_value(g, H, x0, c, x_new)
-            if q_new <= q + 1e-4 * float(pg @ (x_new - x)):
-                moved = True
+        z = y - r_y / L
+        x_new = np.sign(z) * np.maximum(np.abs(z) - c / L, 0.0)
+        dx = x_new - x
+        if float((y - x_new) @ dx) > 0:  # the momentum points uphill: restart it
+            t, y = 1.0, x_new
+        else:
+            t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+            y = x_new + ((t - 1.0) / t_new) * dx
+            t = t_new
+        x = x_new
+        r_y = g + H @ (y - x0)
+        if it % check == 0 or it == max_iter:
+            r = g + H @ (x - x0)
+            q = float(g @ (x - x0) + 0.5 * (x - x0) @ (r - g) + c @ np.abs(x))
+            if q > best_q + 1e-12 * abs(best_q):  # L was underestimated: a smaller step from the best point
+                L *= 2.0
+                x, y, t = best_x.copy(), best_x.copy(), 1.0
+                r_y = g + H @ (y - x0)
+                continue
+            best_x, best_q = x.copy(), q
+            if float(np.max(np.abs(_pseudo(x, r, c)), initial=0.0)) <= gtol:
                 break
-            t *= 0.5
-        if not moved:
-            break
-        r += H @ (x_new - x)
-        x, q = x_new, q_new
+    x = best_x
+    polished = _polish(g, H, x0, c, x)
+    if polished is not None:
+        pg_x = np.max(np.abs(_pseudo(x, g + H @ (x - x0), c)), initial=0.0)
+        pg_p = np.max(np.abs(_pseudo(polished, g + H @ (polished - x0), c)), initial=0.0)
+        if pg_p < pg_x and _model_value(g, H, x0, c, polished) <= best_q:
+            x = polished
     return x, it
 
 
 def prox_newton(full: SmoothPart, theta0: np.ndarray, c: np.ndarray, *, max_iter: int, tol: float,
                 xmask: np.ndarray, init_memory: tuple = (), hess_rows: int | float = 0.25, grow: float = 0.25,
-                inner_iter: int = 30, max_free: int = 4096, window: int = 3,
+                inner_iter: int = 2000, max_free: int = 4096, window: int = 3,
                 callback: Callable[[int, float, np.ndarray], None] | None = None,
                 log: Callable[[str], None] | None = None) -> OWLQNResult:
     """Minimise ``full(theta) + sum(c * |theta|)`` by proximal Newton steps on the free set.
@@ -218,7 +271,7 @@ def prox_newton(full: SmoothPart, theta0: np.ndarray, c: np.ndarray, *, max_iter
     grow : float
         At most ``max(64, grow * nnz)`` violating zero weights join the free set per step.
     inner_iter : int
-        Maximum number of orthant-wise Newton iterations on each local model.
+        Maximum number of proximal gradient iterations on each local model.
     max_free : int
         Largest free set (the Hessian is a dense ``|F| x |F|`` matrix): beyond it the step is a block step on the
         ``max_free`` weights of largest pseudo-gradient, the others held where they are.

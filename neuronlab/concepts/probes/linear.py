@@ -39,6 +39,7 @@ Andrew, G., Gao, J. (2007). Scalable training of L1-regularized log-linear model
 """
 from __future__ import annotations
 
+import inspect
 from numbers import Integral, Real
 from typing import Any, Mapping, Sequence
 
@@ -99,8 +100,15 @@ def as_float_rows(X: Any, *, name: str = "X") -> np.ndarray:
 
 _PENALTY = [Interval(Real, 0, np.inf, closed="left"), None]
 
-#: rows from which ``presolve="auto"`` warm-starts on a subsample and ``solver="auto"`` takes the working set
+#: rows from which ``presolve="auto"`` warm-starts on a subsample and ``solver="auto"`` leaves plain OWL-QN
 _LARGE = 40_000
+
+#: ``solver="auto"`` on large data takes proximal Newton when its free set ``F`` (the warm start's non-zero weights) is
+#: small next to the weights: ``|F|^2 <= _NEWTON_RATIO * d * m``. A Newton step's Hessian costs ~``|F|^2`` per row
+#: of its subsample, a pass over ``X`` ~``d * m`` per row. Measured on EWT UPOS at 65k rows, 2 threads
+#: (docs/benchmarks.md, "Issue 9 item 3, fifth attempt"): ratio ~65 (2,688 neurons, 17 classes): Newton 1.6x faster
+#: than the working set and converged; ~150 (binary): equal; ~260 (384 neurons): the working set 7x faster.
+_NEWTON_RATIO = 100.0
 
 
 def _plain_owlqn(full, theta0, c, *, init_memory=(), callback=None, log=None, **stop) -> OWLQNResult:
@@ -110,6 +118,7 @@ def _plain_owlqn(full, theta0, c, *, init_memory=(), callback=None, log=None, **
 
 #: solver name -> ``fn(full, theta0, c, *, init_memory, callback, log, max_iter, tol, xmask) -> OWLQNResult``
 _SOLVERS = {"owlqn": _plain_owlqn, "working-set": working_set_owlqn, "prox-newton": prox_newton}
+_MAX_FREE = inspect.signature(prox_newton).parameters["max_free"].default
 
 
 class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
@@ -163,10 +172,15 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
         zero-weight neurons whose optimality condition fails; it ends when none fails after a round that met
         ``tol``, so it stops nearer the optimum than "owlqn" at the same ``tol`` (on EWT UPOS, 65k rows x 2,688
         neurons: objective 0.40813 vs 0.40858, in 0.85x the time; :mod:`~neuronlab.concepts.probes._colset`).
-        With it ``max_iter`` bounds each round (at most 20). "prox-newton" (opt-in): proximal Newton steps on the
-        free set (non-zero and violating weights), the Hessian built explicitly from a row subsample, each step one
-        full pass (:mod:`~neuronlab.concepts.probes._prox_newton`); ``max_iter`` bounds the Newton steps; same
-        stopping rule. "auto": the working set from 40,000 rows on when there is an L1 term, else OWL-QN.
+        With it ``max_iter`` bounds each round (at most 20). "prox-newton": proximal Newton steps on the free set
+        (non-zero and violating weights), the Hessian built explicitly from a row subsample, the local model
+        solved by accelerated proximal gradient, each step about two full passes
+        (:mod:`~neuronlab.concepts.probes._prox_newton`); ``max_iter`` bounds the Newton steps; same stopping
+        rule. On EWT UPOS it stops at the converged weights (the top-10 and top-1% neurons of a ``tol=1e-5`` fit,
+        where the working set shares 0.90 / 0.85) in 0.6x the working set's time. "auto": OWL-QN below 40,000
+        rows or without an L1 term; from 40,000 rows proximal Newton when the warm start's non-zero weights ``F``
+        are few next to the weights (``|F|^2 <= 100 d m``: its Hessian is then cheap next to a pass over ``X``),
+        else the working set.
     random_state : int, RandomState instance or None, default=0
         Seed of the warm-start subsample (the only randomness of the fit).
     verbose : int, default=0
@@ -410,6 +424,7 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
             n_sub = 0  # the warm-start subsample is read into memory only when it fits the budget
         self.presolve_iter_ = 0
         self.solver_ = "owlqn" if streamed else self._solver_name(n, l1)  # the working set copies columns
+        warm = None
         if form == "neurox" and l2 > 0 and _zero_is_optimal(fun, grad, theta0, pen1, w2, l2, nw):
             # the unsquared norm is not differentiable at W = 0: check that point's optimality condition first
             value = fun(theta0)[0]
@@ -424,6 +439,9 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
                 pre = owlqn(sub.fun, sub.grad, theta0, l1_weights, **stop)
                 theta0, warm_memory = pre.x, pre.memory
                 self.presolve_iter_ = pre.n_iter
+                warm = np.count_nonzero(pre.x[:nw])
+            if not streamed:
+                self.solver_ = self._solver_name(n, l1, warm_nnz=warm, n_weights=nw)
             res = _SOLVERS[self.solver_](full, theta0, l1_weights, init_memory=warm_memory, callback=callback,
                                    log=print if self.verbose > 1 else None, **stop)
         self.passes_ = full.passes
@@ -443,12 +461,18 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
             print(f"LinearProbe: {res.message} after {self.n_iter_} iterations ({self.n_fun_} passes)")
         return self
 
-    def _solver_name(self, n: int, l1: float) -> str:
-        """The solver of a fit on ``n`` rows: "auto" is the working set from 40,000 rows on when there is an L1
-        term (without one no weight is zero), else OWL-QN."""
+    def _solver_name(self, n: int, l1: float, warm_nnz: int | None = None, n_weights: int = 0) -> str:
+        """The solver of a fit on ``n`` rows. "auto" is OWL-QN below 40,000 rows or without an L1 term (then no
+        weight is zero); from 40,000 rows proximal Newton when the warm start's non-zero weights (``warm_nnz``,
+        standing for the free set ``F``) make its Hessian cheap next to a pass over ``X``
+        (``|F|^2 <= _NEWTON_RATIO * n_weights``, and ``|F|`` at most 3/4 of ``max_free``), else the working set."""
         if self.solver != "auto":
             return self.solver
-        return "working-set" if n >= _LARGE and l1 > 0 else "owlqn"
+        if n < _LARGE or l1 <= 0:
+            return "owlqn"
+        if warm_nnz is not None and warm_nnz <= 0.75 * _MAX_FREE and warm_nnz ** 2 <= _NEWTON_RATIO * n_weights:
+            return "prox-newton"
+        return "working-set"
 
     def _presolve_rows(self, n: int) -> int:
         """Rows of the warm-start subsample (0: none)."""

@@ -87,8 +87,8 @@ for _entry in (
                 Param("class_weight", str, "class weighting of the loss", choices=("balanced",), nullable=True),
                 Param("tol", float, "solver tolerance (relative change of the weights over 3 iterations)",
                       nullable=True),
-                Param("solver", str, "probe solver (auto: the working set from 40,000 rows)",
-                      choices=("auto", "owlqn", "working-set"), nullable=True),
+                Param("solver", str, "probe solver (auto: from 40,000 rows proximal Newton, or the working set when "
+                      "the weights are dense)", choices=("auto", "owlqn", "working-set", "prox-newton"), nullable=True),
                 Param("presolve", (str, float), "subsample warm start: auto, none or a row fraction",
                       choices=("auto",), nullable=True),
                 Param("search_stride", int, "steps of the percentage grid of the ordering"))),

@@ -55,35 +55,38 @@ def _hessian_rows(n: int, k: int, seed: int = 0) -> np.ndarray:
 
 
 class _RowModel:
-    """The rows of the Hessian subsample, in the solver's scaled and centred coordinates (copied once)."""
+    """The rows of the Hessian subsample, in the solver's scaled and centred coordinates (copied once, transposed:
+    one neuron's values over the subsample's rows are contiguous, so that gathering the free set's neurons is a
+    copy of whole rows)."""
 
     def __init__(self, full: SmoothPart, rows: np.ndarray) -> None:
-        self.X = full.X[rows]
+        self.XT = np.ascontiguousarray(full.X[rows].T)
         self.weight = full.row_weight[rows] * (full.X.shape[0] / len(rows))  # rows stand for all rows
         self.inv, self.shift, self.m, self.d = full.inv, full.shift, full.m, full.d
         self.fit_intercept = full.fit_intercept
 
-    def design(self, neurons: np.ndarray) -> np.ndarray:
-        """``x_tilde`` of the subsample on ``neurons`` (float32 or float64 as ``X``), a column of ones appended (the
-        intercept)."""
-        cols = np.take(self.X, neurons, axis=1)
-        cols *= self.inv[neurons].astype(cols.dtype)
-        cols -= self.shift[neurons].astype(cols.dtype)
-        return np.concatenate([cols, np.ones((cols.shape[0], 1), dtype=cols.dtype)], axis=1)
+    def design_t(self, neurons: np.ndarray) -> np.ndarray:
+        """``x_tilde`` of the subsample on ``neurons``, transposed (one row per neuron, float32 or float64 as
+        ``X``), a row of ones appended (the intercept)."""
+        rows = self.XT[neurons]
+        rows *= self.inv[neurons].astype(rows.dtype)[:, None]
+        rows -= self.shift[neurons].astype(rows.dtype)[:, None]
+        return np.concatenate([rows, np.ones((1, rows.shape[1]), dtype=rows.dtype)], axis=0)
 
-    def probabilities(self, theta: np.ndarray) -> np.ndarray:
-        """Model outputs of the subsample at ``theta``: softmax probabilities (n_sub, m), or sigmoid (n_sub, 1)."""
+    def probabilities_t(self, theta: np.ndarray) -> np.ndarray:
+        """Model outputs of the subsample at ``theta``, transposed: softmax probabilities (m, n_sub), or sigmoid
+        (1, n_sub)."""
         d, m = self.d, self.m
         nw = d * m
         V = theta[:nw].reshape(d, m)
         b = theta[nw:] if self.fit_intercept else np.zeros(m)
-        Z = self.X @ (V * self.inv[:, None]).astype(self.X.dtype)
-        Z += (b - self.shift @ V).astype(self.X.dtype)
+        Z = (V * self.inv[:, None]).T.astype(self.XT.dtype) @ self.XT
+        Z += (b - self.shift @ V).astype(self.XT.dtype)[:, None]
         if m == 1:
             return 0.5 * (1 + np.tanh(0.5 * Z))
-        Z -= Z.max(axis=1, keepdims=True)
+        Z -= Z.max(axis=0, keepdims=True)
         P = np.exp(Z)
-        P /= P.sum(axis=1, keepdims=True)
+        P /= P.sum(axis=0, keepdims=True)
         return P
 
     def hessian(self, theta: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -93,24 +96,26 @@ class _RowModel:
         neuron = np.where(free < nw, free // m, d)  # d stands for the intercept column
         cls = np.where(free < nw, free % m, free - nw)
         used, pos = np.unique(neuron, return_inverse=True)
-        Xt = self.design(used[used < d])  # the intercept column (d) is last, as in `used`
+        XtT = self.design_t(used[used < d])  # the intercept row (d) is last, as in `used`
         if used[-1] != d:
-            Xt = Xt[:, :-1]
-        P = self.probabilities(theta)
-        sw = self.weight.astype(Xt.dtype)
+            XtT = XtT[:-1]
+        PT = self.probabilities_t(theta)
+        sw = self.weight.astype(XtT.dtype)
         if m == 1:
-            p = P[:, 0]
-            U = Xt[:, pos] * np.sqrt(sw * p * (1 - p))[:, None]
-            return (U.T @ U).astype(np.float64)
-        root = np.sqrt(sw)[:, None]
-        U = Xt[:, pos] * P[:, cls]
-        U *= root
-        H = -(U.T @ U).astype(np.float64)
+            p = PT[0]
+            UT = XtT[pos] * np.sqrt(sw * p * (1 - p))
+            return (UT @ UT.T).astype(np.float64)
+        root = np.sqrt(sw)
+        UT = XtT[pos] * PT[cls]  # U^T with U[i, (j, c)] = sqrt(w_i) x_ij p_ic
+        UT *= root
+        H = -(UT @ UT.T).astype(np.float64)
+        del UT
+        scaled = np.sqrt(PT) * root
         for c in range(m):
             k = np.flatnonzero(cls == c)
             if k.size:
-                B = Xt[:, pos[k]] * (root * np.sqrt(P[:, c:c + 1]))
-                H[np.ix_(k, k)] += B.T @ B
+                BT = XtT[pos[k]] * scaled[c]
+                H[np.ix_(k, k)] += BT @ BT.T
         return H
 
 

@@ -159,7 +159,8 @@ def _lipschitz(H: np.ndarray, iters: int = 30) -> float:
             break
         lam = float(v @ w) / float(v @ v)
         v = w / norm
-    return 1.1 * max(lam, 1e-300)
+    lam = max(lam, float(np.max(np.diag(H), initial=0.0)))  # the largest diagonal entry is a lower bound too
+    return 1.1 * lam if lam > 0 else 1.0
 
 
 def _polish(g: np.ndarray, H: np.ndarray, x0: np.ndarray, c: np.ndarray, x: np.ndarray) -> np.ndarray | None:
@@ -170,8 +171,7 @@ def _polish(g: np.ndarray, H: np.ndarray, x0: np.ndarray, c: np.ndarray, x: np.n
         return None
     sign = np.sign(x[S])
     rhs = H[S] @ x0 - g[S] - c[S] * sign
-    HS = H[np.ix_(S, S)]
-    HS[np.diag_indices_from(HS)] += 1e-12 * max(float(np.mean(np.abs(np.diag(HS)))), 1e-300)
+    HS = H[np.ix_(S, S)]  # no ridge: on ill-conditioned models even 1e-12 of the diagonal moves the answer
     try:
         xs = scipy.linalg.cho_solve(scipy.linalg.cho_factor(HS, check_finite=False), rhs, check_finite=False)
     except np.linalg.LinAlgError:
@@ -230,7 +230,7 @@ def _solve_model(g: np.ndarray, H: np.ndarray, x0: np.ndarray, c: np.ndarray, *,
         if it % check == 0 or it == max_iter:
             r = g + H @ (x - x0)
             q = float(g @ (x - x0) + 0.5 * (x - x0) @ (r - g) + c @ np.abs(x))
-            if q > best_q + 1e-12 * abs(best_q):  # L was underestimated: a smaller step from the best point
+            if not np.isfinite(q) or q > best_q + 1e-12 * abs(best_q):  # L too small: a shorter step, from the best
                 L *= 2.0
                 x, y, t = best_x.copy(), best_x.copy(), 1.0
                 r_y = g + H @ (y - x0)
@@ -243,7 +243,7 @@ def _solve_model(g: np.ndarray, H: np.ndarray, x0: np.ndarray, c: np.ndarray, *,
     if polished is not None:
         pg_x = np.max(np.abs(_pseudo(x, g + H @ (x - x0), c)), initial=0.0)
         pg_p = np.max(np.abs(_pseudo(polished, g + H @ (polished - x0), c)), initial=0.0)
-        if pg_p < pg_x and _model_value(g, H, x0, c, polished) <= best_q:
+        if pg_p < pg_x and _model_value(g, H, x0, c, polished) <= best_q + 1e-12 * abs(best_q):  # rounding
             x = polished
     return x, it
 

@@ -59,8 +59,11 @@ class _RowModel:
     one neuron's values over the subsample's rows are contiguous, so that gathering the free set's neurons is a
     copy of whole rows)."""
 
-    def __init__(self, full: SmoothPart, rows: np.ndarray) -> None:
-        self.XT = np.ascontiguousarray(full.X[rows].T)
+    def __init__(self, full: SmoothPart, rows: np.ndarray, block: int = 4096) -> None:
+        X = full.X
+        self.XT = np.empty((X.shape[1], len(rows)), dtype=X.dtype)
+        for a in range(0, len(rows), block):  # block by block: no second full-size copy on the way
+            self.XT[:, a:a + block] = X[rows[a:a + block]].T
         self.weight = full.row_weight[rows] * (full.X.shape[0] / len(rows))  # rows stand for all rows
         self.inv, self.shift, self.m, self.d = full.inv, full.shift, full.m, full.d
         self.fit_intercept = full.fit_intercept

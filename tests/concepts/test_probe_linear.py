@@ -9,6 +9,8 @@ from sklearn.linear_model import LogisticRegression
 from neuronlab.concepts.probes import LinearProbe
 from neuronlab.errors import InvalidParameterError, NotFittedError
 
+from helpers.probe_problems import direct_neurox_minimum, neurox_objective
+
 
 def _data(n=240, d=10, k=3, seed=0):
     rng = np.random.default_rng(seed)
@@ -62,44 +64,6 @@ def test_matches_sklearn(l1_ratio, solver, binary, class_weight):
     np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), atol=1e-4)
 
 
-def _neurox_objective(coef, intercept, X, y, l1, l2):
-    """NeuroX's training loss written out in numpy: mean CE of a softmax over all classes + l1 |W|_1 + l2 |W|_F."""
-    z = X @ coef.T + intercept
-    z = z - z.max(1, keepdims=True)
-    ce = np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y]
-    return ce.mean() + l1 * np.abs(coef).sum() + l2 * np.sqrt((coef ** 2).sum())
-
-
-def _direct_neurox_minimum(X, y, l1, l2):
-    """Minimise NeuroX's objective with scipy's L-BFGS-B: W = P - N with P, N >= 0 makes the L1 term smooth."""
-    from scipy.optimize import minimize
-
-    n, d = X.shape
-    k = int(y.max()) + 1
-    T = np.eye(k)[y]
-
-    def f(v):
-        P, N, b = v[:k * d].reshape(k, d), v[k * d:2 * k * d].reshape(k, d), v[2 * k * d:]
-        W = P - N
-        z = X @ W.T + b
-        z = z - z.max(1, keepdims=True)
-        E = np.exp(z)
-        S = E.sum(1, keepdims=True)
-        ce = float(np.mean(np.log(S[:, 0]) - (z * T).sum(1)))
-        G = (E / S - T) / n
-        norm = np.sqrt((W ** 2).sum())
-        gW = G.T @ X + (l2 * W / norm if norm > 0 else 0.0)
-        value = ce + l1 * (P.sum() + N.sum()) + l2 * norm
-        return value, np.concatenate([(gW + l1).ravel(), (-gW + l1).ravel(), G.sum(0)])
-
-    v0 = np.concatenate([np.full(2 * k * d, 0.01), np.zeros(k)])
-    bounds = [(0, None)] * (2 * k * d) + [(None, None)] * k
-    res = minimize(f, v0, jac=True, method="L-BFGS-B", bounds=bounds,
-                   options=dict(maxiter=20000, maxfun=40000, ftol=1e-16, gtol=1e-11))
-    v = res.x
-    return v[:k * d].reshape(k, d) - v[k * d:2 * k * d].reshape(k, d), v[2 * k * d:], res.fun
-
-
 @pytest.mark.parametrize("l1,l2", [(0.0, 0.05), (0.01, 0.02), (0.003, 0.3)])
 @pytest.mark.parametrize("n_classes", [3, 2])
 def test_neurox_parametrisation_minimises_neurox_objective(l1, l2, n_classes):
@@ -108,9 +72,9 @@ def test_neurox_parametrisation_minimises_neurox_objective(l1, l2, n_classes):
     if n_classes == 2:
         y = (y == 1).astype(int)
     ours = LinearProbe(lambda_l1=l1, lambda_l2=l2, tol=1e-12, max_iter=3000).fit(X, y)
-    W, b, f_ref = _direct_neurox_minimum(X, y, l1, l2)
+    W, b, f_ref = direct_neurox_minimum(X, y, l1, l2)
     assert ours.coef_.shape == (n_classes, 6) and ours.penalty_ == "neurox"
-    f_ours = _neurox_objective(ours.coef_, ours.intercept_, X, y, l1, l2)
+    f_ours = neurox_objective(ours.coef_, ours.intercept_, X, y, l1, l2)
     assert ours.objective_ == pytest.approx(f_ours, rel=1e-9)
     assert f_ours <= f_ref + 1e-9
     assert f_ours == pytest.approx(f_ref, rel=1e-7)
@@ -125,7 +89,7 @@ def test_neurox_zero_weights_when_the_norm_dominates():
     assert not ours.coef_.any() and ours.n_iter_ == 0 and ours.converged_
     prior = np.bincount(y) / len(y)
     np.testing.assert_allclose(ours.predict_proba(X[:3]), np.tile(prior, (3, 1)), atol=1e-12)
-    assert ours.objective_ == pytest.approx(_neurox_objective(ours.coef_, ours.intercept_, X, y, 0.0, 2.0), rel=1e-12)
+    assert ours.objective_ == pytest.approx(neurox_objective(ours.coef_, ours.intercept_, X, y, 0.0, 2.0), rel=1e-12)
     # just below the threshold of the optimality condition the weights are not zero
     assert LinearProbe(lambda_l1=0.0, lambda_l2=0.05).fit(X, y).coef_.any()
 

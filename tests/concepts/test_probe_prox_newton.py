@@ -7,30 +7,12 @@ import pytest
 from neuronlab.concepts.probes import LinearProbe
 from neuronlab.concepts.probes._prox_newton import _RowModel, _penalty_hessian, _solve_model, prox_newton
 
-
-def _sparse_problem(n, d=60, k=5, seed=0):
-    """Correlated neurons of different scales and offsets; each class depends on 4 of them."""
-    rng = np.random.default_rng(seed)
-    mix = np.eye(d) + 0.4 * rng.normal(size=(d, d)) / np.sqrt(d)
-    X = rng.normal(size=(n, d)) @ mix
-    W = np.zeros((d, k))
-    for c in range(k):
-        W[rng.choice(d, 4, replace=False), c] = rng.choice([-1.5, 1.5], size=4)
-    y = np.argmax(X @ W + rng.gumbel(size=(n, k)), axis=1)
-    return (X * rng.uniform(0.5, 2.0, size=d) + rng.normal(size=d)).astype(np.float32), y
-
-
-def _neurox_objective(coef, intercept, X, y, l1, l2):
-    """NeuroX's objective written out in numpy: mean CE of a softmax over all classes + l1 |W|_1 + l2 ||W||_F."""
-    z = X.astype(np.float64) @ coef.T + intercept
-    z -= z.max(1, keepdims=True)
-    ce = np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y]
-    return ce.mean() + l1 * np.abs(coef).sum() + l2 * np.sqrt((coef ** 2).sum())
+from helpers.probe_problems import direct_neurox_minimum, neurox_objective, sparse_problem
 
 
 @pytest.mark.parametrize("n", [1000, 4000])  # all rows in the Hessian (n < 2,048), and a 2,048-row subsample
 def test_prox_newton_reaches_the_owlqn_optimum(n):
-    X, y = _sparse_problem(n, d=40)
+    X, y = sparse_problem(n, d=40)
     X = X.astype(np.float64)  # float32 rounding would blur the comparison at 1e-8
     kw = dict(lambda_l1=3e-3, lambda_l2=1e-3, max_iter=5000)
     plain = LinearProbe(solver="owlqn", tol=1e-11, **kw).fit(X, y)
@@ -38,53 +20,24 @@ def test_prox_newton_reaches_the_owlqn_optimum(n):
     assert plain.solver_ == "owlqn" and pn.solver_ == "prox-newton"
     assert plain.converged_ and pn.converged_
     assert (plain.coef_ == 0).any()  # the L1 term is active: the free set is a strict subset
-    assert pn.objective_ == pytest.approx(_neurox_objective(pn.coef_, pn.intercept_, X, y, 3e-3, 1e-3), rel=1e-12)
+    assert pn.objective_ == pytest.approx(neurox_objective(pn.coef_, pn.intercept_, X, y, 3e-3, 1e-3), rel=1e-12)
     assert abs(pn.objective_ - plain.objective_) <= 1e-8
     np.testing.assert_allclose(pn.coef_, plain.coef_, atol=1e-4)
     np.testing.assert_array_equal(pn.coef_ != 0, plain.coef_ != 0)
     assert pn.n_iter_ < plain.n_iter_ / 5  # Newton steps: a few dozen at most where OWL-QN needs hundreds
 
 
-def _direct_neurox_minimum(X, y, l1, l2):
-    """Minimise NeuroX's objective with scipy's L-BFGS-B: W = P - N with P, N >= 0 makes the L1 term smooth."""
-    from scipy.optimize import minimize
-
-    X = X.astype(np.float64)
-    n, d = X.shape
-    k = int(y.max()) + 1
-    T = np.eye(k)[y]
-
-    def f(v):
-        P, N, b = v[:k * d].reshape(k, d), v[k * d:2 * k * d].reshape(k, d), v[2 * k * d:]
-        W = P - N
-        z = X @ W.T + b
-        z = z - z.max(1, keepdims=True)
-        E = np.exp(z)
-        S = E.sum(1, keepdims=True)
-        G = (E / S - T) / n
-        norm = np.sqrt((W ** 2).sum())
-        gW = G.T @ X + (l2 * W / norm if norm > 0 else 0.0)
-        value = float(np.mean(np.log(S[:, 0]) - (z * T).sum(1))) + l1 * (P.sum() + N.sum()) + l2 * norm
-        return value, np.concatenate([(gW + l1).ravel(), (-gW + l1).ravel(), G.sum(0)])
-
-    v0 = np.concatenate([np.full(2 * k * d, 0.01), np.zeros(k)])
-    res = minimize(f, v0, jac=True, method="L-BFGS-B", bounds=[(0, None)] * (2 * k * d) + [(None, None)] * k,
-                   options=dict(maxiter=20000, maxfun=40000, ftol=1e-16, gtol=1e-11))
-    v = res.x
-    return v[:k * d].reshape(k, d) - v[k * d:2 * k * d].reshape(k, d), v[2 * k * d:], res.fun
-
-
 @pytest.mark.parametrize("l1,l2", [(0.01, 0.02), (0.003, 0.3)])
 @pytest.mark.parametrize("n_classes", [3, 2])
 def test_prox_newton_minimises_neurox_objective(l1, l2, n_classes):
     # an independent reference: scipy's L-BFGS-B on NeuroX's objective written out in numpy
-    X, y = _sparse_problem(300, d=8, k=3, seed=3)
+    X, y = sparse_problem(300, d=8, k=3, seed=3)
     X = X.astype(np.float64)
     if n_classes == 2:
         y = (y == 1).astype(int)
     ours = LinearProbe(lambda_l1=l1, lambda_l2=l2, tol=1e-10, max_iter=500, solver="prox-newton").fit(X, y)
-    W, b, f_ref = _direct_neurox_minimum(X, y, l1, l2)
-    f_ours = _neurox_objective(ours.coef_, ours.intercept_, X, y, l1, l2)
+    W, b, f_ref = direct_neurox_minimum(X, y, l1, l2)
+    f_ours = neurox_objective(ours.coef_, ours.intercept_, X, y, l1, l2)
     assert ours.converged_ and ours.objective_ == pytest.approx(f_ours, rel=1e-9)
     assert f_ours <= f_ref + 1e-9
     assert f_ours == pytest.approx(f_ref, rel=1e-7)
@@ -97,7 +50,7 @@ def test_prox_newton_minimises_neurox_objective(l1, l2, n_classes):
     dict(lambda_l1=3e-3, lambda_l2=1e-3, standardize=True, class_weight="balanced"),
 ])
 def test_prox_newton_other_objectives(kw):
-    X, y = _sparse_problem(1200, d=20, k=3, seed=4)
+    X, y = sparse_problem(1200, d=20, k=3, seed=4)
     X = X.astype(np.float64)
     y = (y == 1).astype(int) if "alpha" in kw else y
     plain = LinearProbe(solver="owlqn", tol=1e-11, max_iter=5000, **kw).fit(X, y)
@@ -116,7 +69,7 @@ def test_hessian_matches_finite_differences(penalty, m):
     from neuronlab.concepts.probes._numerics import _PENALTY_L2
     from neuronlab.concepts.probes._objective import SmoothPart
 
-    X, y = _sparse_problem(400, d=6, k=3, seed=5)
+    X, y = sparse_problem(400, d=6, k=3, seed=5)
     X = X.astype(np.float64)
     target = np.eye(3)[y] if m == 3 else (y == 1).astype(float)[:, None]
     rng = np.random.default_rng(1)
@@ -139,7 +92,7 @@ def test_hessian_matches_finite_differences(penalty, m):
 
 
 def test_model_solver_matches_a_direct_lasso_solution():
-    # the inner orthant-wise Newton solve of g^T d + 1/2 d^T H d + c|x| against coordinate descent to machine precision
+    # the inner solve of g^T d + 1/2 d^T H d + c|x| against coordinate descent to machine precision
     rng = np.random.default_rng(6)
     A = rng.normal(size=(40, 12))
     H = A.T @ A / 40 + 0.01 * np.eye(12)
@@ -148,20 +101,14 @@ def test_model_solver_matches_a_direct_lasso_solution():
     c = np.full(12, 0.3)
     c[-1] = 0.0  # an unpenalised coordinate (an intercept)
     x, _ = _solve_model(g, H, x0, c, gtol=1e-12, max_iter=200)
-    ref = x0.copy()
-    for _ in range(5000):  # coordinate descent with exact soft-thresholding
-        for j in range(12):
-            r = g[j] + H[j] @ (ref - x0) - H[j, j] * (ref[j] - x0[j])
-            z = H[j, j] * x0[j] - r
-            ref[j] = np.sign(z) * max(abs(z) - c[j], 0.0) / H[j, j]
-    np.testing.assert_allclose(x, ref, atol=1e-9)
+    np.testing.assert_allclose(x, _lasso_reference(g, H, x0, c, sweeps=5000), atol=1e-9)
 
 
 def test_block_steps_when_the_free_set_is_capped():
     # more non-zero weights than max_free: block steps on the coordinates of largest pseudo-gradient still converge
     from neuronlab.concepts.probes import linear
 
-    X, y = _sparse_problem(1000, d=20, k=3, seed=7)
+    X, y = sparse_problem(1000, d=20, k=3, seed=7)
     X = X.astype(np.float64)
     kw = dict(lambda_l1=2e-3, lambda_l2=1e-3, max_iter=3000)
     plain = LinearProbe(solver="owlqn", tol=1e-11, **kw).fit(X, y)

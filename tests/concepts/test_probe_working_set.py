@@ -9,38 +9,20 @@ from neuronlab.concepts.probes import LinearProbe
 from neuronlab.concepts.probes._colset import _expand, _restrict
 from neuronlab.errors import InvalidParameterError
 
-
-def _sparse_problem(n, d=120, k=5, seed=0):
-    """Correlated neurons of different scales; each class depends on 4 of them, so most neurons get no weight."""
-    rng = np.random.default_rng(seed)
-    mix = np.eye(d) + 0.4 * rng.normal(size=(d, d)) / np.sqrt(d)
-    X = rng.normal(size=(n, d)) @ mix
-    W = np.zeros((d, k))
-    for c in range(k):
-        W[rng.choice(d, 4, replace=False), c] = rng.choice([-1.5, 1.5], size=4)
-    y = np.argmax(X @ W + rng.gumbel(size=(n, k)), axis=1)
-    return (X * rng.uniform(0.5, 2.0, size=d) + rng.normal(size=d)).astype(np.float32), y
-
-
-def _neurox_objective(probe, X, y):
-    """NeuroX's objective written independently: mean CE + l1 |W|_1 + l2 ||W||_F."""
-    z = X.astype(np.float64) @ probe.coef_.T + probe.intercept_
-    z -= z.max(1, keepdims=True)
-    ce = np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), np.searchsorted(probe.classes_, y)]
-    W = probe.coef_
-    return ce.mean() + probe.lambda_l1_ * np.abs(W).sum() + probe.lambda_l2_ * np.sqrt((W ** 2).sum())
+from helpers.probe_problems import neurox_objective, sparse_problem
 
 
 @pytest.mark.parametrize("l1,tol", [(3e-3, 1e-6), (1e-2, 1e-7)])
 def test_working_set_reaches_the_owlqn_optimum(l1, tol):
-    X, y = _sparse_problem(2000, d=80)
+    X, y = sparse_problem(2000, d=80)
     kw = dict(lambda_l1=l1, lambda_l2=1e-3, tol=tol, max_iter=3000)
     plain = LinearProbe(solver="owlqn", **kw).fit(X, y)
     ws = LinearProbe(solver="working-set", **kw).fit(X, y)
     assert plain.solver_ == "owlqn" and ws.solver_ == "working-set"
     assert plain.converged_ and ws.converged_
     assert (plain.coef_ == 0).all(axis=0).any()  # some neurons carry no weight: the working set skips them
-    assert ws.objective_ == pytest.approx(_neurox_objective(ws, X, y), rel=1e-7)
+    expected = neurox_objective(ws.coef_, ws.intercept_, X, y, ws.lambda_l1_, ws.lambda_l2_)
+    assert ws.objective_ == pytest.approx(expected, rel=1e-7)
     assert ws.objective_ == pytest.approx(plain.objective_, rel=1e-7)
     np.testing.assert_allclose(ws.coef_, plain.coef_, atol=1e-3 * np.abs(plain.coef_).max())
     np.testing.assert_array_equal(ws.coef_ != 0, plain.coef_ != 0)
@@ -52,7 +34,7 @@ def test_working_set_default_tol_gives_the_converged_ranking():
     # working set has to satisfy the same rule again, after the optimality check of the neurons outside the set
     from neuronlab.concepts.rankers.linear import neuron_ordering
 
-    X, y = _sparse_problem(8000, d=200, seed=1)
+    X, y = sparse_problem(8000, d=200, seed=1)
     kw = dict(lambda_l1=3e-3, lambda_l2=1e-3)
     ws = LinearProbe(solver="working-set", **kw).fit(X, y)
     ref = LinearProbe(solver="owlqn", tol=1e-5, max_iter=1000, **kw).fit(X, y)
@@ -68,7 +50,7 @@ def test_auto_solver_from_40000_rows_follows_the_warm_starts_sparsity():
     # the free set is cheap next to a pass over X): proximal Newton; many: the working set (pairs restricted to it)
     from neuronlab.concepts.probes.linear import _NEWTON_RATIO
 
-    X, y = _sparse_problem(40_000, d=60, seed=3)
+    X, y = sparse_problem(40_000, d=60, seed=3)
     kw = dict(lambda_l1=3e-3, lambda_l2=1e-3)
     auto = LinearProbe(**kw).fit(X, y)
     plain = LinearProbe(solver="owlqn", **kw).fit(X, y)

@@ -46,6 +46,9 @@ from neuronlab.concepts.probes._owlqn import OWLQNResult, owlqn
 
 __all__ = ["prox_newton"]
 
+#: largest free set of a Newton step (the Hessian is a dense ``|F| x |F|`` matrix)
+MAX_FREE = 4096
+
 
 def _hessian_rows(n: int, k: int, seed: int = 0) -> np.ndarray:
     """Sorted indices of the fixed row subsample of the Hessian (all rows when ``k >= n``)."""
@@ -253,7 +256,7 @@ def _solve_model(g: np.ndarray, H: np.ndarray, x0: np.ndarray, c: np.ndarray, *,
 
 def prox_newton(full: SmoothPart, theta0: np.ndarray, c: np.ndarray, *, max_iter: int, tol: float,
                 xmask: np.ndarray, init_memory: tuple = (), hess_rows: int | float = 0.25, grow: float = 0.25,
-                inner_iter: int = 2000, max_free: int = 4096, window: int = 3,
+                inner_iter: int = 2000, max_free: int = MAX_FREE, window: int = 3,
                 callback: Callable[[int, float, np.ndarray], None] | None = None,
                 log: Callable[[str], None] | None = None) -> OWLQNResult:
     """Minimise ``full(theta) + sum(c * |theta|)`` by proximal Newton steps on the free set.

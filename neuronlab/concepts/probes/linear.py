@@ -39,7 +39,6 @@ Andrew, G., Gao, J. (2007). Scalable training of L1-regularized log-linear model
 """
 from __future__ import annotations
 
-import inspect
 from numbers import Integral, Real
 from typing import Any, Mapping, Sequence
 
@@ -52,7 +51,7 @@ from neuronlab.concepts.probes._chunked import is_row_source
 from neuronlab.concepts.probes._colset import working_set_owlqn
 from neuronlab.concepts.probes._objective import SmoothPart
 from neuronlab.concepts.probes._owlqn import OWLQNResult, owlqn
-from neuronlab.concepts.probes._prox_newton import prox_newton
+from neuronlab.concepts.probes._prox_newton import MAX_FREE, prox_newton
 from neuronlab.concepts.validation import (Interval, Options, StrOptions, ValidatedEstimator,
                                            check_not_sparse_or_complex, check_target)
 from neuronlab.errors import InvalidParameterError, NotFittedError
@@ -118,7 +117,6 @@ def _plain_owlqn(full, theta0, c, *, init_memory=(), callback=None, log=None, **
 
 #: solver name -> ``fn(full, theta0, c, *, init_memory, callback, log, max_iter, tol, xmask) -> OWLQNResult``
 _SOLVERS = {"owlqn": _plain_owlqn, "working-set": working_set_owlqn, "prox-newton": prox_newton}
-_MAX_FREE = inspect.signature(prox_newton).parameters["max_free"].default
 
 
 class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
@@ -424,7 +422,6 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
             n_sub = 0  # the warm-start subsample is read into memory only when it fits the budget
         self.presolve_iter_ = 0
         self.solver_ = "owlqn" if streamed else self._solver_name(n, l1)  # the working set copies columns
-        warm = None
         if form == "neurox" and l2 > 0 and _zero_is_optimal(fun, grad, theta0, pen1, w2, l2, nw):
             # the unsquared norm is not differentiable at W = 0: check that point's optimality condition first
             value = fun(theta0)[0]
@@ -439,9 +436,8 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
                 pre = owlqn(sub.fun, sub.grad, theta0, l1_weights, **stop)
                 theta0, warm_memory = pre.x, pre.memory
                 self.presolve_iter_ = pre.n_iter
-                warm = np.count_nonzero(pre.x[:nw])
-            if not streamed:
-                self.solver_ = self._solver_name(n, l1, warm_nnz=warm, n_weights=nw)
+                if not streamed:  # the warm start's sparsity decides between Newton and the working set
+                    self.solver_ = self._solver_name(n, l1, warm_nnz=np.count_nonzero(pre.x[:nw]), n_weights=nw)
             res = _SOLVERS[self.solver_](full, theta0, l1_weights, init_memory=warm_memory, callback=callback,
                                    log=print if self.verbose > 1 else None, **stop)
         self.passes_ = full.passes
@@ -470,7 +466,7 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
             return self.solver
         if n < _LARGE or l1 <= 0:
             return "owlqn"
-        if warm_nnz is not None and warm_nnz <= 0.75 * _MAX_FREE and warm_nnz ** 2 <= _NEWTON_RATIO * n_weights:
+        if warm_nnz is not None and warm_nnz <= 0.75 * MAX_FREE and warm_nnz ** 2 <= _NEWTON_RATIO * n_weights:
             return "prox-newton"
         return "working-set"
 

@@ -79,7 +79,7 @@ def test_hessian_matches_finite_differences(penalty, m):
     theta = rng.normal(size=6 * m + m) * 0.3
     theta[[1, 4]] = 0.0  # zero weights outside the free set
     free = np.array([j for j in range(theta.size) if j not in (1, 4)])
-    H = _RowModel(full, np.arange(400)).hessian(theta, free) + _penalty_hessian(full, theta, free)
+    H = _RowModel(full, np.arange(400), full.row_weight).hessian(theta, free) + _penalty_hessian(full, theta, free)
     eps = 1e-6
     num = np.empty((theta.size, free.size))
     for i, j in enumerate(free):
@@ -172,3 +172,74 @@ def test_model_solver_recovers_from_an_underestimated_lipschitz_constant(monkeyp
     x, _ = pn._solve_model(g, H, x0, c, gtol=1e-10, max_iter=20000)
     assert np.isfinite(x).all()
     np.testing.assert_allclose(x, _lasso_reference(g, H, x0, c), rtol=0, atol=1e-8)
+
+
+def _confident_problem(n=3000, d=6, k=3, seed=5):
+    # a fitted-looking point where most rows are classified with confidence: the curvature sits in few rows
+    from neuronlab.concepts.probes._numerics import _PENALTY_L2
+    from neuronlab.concepts.probes._objective import SmoothPart
+
+    X, y = sparse_problem(n, d=d, k=k, seed=seed)
+    X = X.astype(np.float64)
+    full = SmoothPart(X, np.eye(k)[y], np.full(n, 1 / n), inv=1 / X.std(0), shift=X.mean(0) / X.std(0), m=k,
+                      fit_intercept=True, penalty=_PENALTY_L2["neurox"], w2=np.ones((d, 1)), l2=0.0)
+    theta = np.random.default_rng(2).normal(size=d * k + k) * 3.0
+    return full, theta, np.arange(theta.size)
+
+
+def test_curvature_sampled_hessian_is_unbiased_and_tighter_than_uniform_rows(monkeypatch):
+    # the subsample keeps row i with probability q_i and weighs it 1 / q_i: the average of many draws is the
+    # all-row Hessian; spending the rows where the curvature is makes one draw closer to it than uniform rows
+    import neuronlab.concepts.probes._prox_newton as pn
+
+    full, theta, free = _confident_problem()
+    curvature = pn._hessian_rows(full, theta, full.X.shape[0])[1]  # all rows: their own weights
+    np.testing.assert_array_equal(curvature, full.row_weight)
+    exact = _RowModel(full, np.arange(full.X.shape[0]), full.row_weight).hessian(theta, free)
+
+    def draws(uniform_share):
+        monkeypatch.setattr(pn, "_UNIFORM_SHARE", uniform_share)
+        return np.array([_RowModel(full, *pn._hessian_rows(full, theta, 300, seed=s)).hessian(theta, free)
+                         for s in range(200)])
+
+    mixed, uniform = draws(0.5), draws(1.0)
+    standard_error = mixed.std(axis=0) / np.sqrt(len(mixed))
+    assert np.all(np.abs(mixed.mean(axis=0) - exact) <= 5 * standard_error + 1e-12)
+    error = {name: np.mean(np.linalg.norm(est - exact, axis=(1, 2))) / np.linalg.norm(exact)
+             for name, est in (("mixed", mixed), ("uniform", uniform))}
+    assert error["mixed"] < 0.7 * error["uniform"]
+
+
+@pytest.mark.parametrize("penalty,m", [("neurox", 3), ("glmnet", 1)])
+def test_row_model_diagonal_is_the_hessian_diagonal(penalty, m):
+    # the stopping rule's one-coordinate Newton estimate for a violating zero weight uses this diagonal
+    full, theta, _ = _confident_problem(n=500)
+    if m == 1:
+        from neuronlab.concepts.probes._numerics import _PENALTY_L2
+        from neuronlab.concepts.probes._objective import SmoothPart
+
+        target = full.target[:, 1:2]
+        full = SmoothPart(full.X, target, full.row_weight, inv=full.inv, shift=full.shift, m=1, fit_intercept=True,
+                          penalty=_PENALTY_L2[penalty], w2=full.w2, l2=0.0)
+        theta = theta[:full.d + 1]
+    model = _RowModel(full, np.arange(500), full.row_weight)
+    coords = np.arange(full.d * full.m)
+    np.testing.assert_allclose(model.diagonal(theta, coords), np.diag(model.hessian(theta, coords)), rtol=1e-10)
+
+
+@pytest.mark.slow
+def test_prox_newton_at_the_default_tol_gives_the_converged_ranking():
+    # the rule watches the Newton direction (one step, not three): the ranking at the default tol must still be
+    # the converged one (top 10 and top 1%), on the same check as OWL-QN's default
+    from neuronlab.concepts.rankers.linear import neuron_ordering
+
+    from helpers.probe_problems import six_class_problem
+
+    X, y = six_class_problem()
+    fast = LinearProbe(solver="prox-newton").fit(X, y)
+    ref = LinearProbe(solver="owlqn", tol=1e-6, max_iter=2000).fit(X, y)
+    assert fast.converged_ and ref.converged_
+    ours, best = neuron_ordering(fast.coef_), neuron_ordering(ref.coef_)
+    for k in (10, 3):  # k = 10 and 1% of the 300 neurons
+        assert len(set(ours[:k].tolist()) & set(best[:k].tolist())) / k >= 0.95
+    assert np.abs(fast.coef_ - ref.coef_).max() <= 0.05 * np.abs(ref.coef_).max()

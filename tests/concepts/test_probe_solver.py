@@ -8,6 +8,8 @@ from sklearn.linear_model import LogisticRegression
 from neuronlab.concepts.probes import LinearProbe
 from neuronlab.errors import InvalidParameterError
 
+from helpers.probe_problems import six_class_problem
+
 
 def test_near_constant_float16_column_does_not_break_pure_l2():
     # a neuron flipping between two adjacent float16 values: std ~1e-8; rescaling it to unit variance used to make
@@ -55,19 +57,6 @@ def test_presolve_reaches_the_same_optimum():
         LinearProbe(presolve=1.5).fit(X[:100], y[:100])
 
 
-def _six_class_problem(seed=0, n=4000, d=300, k=6):
-    """Correlated neurons of different scales and offsets; per class 5 planted neurons of graded strength."""
-    rng = np.random.default_rng(seed)
-    mix = np.eye(d) + 0.3 * rng.normal(size=(d, d)) / np.sqrt(d)
-    X = rng.normal(size=(n, d)) @ mix
-    planted = rng.permutation(d)[: 5 * k].reshape(k, 5)
-    W = np.zeros((d, k))
-    for c in range(k):
-        W[planted[c], c] = np.array([2.0, 1.4, 1.0, 0.7, 0.5]) * rng.choice([-1, 1], size=5)
-    y = np.argmax(X @ W + rng.gumbel(size=(n, k)), axis=1)
-    return (X * rng.uniform(0.3, 3.0, size=d) + rng.normal(size=d)).astype(np.float32), y
-
-
 @pytest.mark.slow
 def test_default_tol_gives_the_converged_ranking():
     # rankings come from the weights, so the default stopping rule must leave the top of the ranking where the
@@ -75,7 +64,7 @@ def test_default_tol_gives_the_converged_ranking():
     from neuronlab.concepts.rankers.linear import neuron_ordering
     from neuronlab.concepts.probes.linear import DEFAULT_TOL
 
-    X, y = _six_class_problem()
+    X, y = six_class_problem()
     fast = LinearProbe().fit(X, y)
     assert fast.tol == DEFAULT_TOL and fast.converged_
     ref = LinearProbe(tol=1e-5, max_iter=1000).fit(X, y)

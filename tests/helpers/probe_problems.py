@@ -17,6 +17,19 @@ def sparse_problem(n, d=60, k=5, seed=0):
     return (X * rng.uniform(0.5, 2.0, size=d) + rng.normal(size=d)).astype(np.float32), y
 
 
+def six_class_problem(seed=0, n=4000, d=300, k=6):
+    """Correlated neurons of different scales and offsets; per class 5 planted neurons of graded strength."""
+    rng = np.random.default_rng(seed)
+    mix = np.eye(d) + 0.3 * rng.normal(size=(d, d)) / np.sqrt(d)
+    X = rng.normal(size=(n, d)) @ mix
+    planted = rng.permutation(d)[: 5 * k].reshape(k, 5)
+    W = np.zeros((d, k))
+    for c in range(k):
+        W[planted[c], c] = np.array([2.0, 1.4, 1.0, 0.7, 0.5]) * rng.choice([-1, 1], size=5)
+    y = np.argmax(X @ W + rng.gumbel(size=(n, k)), axis=1)
+    return (X * rng.uniform(0.3, 3.0, size=d) + rng.normal(size=d)).astype(np.float32), y
+
+
 def neurox_objective(coef, intercept, X, y, l1, l2):
     """NeuroX's training loss written out in numpy: mean CE of a softmax over all classes + l1 |W|_1 + l2 ||W||_F
     (``y``: class codes, the rows of ``coef``)."""

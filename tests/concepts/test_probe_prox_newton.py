@@ -202,7 +202,7 @@ def test_curvature_sampled_hessian_is_unbiased_and_tighter_than_uniform_rows(mon
         return np.array([_RowModel(full, *pn._hessian_rows(full, theta, 300, seed=s)).hessian(theta, free)
                          for s in range(200)])
 
-    mixed, uniform = draws(0.5), draws(1.0)
+    mixed, uniform = draws(pn._UNIFORM_SHARE), draws(1.0)
     standard_error = mixed.std(axis=0) / np.sqrt(len(mixed))
     assert np.all(np.abs(mixed.mean(axis=0) - exact) <= 5 * standard_error + 1e-12)
     error = {name: np.mean(np.linalg.norm(est - exact, axis=(1, 2))) / np.linalg.norm(exact)

@@ -171,11 +171,13 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
         ``tol``, so it stops nearer the optimum than "owlqn" at the same ``tol`` (on EWT UPOS, 65k rows x 2,688
         neurons: objective 0.40813 vs 0.40858, in 0.85x the time; :mod:`~neuronlab.concepts.probes._colset`).
         With it ``max_iter`` bounds each round (at most 20). "prox-newton": proximal Newton steps on the free set
-        (non-zero and violating weights), the Hessian built explicitly from a row subsample, the local model
-        solved by accelerated proximal gradient, each step about two full passes
-        (:mod:`~neuronlab.concepts.probes._prox_newton`); ``max_iter`` bounds the Newton steps; same stopping
-        rule. On EWT UPOS it stops at the converged weights (the top-10 and top-1% neurons of a ``tol=1e-5`` fit,
-        where the working set shares 0.90 / 0.85) in 0.6x the working set's time. "auto": OWL-QN below 40,000
+        (non-zero and violating weights), the Hessian built explicitly from a row subsample drawn where the
+        curvature is, the local model solved by accelerated proximal gradient, each step about two full passes
+        (:mod:`~neuronlab.concepts.probes._prox_newton`); ``max_iter`` bounds the Newton steps; the same ``tol``,
+        applied to each Newton direction (an estimate of the distance to the minimiser: no weight would move by
+        more than ``tol`` times the largest, and no zero weight would enter by more). On EWT UPOS it stops at the
+        converged weights (the top-10 and top-1% neurons of a ``tol=1e-5`` fit, where the working set shares
+        0.90 / 0.85) in under half the working set's time. "auto": OWL-QN below 40,000
         rows or without an L1 term; from 40,000 rows proximal Newton when the warm start's non-zero weights ``F``
         are few next to the weights (``|F|^2 <= 100 d m``: its Hessian is then cheap next to a pass over ``X``),
         else the working set.

@@ -1,5 +1,5 @@
-"""The working-set solver (from 40,000 rows when the weights are dense): the plain solver's optimum, a nearer stopping
-point; and how ``solver="auto"`` chooses between it and proximal Newton."""
+"""The working-set solver (from 40,000 rows when proximal Newton's dense Hessian would be too large): the plain
+solver's optimum, a nearer stopping point; and how ``solver="auto"`` chooses between it and proximal Newton."""
 from __future__ import annotations
 
 import numpy as np
@@ -45,10 +45,10 @@ def test_working_set_default_tol_gives_the_converged_ranking():
     assert np.abs(ws.coef_ - ref.coef_).max() <= 0.01 * np.abs(ref.coef_).max()
 
 
-def test_auto_solver_from_40000_rows_follows_the_warm_starts_sparsity():
-    # from 40,000 rows with an L1 term the warm start decides: few non-zero weights next to d * m (the Hessian of
-    # the free set is cheap next to a pass over X): proximal Newton; many: the working set (pairs restricted to it)
-    from neuronlab.concepts.probes.linear import _NEWTON_RATIO
+def test_auto_solver_from_40000_rows_takes_proximal_newton_when_its_hessian_fits(monkeypatch):
+    # from 40,000 rows with an L1 term proximal Newton (the solver that stops at the converged ranking) whenever the
+    # warm start's non-zero weights fit its dense Hessian; beyond that cap the working set
+    import neuronlab.concepts.probes.linear as linear
 
     X, y = sparse_problem(40_000, d=60, seed=3)
     kw = dict(lambda_l1=3e-3, lambda_l2=1e-3)
@@ -56,13 +56,15 @@ def test_auto_solver_from_40000_rows_follows_the_warm_starts_sparsity():
     plain = LinearProbe(solver="owlqn", **kw).fit(X, y)
     assert auto.solver_ == "prox-newton" and plain.solver_ == "owlqn"
     assert auto.presolve_iter_ > 0 and auto.converged_ and 0 < auto.passes_
-    assert np.count_nonzero(auto.coef_) ** 2 <= _NEWTON_RATIO * auto.coef_.size
     assert auto.objective_ <= plain.objective_ * (1 + 1e-6)
     ref = LinearProbe(solver="owlqn", tol=1e-6, max_iter=3000, **kw).fit(X, y)
     np.testing.assert_allclose(auto.coef_, ref.coef_, atol=1e-2 * np.abs(ref.coef_).max())
-    dense = LinearProbe(lambda_l1=1e-5, lambda_l2=1e-3).fit(X, y)  # nearly every weight is non-zero
+    dense_kw = dict(lambda_l1=1e-5, lambda_l2=1e-3)  # nearly every one of the 300 weights is non-zero
+    assert LinearProbe(**dense_kw).fit(X, y).solver_ == "prox-newton"  # 300 fit the cap of 3,072
+    monkeypatch.setattr(linear, "MAX_FREE", 200)  # a cap of 150: too many for the dense Hessian
+    dense = LinearProbe(**dense_kw).fit(X, y)
     assert dense.solver_ == "working-set" and dense.converged_
-    assert np.count_nonzero(dense.coef_) ** 2 > _NEWTON_RATIO * dense.coef_.size
+    assert np.count_nonzero(dense.coef_) > linear._NEWTON_SHARE * 200
     assert LinearProbe(**kw).fit(X[:39_999], y[:39_999]).solver_ == "owlqn"
     assert LinearProbe(lambda_l1=0.0, lambda_l2=1e-3).fit(X, y).solver_ == "owlqn"  # no zero weights to skip
     with pytest.raises(InvalidParameterError, match="The 'solver' parameter of LinearProbe must be"):

@@ -163,5 +163,7 @@ def test_ranker_passes_solver_and_presolve_to_its_probe():
     assert r.probe_.solver_ == "owlqn" and r.probe_.presolve is None and r.probe_.presolve_iter_ == 0
     r = LinearProbeRanker(solver="working-set", presolve=0.5).fit(X, y)
     assert r.probe_.solver_ == "working-set" and r.probe_.presolve == 0.5
+    params = entry.parse_params({"solver": "prox-newton"})  # every probe solver is open to the ranker
+    assert entry.build(**params).fit(X, y).probe_.solver_ == "prox-newton"
     with pytest.raises(InvalidParameterError, match="solver"):
         LinearProbeRanker(solver="newton").fit(X, y)

@@ -85,10 +85,11 @@ for _entry in (
         params=(Param("lambda_l1", float, "L1 penalty of the probe (NeuroX parametrisation)", nullable=True),
                 Param("lambda_l2", float, "L2 penalty of the probe", nullable=True),
                 Param("class_weight", str, "class weighting of the loss", choices=("balanced",), nullable=True),
-                Param("tol", float, "solver tolerance (relative change of the weights over 3 iterations)",
-                      nullable=True),
+                Param("tol", float, "solver tolerance (the weights have settled: no weight moves by more than tol "
+                      "times the largest)", nullable=True),
                 Param("solver", str, "probe solver (auto: from 40,000 rows proximal Newton, or the working set when "
-                      "the weights are dense)", choices=("auto", "owlqn", "working-set", "prox-newton"), nullable=True),
+                      "its dense Hessian would be too large)", choices=("auto", "owlqn", "working-set", "prox-newton"),
+                      nullable=True),
                 Param("presolve", (str, float), "subsample warm start: auto, none or a row fraction",
                       choices=("auto",), nullable=True),
                 Param("search_stride", int, "steps of the percentage grid of the ordering"))),

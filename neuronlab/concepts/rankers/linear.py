@@ -293,7 +293,7 @@ class LinearProbeRanker(BaseRanker):
     class_weight : None, "balanced" or dict, default=None
     tol : float, optional
         Solver tolerance of the built probe (``LinearProbe``'s default when None).
-    solver : {"auto", "owlqn", "working-set"}, optional
+    solver : {"auto", "owlqn", "working-set", "prox-newton"}, optional
         Solver of the built probe (``LinearProbe``'s "auto" when None).
     presolve : "auto", float or None, default="auto"
         Subsample warm start of the built probe (None switches it off; see ``LinearProbe``).
@@ -348,7 +348,7 @@ class LinearProbeRanker(BaseRanker):
         "lambda_l2": [Interval(Real, 0, np.inf, closed="left"), None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "tol": [Interval(Real, 0, None, closed="neither"), None],
-        "solver": [StrOptions({"auto", "owlqn", "working-set"}), None],
+        "solver": [StrOptions({"auto", "owlqn", "working-set", "prox-newton"}), None],
         "presolve": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="neither"), None],
         "search_stride": [Interval(Integral, 1, None, closed="left")],
         "max_memory_gb": [Interval(Real, 0, None, closed="neither"), None],

@@ -28,11 +28,12 @@ value, ``(|g_j| - c_j) / H_jj``). It also stops once the pseudo-gradient is 1e-1
 optimality conditions hold to rounding; below that a direction is noise, the model being singular along the
 softmax's shifts and, for NeuroX's norm, along the weights), and when a step's line search finds no decrease at all
 (the objective, summed over float32 logits, no longer resolves what is left: on EWT UPOS at ``tol=1e-5`` the last
-directions moved one weight by 2e-5 of the largest for a predicted decrease of 3e-10). The sufficient-decrease constant is 1/4 rather than the textbook 1e-4 because the
-subsampled Hessian underestimates the curvature along its own Newton direction (the direction favours the
-directions the subsample under-weights): on EWT UPOS full steps were accepted that kept only 1-20% of the
-predicted decrease for several steps in a row, where the interpolated step recovers half of it, as a quadratic
-model should.
+directions moved one weight by 2e-5 of the largest for a predicted decrease of 3e-10).
+
+The sufficient-decrease constant is 1/4 rather than the textbook 1e-4 because a subsampled Hessian underestimates
+the curvature along its own Newton direction (the direction favours the directions the subsample under-weights):
+on EWT UPOS full steps were accepted that kept only 1-20% of the predicted decrease for several steps in a row,
+where the interpolated step recovers half of it, as a quadratic model should.
 
 References
 ----------

@@ -1,8 +1,8 @@
 """How well the probe's subsampled Hessian stands for the Hessian on all rows: EWT UPOS, minilm, NeuroX objective.
 
 Proximal Newton (``LinearProbe(solver="prox-newton")``) builds the Hessian of its free set from a row subsample
-(``neuronlab.concepts.probes._prox_newton._hessian_rows``). A Newton step with ``H_sub`` in place of the Hessian ``H`` on
-all rows contracts the error by ``max |1 - lambda|`` over the generalised eigenvalues ``lambda`` of ``(H, H_sub)``; an
+(``neuronlab.concepts.probes._prox_newton._hessian_rows``). A Newton step with ``H_sub`` in place of the Hessian
+``H`` on all rows contracts the error by ``max |1 - lambda|`` over the generalised eigenvalues ``lambda`` of ``(H, H_sub)``; an
 eigenvalue of 2 means the full step overshoots that direction twice (the line search then halves the step). This script
 fits the default probe on the benchmark's rows (``bench_probe.py``'s data), takes the optimum's free set, builds ``H``
 on all rows, and for each share of uniform draws (1.0 = uniform rows, the earlier scheme) and three seeds reports the

@@ -475,8 +475,8 @@ def prox_newton(full: SmoothPart, theta0: np.ndarray, c: np.ndarray, *, max_iter
         history.append(F)
         if log is not None:
             log(f"step {it}: F {F:.8f} (predicted decrease {-decrease:.2e}) free {free.size} (nnz {nonzero.size}, "
-                f"violators {out.size}) inner {inner} t {t:g} passes {full.passes:.1f}; hessian {t1 - t0:.2f} s ({p1 - p0:.2f} cpu), model "
-                f"{t2 - t1:.2f} s ({p2 - p1:.2f} cpu), line search {time.perf_counter() - t2:.2f} s "
+                f"violators {out.size}) inner {inner} t {t:g} passes {full.passes:.1f}; hessian {t1 - t0:.2f} s "
+                f"({p1 - p0:.2f} cpu), model {t2 - t1:.2f} s ({p2 - p1:.2f} cpu), line search {time.perf_counter() - t2:.2f} s "
                 f"({time.process_time() - p2:.2f} cpu)")
         if callback is not None:
             callback(it, F, theta)

@@ -46,8 +46,9 @@ def test_working_set_default_tol_gives_the_converged_ranking():
 
 
 def test_auto_solver_from_40000_rows_takes_proximal_newton_when_its_hessian_fits(monkeypatch):
-    # from 40,000 rows with an L1 term proximal Newton (the solver that stops at the converged ranking) whenever the
-    # warm start's non-zero weights fit its dense Hessian; beyond that cap the working set
+    # from 40,000 rows with an L1 term proximal Newton (the solver that stops at the converged ranking) when the
+    # warm start's non-zero weights fit its dense Hessian and that Hessian is not dear next to a pass over X;
+    # otherwise the working set
     import neuronlab.concepts.probes.linear as linear
 
     X, y = sparse_problem(40_000, d=60, seed=3)
@@ -59,12 +60,17 @@ def test_auto_solver_from_40000_rows_takes_proximal_newton_when_its_hessian_fits
     assert auto.objective_ <= plain.objective_ * (1 + 1e-6)
     ref = LinearProbe(solver="owlqn", tol=1e-6, max_iter=3000, **kw).fit(X, y)
     np.testing.assert_allclose(auto.coef_, ref.coef_, atol=1e-2 * np.abs(ref.coef_).max())
+    assert np.count_nonzero(auto.coef_) ** 2 <= linear._NEWTON_RATIO * auto.coef_.size
     dense_kw = dict(lambda_l1=1e-5, lambda_l2=1e-3)  # nearly every one of the 300 weights is non-zero
-    assert LinearProbe(**dense_kw).fit(X, y).solver_ == "prox-newton"  # 300 fit the cap of 3,072
-    monkeypatch.setattr(linear, "MAX_FREE", 200)  # a cap of 150: too many for the dense Hessian
+    assert LinearProbe(**dense_kw).fit(X, y).solver_ == "prox-newton"  # |F|^2 <= 300 * 300 and |F| <= 3,072
+    monkeypatch.setattr(linear, "_NEWTON_RATIO", 100.0)  # the Newton Hessian dear next to a pass: the working set
     dense = LinearProbe(**dense_kw).fit(X, y)
     assert dense.solver_ == "working-set" and dense.converged_
-    assert np.count_nonzero(dense.coef_) > linear._NEWTON_SHARE * 200
+    assert np.count_nonzero(dense.coef_) ** 2 > 100.0 * dense.coef_.size
+    monkeypatch.setattr(linear, "_NEWTON_RATIO", 1e9)
+    monkeypatch.setattr(linear, "MAX_FREE", 200)  # a cap of 150 weights: too many for the dense Hessian
+    capped = LinearProbe(**dense_kw).fit(X, y)
+    assert capped.solver_ == "working-set" and np.count_nonzero(capped.coef_) > linear._NEWTON_SHARE * 200
     assert LinearProbe(**kw).fit(X[:39_999], y[:39_999]).solver_ == "owlqn"
     assert LinearProbe(lambda_l1=0.0, lambda_l2=1e-3).fit(X, y).solver_ == "owlqn"  # no zero weights to skip
     with pytest.raises(InvalidParameterError, match="The 'solver' parameter of LinearProbe must be"):

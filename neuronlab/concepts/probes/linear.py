@@ -102,12 +102,16 @@ _PENALTY = [Interval(Real, 0, np.inf, closed="left"), None]
 #: rows from which ``presolve="auto"`` warm-starts on a subsample and ``solver="auto"`` leaves plain OWL-QN
 _LARGE = 40_000
 
-#: ``solver="auto"`` on large data takes proximal Newton when its free set (the warm start's non-zero weights) fits
-#: this share of its dense Hessian's cap (``MAX_FREE``), else the working set. Proximal Newton is the one that stops at
-#: the converged ranking: on EWT UPOS at 65k rows (docs/benchmarks.md, "sixth attempt") the working set shared
-#: 0.90 / 0.85 (17 classes), 0.9 / 0.93 (binary) and 0.9 / 1.0 (one 384-neuron layer) of the converged top 10 / top
-#: 1%, proximal Newton 1.00 / 1.00 each, in 12 s vs 31 s, 7 s vs 18 s and 3.7 s vs 1.4 s.
+#: ``solver="auto"`` on large data takes proximal Newton when its free set ``F`` (the warm start's non-zero weights)
+#: fits its dense Hessian (at most ``_NEWTON_SHARE * MAX_FREE``) and that Hessian is not dear next to a pass over
+#: ``X`` (``|F|^2 <= _NEWTON_RATIO * d * m``: a Hessian costs ~``|F|^2`` per subsample row, a pass ~``d m`` per row),
+#: else the working set. Proximal Newton is the solver that stops at the converged ranking. Measured on EWT UPOS
+#: (docs/benchmarks.md, "sixth attempt"; ratio, working set vs prox-newton time, working set's share of the converged
+#: top 10 / top 1%): 65 (2,688 neurons, 17 classes): 31 s vs 12 s, 0.90 / 0.85; 119 (binary): 18 s vs 7 s,
+#: 0.9 / 0.93; 163 (embeddings, 204k rows): 7.9 s vs 6.1 s, 1.0 / 0.75; 218 (one layer, 65k rows): 1.4 s vs
+#: 3.7 s, 0.9 / 1.0; 680 (a control task, 204k rows): 6.2 s vs 13.4 s, the same ranking.
 _NEWTON_SHARE = 0.75
+_NEWTON_RATIO = 300.0
 
 
 def _plain_owlqn(full, theta0, c, *, init_memory=(), callback=None, log=None, **stop) -> OWLQNResult:
@@ -178,10 +182,11 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
         more than ``tol`` times the largest, and no zero weight would enter by more). On EWT UPOS it stops at the
         converged weights (the top-10 and top-1% neurons of a ``tol=1e-5`` fit, where the working set shares
         0.90 / 0.85) in under half the working set's time. "auto": OWL-QN below 40,000
-        rows or without an L1 term; from 40,000 rows proximal Newton when the warm start's non-zero weights fit its
-        dense Hessian (at most 3,072), else the working set: the working set is faster on small problems (one
-        384-neuron EWT layer: 1.4 s against 3.7 s) but stops short of the converged ranking there too (0.9 of the
-        top 10), and rankings are read from these weights.
+        rows or without an L1 term; from 40,000 rows proximal Newton when the warm start's non-zero weights ``F`` fit
+        its dense Hessian (at most 3,072) and are not many next to the weights (``|F|^2 <= 300 d m``), else the
+        working set. The working set stops short of the converged ranking (0.9 of the top 10 on three EWT
+        variants), so the rule leaves it only the dense problems where the Newton Hessian is dear (an EWT control
+        task: 6 s against 13 s, the same ranking).
     random_state : int, RandomState instance or None, default=0
         Seed of the warm-start subsample (the only randomness of the fit).
     verbose : int, default=0
@@ -440,7 +445,7 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
                 theta0, warm_memory = pre.x, pre.memory
                 self.presolve_iter_ = pre.n_iter
                 if not streamed:  # the warm start's sparsity decides between Newton and the working set
-                    self.solver_ = self._solver_name(n, l1, warm_nnz=np.count_nonzero(pre.x[:nw]))
+                    self.solver_ = self._solver_name(n, l1, warm_nnz=np.count_nonzero(pre.x[:nw]), n_weights=nw)
             res = _SOLVERS[self.solver_](full, theta0, l1_weights, init_memory=warm_memory, callback=callback,
                                    log=print if self.verbose > 1 else None, **stop)
         self.passes_ = full.passes
@@ -460,16 +465,18 @@ class LinearProbe(ValidatedEstimator, ClassifierMixin, BaseEstimator):
             print(f"LinearProbe: {res.message} after {self.n_iter_} iterations ({self.n_fun_} passes)")
         return self
 
-    def _solver_name(self, n: int, l1: float, warm_nnz: int | None = None) -> str:
+    def _solver_name(self, n: int, l1: float, warm_nnz: int | None = None, n_weights: int = 0) -> str:
         """The solver of a fit on ``n`` rows. "auto" is OWL-QN below 40,000 rows or without an L1 term (then no
         weight is zero); from 40,000 rows proximal Newton when the warm start's non-zero weights (``warm_nnz``,
-        standing for the free set) fit its dense Hessian (at most ``_NEWTON_SHARE * MAX_FREE``), else (or without a
-        warm start) the working set."""
+        standing for the free set ``F``) fit its dense Hessian (at most ``_NEWTON_SHARE * MAX_FREE``) and make it
+        cheap enough next to a pass over ``X`` (``|F|^2 <= _NEWTON_RATIO * n_weights``), else (or without a warm
+        start) the working set."""
         if self.solver != "auto":
             return self.solver
         if n < _LARGE or l1 <= 0:
             return "owlqn"
-        if warm_nnz is not None and warm_nnz <= _NEWTON_SHARE * MAX_FREE:
+        if (warm_nnz is not None and warm_nnz <= _NEWTON_SHARE * MAX_FREE
+                and warm_nnz ** 2 <= _NEWTON_RATIO * n_weights):
             return "prox-newton"
         return "working-set"
 

@@ -4,8 +4,8 @@ Same data for both: the first EWT train sentences reaching ``--words`` (65,000) 
 neurons of minilm (``embeddings,layers.*``, mean over subwords), tested on EWT test; same number of
 torch/BLAS threads. NeuroX: ``train_logistic_regression_probe(X, y, lambda_l1, lambda_l2)`` (its
 defaults: 10 epochs of Adam, batch 32, lr 1e-3, data in file order) + ``evaluate_probe``.
-neuronlab: ``LinearProbe(lambda_l1, lambda_l2)`` (full-batch OWL-QN on a working set of neurons after a subsample
-warm start, default tol; ``--also-solvers owlqn`` times the plain OWL-QN side by side). Also times the
+neuronlab: ``LinearProbe(lambda_l1, lambda_l2)`` (its ``solver="auto"``: here proximal Newton after a subsample
+warm start, default tol; ``--also-solvers owlqn,working-set`` times the other solvers side by side). Also times the
 vectorised IoU and AP rankers on the same matrix. Times are best of ``--repeats`` (ours) and of
 ``--neurox-repeats`` (NeuroX). Stores come from ``ewt_upos_study.ensure_store`` (extracted once into
 ``$NEURONLAB_BENCH_DIR``, default /tmp/neuronlab-bench).

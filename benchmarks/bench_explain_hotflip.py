@@ -15,14 +15,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 
-_pre = argparse.ArgumentParser(add_help=False)
-_pre.add_argument("--threads", type=int, default=2)
-_THREADS = _pre.parse_known_args()[0].threads
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = str(_THREADS)
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from _threads import THREADS_PARSER as _pre, pin_threads  # noqa: E402  (before numpy / torch load BLAS)
+
+_THREADS = pin_threads(offline_hub=True)
 
 import inspect
 import json

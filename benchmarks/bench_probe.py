@@ -31,12 +31,9 @@ import argparse
 import os
 import sys
 
-# thread counts must be set before numpy / torch load their BLAS
-_pre = argparse.ArgumentParser(add_help=False)
-_pre.add_argument("--threads", type=int, default=2)
-_THREADS = _pre.parse_known_args()[0].threads
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = str(_THREADS)
+from _threads import pin_threads  # noqa: E402  (before numpy / torch load BLAS)
+
+_THREADS = pin_threads()
 
 import contextlib  # noqa: E402
 import io  # noqa: E402

@@ -66,13 +66,19 @@ class SmoothPart:
         part.counter = self.counter
         return part
 
+    def raw_coefficients(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(V / s, b - shift V)`` in ``X``'s dtype: the coefficients and offsets of raw ``X`` at ``theta`` (the
+        logits are ``X @ Vr + off``)."""
+        V = theta[:self.nw].reshape(self.d, self.m)
+        b = theta[self.nw:] if self.fit_intercept else np.zeros(self.m)
+        dt = self.X.dtype
+        return (V * self.inv[:, None]).astype(dt), (b - self.shift @ V).astype(dt)
+
     def fun(self, theta: np.ndarray) -> tuple[float, tuple]:
         """Value at ``theta`` and the context :meth:`grad` needs."""
-        X, m, d, dt = self.X, self.m, self.d, self.X.dtype
+        X, m, d = self.X, self.m, self.d
         V = theta[:self.nw].reshape(d, m)
-        b = theta[self.nw:] if self.fit_intercept else np.zeros(m)
-        Vr = (V * self.inv[:, None]).astype(dt)  # V / s are the coefficients of raw X
-        off = (b - self.shift @ V).astype(dt)
+        Vr, off = self.raw_coefficients(theta)
         if isinstance(X, np.ndarray):
             XtG = np.zeros((d, m), dtype=np.float64)
             gsum = np.zeros(m, dtype=np.float64)

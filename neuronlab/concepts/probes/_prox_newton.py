@@ -69,8 +69,6 @@ MAX_FREE = 4096
 _ARMIJO = 0.25
 #: the optimality conditions hold to rounding once the pseudo-gradient is this fraction of the starting point's
 _ROUNDING = 1e-10
-
-
 #: share of the Hessian subsample's draws that are uniform (the rest in proportion to each row's curvature)
 _UNIFORM_SHARE = 0.2
 
@@ -91,13 +89,10 @@ def _hessian_rows(full: SmoothPart, theta: np.ndarray, k: int, seed: int = 0) ->
     halved every other step; with this sampling they span 0.74-1.52 (a fifth uniform) or 0.72-1.58 (half), and the
     fit took 6-7 Newton steps instead of 8-10 (docs/benchmarks.md).
     """
-    X, n, m, nw = full.X, full.X.shape[0], full.m, full.d * full.m
+    X, n, m = full.X, full.X.shape[0], full.m
     if k >= n:
         return np.arange(n), full.row_weight.copy()
-    V = theta[:nw].reshape(full.d, m)
-    b = theta[nw:] if full.fit_intercept else np.zeros(m)
-    Vr = (V * full.inv[:, None]).astype(X.dtype)
-    off = (b - full.shift @ V).astype(X.dtype)
+    Vr, off = full.raw_coefficients(theta)
     curvature = np.empty(n)
     for a in range(0, n, _BLOCK):  # one product with X (the logits), block by block
         Z = X[a:a + _BLOCK] @ Vr
@@ -113,7 +108,7 @@ def _hessian_rows(full: SmoothPart, theta: np.ndarray, k: int, seed: int = 0) ->
     curvature *= full.row_weight
     total = float(curvature.sum())
     pi = np.full(n, 1.0 / n) if total <= 0 else _UNIFORM_SHARE / n + (1 - _UNIFORM_SHARE) * curvature / total
-    q = np.minimum(1.0, k * pi / pi.sum())
+    q = np.minimum(1.0, k * pi)  # pi sums to 1
     rows = np.flatnonzero(np.random.default_rng(seed).random(n) < q)
     return rows, full.row_weight[rows] / q[rows]
 
@@ -221,18 +216,6 @@ def _penalty_hessian(full: SmoothPart, theta: np.ndarray, free: np.ndarray) -> n
     H[k, k] = full.l2 * w2 / norm
     H[np.ix_(k, k)] -= (full.l2 / norm ** 3) * np.outer(a, a)
     return H
-
-
-def _penalty_diagonal(full: SmoothPart, theta: np.ndarray, coords: np.ndarray) -> np.ndarray:
-    """Hessian diagonal of the L2 term of ``full`` at the zero weights ``coords``."""
-    w2 = np.repeat(full.w2[:, 0], full.m)[coords]
-    if full.l2 == 0:
-        return np.zeros(coords.size)
-    if full.penalty.__name__ == "_squared_l2":
-        return 2.0 * full.l2 * w2
-    nw = full.d * full.m
-    norm = float(np.sqrt(np.sum(np.repeat(full.w2[:, 0], full.m) * theta[:nw] ** 2)))
-    return full.l2 * w2 / norm if norm > 0 else np.zeros(coords.size)
 
 
 def _model_value(g: np.ndarray, H: np.ndarray, x0: np.ndarray, c: np.ndarray, x: np.ndarray) -> float:
@@ -418,7 +401,7 @@ def prox_newton(full: SmoothPart, theta0: np.ndarray, c: np.ndarray, *, max_iter
         if last_move <= tol * scale:
             entry = 0.0
             if out.size:  # how far each violating zero weight would move: a one-coordinate Newton step
-                curvature = model.diagonal(theta, out) + _penalty_diagonal(full, theta, out)
+                curvature = model.diagonal(theta, out) + np.diag(_penalty_hessian(full, theta, out))
                 entry = float(np.max(viol[out] / np.maximum(curvature, 1e-300)))
             if entry <= tol * scale:
                 converged, message, it = True, "Newton direction below tol, no violation above it", it - 1

@@ -243,3 +243,15 @@ def test_prox_newton_at_the_default_tol_gives_the_converged_ranking():
     for k in (10, 3):  # k = 10 and 1% of the 300 neurons
         assert len(set(ours[:k].tolist()) & set(best[:k].tolist())) / k >= 0.95
     assert np.abs(fast.coef_ - ref.coef_).max() <= 0.05 * np.abs(ref.coef_).max()
+
+
+def test_prox_newton_stops_where_the_float32_objective_resolves_no_more_decrease():
+    # on float32 rows a tol beyond the objective's precision cannot be met by the Newton direction; once a line
+    # search finds no decrease at all the fit has converged (it used to loop to max_iter at a 3e-10 decrease on EWT)
+    X, y = sparse_problem(4000, d=40)
+    kw = dict(lambda_l1=3e-3, lambda_l2=1e-3)
+    fit = LinearProbe(solver="prox-newton", tol=1e-9, max_iter=60, **kw).fit(X, y)
+    assert fit.converged_ and fit.n_iter_ < 60
+    ref = LinearProbe(solver="owlqn", tol=1e-11, max_iter=5000, **kw).fit(X.astype(np.float64), y)
+    assert fit.objective_ == pytest.approx(ref.objective_, rel=1e-6)
+    np.testing.assert_allclose(fit.coef_, ref.coef_, atol=1e-3 * np.abs(ref.coef_).max())
